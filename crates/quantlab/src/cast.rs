@@ -1,0 +1,222 @@
+//! Casting tensors between data types.
+//!
+//! Float to float rounds to nearest, ties to even, in one step from the exact
+//! value (never through an intermediate type, so there is no double rounding).
+//! NaN stays NaN. Overflow goes to ±inf in types that have infinities (f16,
+//! bf16, float8_e5m2); float8_e4m3fn has none, so an out-of-range value is an
+//! [`Error::OutOfRange`] unless [`CastOptions::saturate`] clamps it to ±448.
+//!
+//! Float to integer rounds half to even and saturates at `iinfo`'s bounds.
+//! **PyTorch truncates toward zero instead** (`torch.tensor(2.7).to(torch.int8)`
+//! is 2, here it is 3), and wraps on overflow; quantlab rounds because that is
+//! what quantization needs. NaN has no integer and is an error.
+
+use ndarray::{Array, ArrayBase, Data, Dimension};
+
+use crate::arch;
+use crate::dtype::DType;
+use crate::element::{Element, narrow_error};
+use crate::error::{Error, Result};
+
+/// How a cast treats values the target type cannot hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CastOptions {
+    /// Clamp out-of-range values to the largest finite value instead of
+    /// failing (float8_e4m3fn) or going to infinity (f16, bf16, float8_e5m2).
+    pub saturate: bool,
+}
+
+/// Casting for ndarray arrays of any dimension, views included.
+///
+/// ```
+/// use quantlab::prelude::*;
+/// let x = array![1.0f32 / 3.0, 70000.0, -2.5];
+/// let h: Array1<f16> = x.cast()?;
+/// assert_eq!(h[0].to_f64(), 0.333251953125);
+/// assert!(h[1].is_infinite()); // f16 tops out at 65504
+/// let i: Array1<i8> = x.cast()?;
+/// assert_eq!(i, array![0i8, 127, -2]); // half to even, saturating
+/// # Ok::<(), quantlab::Error>(())
+/// ```
+pub trait CastExt<D: Dimension> {
+    /// Casts every element to `T` with the default options.
+    fn cast<T: Element>(&self) -> Result<Array<T, D>> {
+        self.cast_with(CastOptions::default())
+    }
+
+    /// Casts every element to `T`.
+    fn cast_with<T: Element>(&self, options: CastOptions) -> Result<Array<T, D>>;
+}
+
+impl<A, S, D> CastExt<D> for ArrayBase<S, D>
+where
+    A: Element,
+    S: Data<Elem = A>,
+    D: Dimension,
+{
+    fn cast_with<T: Element>(&self, options: CastOptions) -> Result<Array<T, D>> {
+        // The SIMD paths take contiguous row-major slices (f32 <-> bf16/f16,
+        // which cannot fail); strided views and other pairs take the scalar path.
+        if let Some(src) = self.as_slice()
+            && let Some(out) = arch::cast_fast::<A, T>(src)
+        {
+            return Ok(Array::from_shape_vec(self.raw_dim(), out).expect("same element count"));
+        }
+        let mut out = Vec::with_capacity(self.len());
+        for (index, &v) in self.iter().enumerate() {
+            out.push(cast_one::<A, T>(v, options, index)?);
+        }
+        Ok(Array::from_shape_vec(self.raw_dim(), out).expect("same element count"))
+    }
+}
+
+/// Casts one value, with `index` to name it in an error.
+pub(crate) fn cast_one<A: Element, T: Element>(v: A, options: CastOptions, index: usize) -> Result<T> {
+    let x = v.to_f64();
+    T::narrow(x, options.saturate).map_err(|why| narrow_error(why, x, index, T::DTYPE))
+}
+
+impl DType {
+    /// The value this type stores for `x`: what `torch.tensor(x, dtype=...).item()` gives.
+    ///
+    /// ```
+    /// use quantlab::DType;
+    /// let third = 1.0 / 3.0;
+    /// assert_eq!(format!("{:.12}", DType::Float16.nearest(third)?), "0.333251953125");
+    /// assert_eq!(DType::BFloat16.nearest(third)?, 0.333984375);
+    /// assert_eq!(DType::Int4.nearest(9.0)?, 7.0); // saturates
+    /// # Ok::<(), quantlab::Error>(())
+    /// ```
+    pub fn nearest(self, x: f64) -> Result<f64> {
+        let cast = |v: Result<f64, crate::element::Narrow>| {
+            v.map_err(|why| narrow_error(why, x, 0, self))
+        };
+        use float8::{F8E4M3, F8E5M2};
+        use half::{bf16, f16};
+        fn via<T: Element>(x: f64) -> Result<f64, crate::element::Narrow> {
+            T::narrow(x, false).map(Element::to_f64)
+        }
+        match self {
+            DType::Float64 => Ok(x),
+            DType::Float32 => cast(via::<f32>(x)),
+            DType::Float16 => cast(via::<f16>(x)),
+            DType::BFloat16 => cast(via::<bf16>(x)),
+            DType::Float8E4M3Fn => cast(via::<F8E4M3>(x)),
+            DType::Float8E5M2 => cast(via::<F8E5M2>(x)),
+            _ => {
+                if x.is_nan() {
+                    return Err(narrow_error(crate::element::Narrow::NaN, x, 0, self));
+                }
+                let (lo, hi) = self.int_range().expect("non-float types are integers");
+                Ok(x.round_ties_even().clamp(lo as f64, hi as f64))
+            }
+        }
+    }
+}
+
+/// Casts `src` to `dtype` and returns its little-endian bytes, as checkpoint
+/// formats store them (sub-byte integers packed, first value in the low bits).
+///
+/// ```
+/// use quantlab::{cast_to_bytes, CastOptions, DType};
+/// let x = ndarray::array![1.0f32, -2.0, 3.0];
+/// assert_eq!(cast_to_bytes(&x, DType::BFloat16, CastOptions::default())?, [0x80, 0x3f, 0x00, 0xc0, 0x40, 0x40]);
+/// assert_eq!(cast_to_bytes(&x, DType::Int4, CastOptions::default())?, [0xe1, 0x03]);
+/// # Ok::<(), quantlab::Error>(())
+/// ```
+pub fn cast_to_bytes<A, S, D>(src: &ArrayBase<S, D>, dtype: DType, options: CastOptions) -> Result<Vec<u8>>
+where
+    A: Element,
+    S: Data<Elem = A>,
+    D: Dimension,
+{
+    use float8::{F8E4M3, F8E5M2};
+    use half::{bf16, f16};
+    fn bytes_of<A: Element, T: Element, S: Data<Elem = A>, D: Dimension>(
+        src: &ArrayBase<S, D>,
+        options: CastOptions,
+    ) -> Result<Vec<u8>> {
+        let cast: Array<T, D> = src.cast_with(options)?;
+        let mut out = Vec::with_capacity(cast.len() * T::DTYPE.bits() as usize / 8);
+        cast.iter().for_each(|v| v.write_le(&mut out));
+        Ok(out)
+    }
+    match dtype {
+        DType::Float64 => bytes_of::<A, f64, _, _>(src, options),
+        DType::Float32 => bytes_of::<A, f32, _, _>(src, options),
+        DType::Float16 => bytes_of::<A, f16, _, _>(src, options),
+        DType::BFloat16 => bytes_of::<A, bf16, _, _>(src, options),
+        DType::Float8E4M3Fn => bytes_of::<A, F8E4M3, _, _>(src, options),
+        DType::Float8E5M2 => bytes_of::<A, F8E5M2, _, _>(src, options),
+        DType::Int8 => bytes_of::<A, i8, _, _>(src, options),
+        DType::Int16 => bytes_of::<A, i16, _, _>(src, options),
+        DType::Int32 => bytes_of::<A, i32, _, _>(src, options),
+        DType::Int64 => bytes_of::<A, i64, _, _>(src, options),
+        DType::UInt8 => bytes_of::<A, u8, _, _>(src, options),
+        DType::UInt16 => bytes_of::<A, u16, _, _>(src, options),
+        DType::UInt32 => bytes_of::<A, u32, _, _>(src, options),
+        DType::UInt64 => bytes_of::<A, u64, _, _>(src, options),
+        DType::Int4 | DType::UInt4 | DType::Int2 | DType::UInt2 => {
+            let codes = src
+                .iter()
+                .enumerate()
+                .map(|(index, &v)| {
+                    dtype.nearest(v.to_f64()).map(|q| q as i8).map_err(|e| match e {
+                        Error::NonFinite { what, value, .. } => Error::NonFinite { what, value, index },
+                        other => other,
+                    })
+                })
+                .collect::<Result<Vec<i8>>>()?;
+            Ok(crate::pack::pack(&codes, dtype.bits())?)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use half::{bf16, f16};
+    use ndarray::{Array2, array, s};
+
+    #[test]
+    fn one_third_in_every_float_type_has_pytorchs_digits() {
+        let third = 1.0f64 / 3.0;
+        let digits = |d: DType| format!("{:.60}", d.nearest(third).unwrap());
+        assert_eq!(digits(DType::Float64), "0.333333333333333314829616256247390992939472198486328125000000");
+        assert_eq!(digits(DType::Float32), "0.333333343267440795898437500000000000000000000000000000000000");
+        assert_eq!(digits(DType::Float16), "0.333251953125000000000000000000000000000000000000000000000000");
+        assert_eq!(digits(DType::BFloat16), "0.333984375000000000000000000000000000000000000000000000000000");
+    }
+
+    #[test]
+    fn casts_views_with_strides() {
+        let x = Array2::from_shape_fn((4, 6), |(i, j)| (i * 6 + j) as f64 + 0.5);
+        let view = x.slice(s![..;2, 1..;2]);
+        let got: Array2<i16> = view.cast().unwrap();
+        assert_eq!(got, array![[2i16, 4, 6], [14, 16, 18]]); // x.5 rounds to even
+    }
+
+    #[test]
+    fn overflow_nan_and_saturation() {
+        let x = array![1e6f64, f64::NAN, -1e6];
+        let h: ndarray::Array1<f16> = x.cast().unwrap();
+        assert!(h[0].is_infinite() && h[1].is_nan() && h[2] == f16::NEG_INFINITY);
+        let b: ndarray::Array1<bf16> = x.cast_with(CastOptions { saturate: true }).unwrap();
+        assert_eq!(b[0].to_f64(), 999424.0);
+        let err = x.cast::<float8::F8E4M3>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "1e+06 at flat index 0 is out of range for float8_e4m3fn (largest magnitude 448): scale the data down or ask to saturate"
+        );
+        let err = x.cast::<i32>().unwrap_err();
+        assert!(matches!(err, Error::NonFinite { index: 1, .. }), "{err}");
+    }
+
+    #[test]
+    fn nearest_for_integers() {
+        assert_eq!(DType::UInt8.nearest(-3.0).unwrap(), 0.0);
+        assert_eq!(DType::Int2.nearest(0.5).unwrap(), 0.0);
+        assert_eq!(DType::Int2.nearest(1.5).unwrap(), 1.0);
+        assert!(DType::Int8.nearest(f64::NAN).is_err());
+    }
+}

@@ -1,0 +1,115 @@
+//! The one error type of the library.
+//!
+//! Every public function that can meet bad input returns [`Result`]; none of
+//! them panics on data. Each message says what was wrong and what to do.
+
+use crate::dtype::DType;
+
+/// What went wrong, and what the caller can do about it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A data-type name that quantlab does not know.
+    #[error("unknown data type `{name}`: use one of {known}")]
+    UnknownDType {
+        /// The name that was given.
+        name: String,
+        /// The names that are accepted.
+        known: String,
+    },
+    /// An operation asked of a data type that does not have it.
+    #[error("{what} is not defined for {dtype}: {hint}")]
+    WrongDType {
+        /// What was asked (e.g. `iinfo`).
+        what: &'static str,
+        /// The data type it was asked of.
+        dtype: DType,
+        /// What to use instead.
+        hint: &'static str,
+    },
+    /// The tensor has no elements.
+    #[error("the tensor is empty: {what} needs at least one element")]
+    Empty {
+        /// The operation that needed data.
+        what: &'static str,
+    },
+    /// NaN or an infinity in data that must be finite.
+    #[error("the tensor holds {value} at flat index {index}: {what} needs finite values; replace or mask non-finite values first")]
+    NonFinite {
+        /// The operation that needed finite data.
+        what: &'static str,
+        /// The offending value, as printed.
+        value: String,
+        /// Its position in row-major order.
+        index: usize,
+    },
+    /// An axis beyond the tensor's dimensions.
+    #[error("axis {axis} is out of range for a tensor with {ndim} dimension(s): use an axis from 0 to {}", ndim.saturating_sub(1))]
+    BadAxis {
+        /// The axis that was asked for.
+        axis: usize,
+        /// The tensor's number of dimensions.
+        ndim: usize,
+    },
+    /// A group size that does not split the tensor into whole groups.
+    #[error("group size {group_size} does not divide the {numel} elements of the tensor: choose a divisor of {numel} (e.g. {suggestion})")]
+    BadGroupSize {
+        /// The group size that was asked for.
+        group_size: usize,
+        /// The number of elements in the tensor.
+        numel: usize,
+        /// A divisor that would work.
+        suggestion: usize,
+    },
+    /// Symmetric quantization needs a signed type (its zero point is 0).
+    #[error("symmetric quantization needs a signed type, but {dtype} is unsigned: use {signed} or the asymmetric scheme")]
+    SymmetricUnsigned {
+        /// The unsigned type that was asked for.
+        dtype: DType,
+        /// The signed type of the same width.
+        signed: DType,
+    },
+    /// A value that does not fit the target type.
+    #[error("{value} at flat index {index} is out of range for {dtype} (largest magnitude {max}): scale the data down or ask to saturate")]
+    OutOfRange {
+        /// The offending value, as printed.
+        value: String,
+        /// Its position in row-major order.
+        index: usize,
+        /// The target type.
+        dtype: DType,
+        /// The largest finite magnitude of the target type.
+        max: String,
+    },
+    /// Quantization parameters that cannot be used.
+    #[error("invalid quantization parameters: {reason}")]
+    BadParams {
+        /// What is wrong with them.
+        reason: String,
+    },
+    /// Two arrays whose shapes should agree but do not.
+    #[error("shape mismatch: {what} needs equal shapes, got {left:?} and {right:?}")]
+    ShapeMismatch {
+        /// The operation that compared them.
+        what: &'static str,
+        /// The first shape.
+        left: Vec<usize>,
+        /// The second shape.
+        right: Vec<usize>,
+    },
+    /// A packed buffer too short for the values it should hold.
+    #[error("packed buffer of {got} bytes is too short for {count} values of {bits} bits (needs {needed} bytes)")]
+    ShortBuffer {
+        /// Bytes given.
+        got: usize,
+        /// Values expected.
+        count: usize,
+        /// Bits per value.
+        bits: u32,
+        /// Bytes needed.
+        needed: usize,
+    },
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

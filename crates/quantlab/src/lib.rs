@@ -1,0 +1,64 @@
+//! # quantlab
+//!
+//! Data types, casting and linear quantization on [`ndarray`] tensors: the
+//! library behind the *Quantization* lesson and the `quantlab` command line.
+//!
+//! - [`DType`], [`iinfo`] and [`finfo`]: the types ARM, PyTorch and TensorFlow
+//!   Lite use, with limits printed exactly as PyTorch prints them;
+//! - [`CastExt::cast`]: f64, f32, f16, bf16, float8 and integers, rounding to
+//!   nearest even;
+//! - [`QuantizeExt`]: int8 to int2, symmetric or asymmetric, per tensor,
+//!   channel or group, bit-exact with PyTorch's float32 arithmetic;
+//! - [`pack`], [`metrics`], [`footprint`]: sub-byte packing, error measures and
+//!   memory;
+//! - [`support_table`] and [`cpu_features`]: what platforms and this CPU support.
+//!
+//! Hot loops run SIMD kernels chosen once at run time (see [`kernel`]); they
+//! give the same bits as the scalar reference.
+//!
+//! ```
+//! use quantlab::prelude::*;
+//! println!("{}", iinfo(DType::Int8)?); // iinfo(min=-128, max=127, dtype=int8)
+//! let w = array![[0.5f32, -1.25], [2.0, 0.0]];
+//! let q = w.quantize(QuantSpec::new(DType::Int8).symmetric())?;
+//! assert!(q.error_stats(&w)?.max_abs <= f64::from(q.scale()[0]) / 2.0);
+//! # Ok::<(), quantlab::Error>(())
+//! ```
+#![warn(missing_docs)]
+#![doc(test(attr(deny(warnings))))]
+
+mod arch;
+mod cast;
+mod cpu;
+mod dtype;
+mod element;
+mod error;
+mod info;
+mod platform;
+mod quant;
+
+pub mod footprint;
+pub mod metrics;
+pub mod pack;
+pub mod prelude;
+
+pub use arch::{available_kernels, kernel};
+pub use cast::{CastExt, CastOptions, cast_to_bytes};
+pub use cpu::{CpuFeature, CpuFeatures, cpu_features};
+pub use dtype::{DType, FloatLayout};
+pub use element::Element;
+#[doc(hidden)]
+pub use element::Narrow;
+pub use error::{Error, Result};
+pub use footprint::{Storage, human_bytes, model_footprint, params_bytes, tensor_bytes};
+pub use info::{FInfo, IInfo, finfo, format_g, iinfo};
+pub use metrics::{ErrorStats, error_stats};
+pub use platform::{PLATFORM_SUPPORT, PlatformSupport, Support, platform_support, support_table};
+pub use quant::{
+    Codes, Granularity, QuantParams, QuantSpec, QuantizeExt, Quantized, Scheme, asymmetric_params,
+    symmetric_scale,
+};
+
+/// The crates a notebook cell needs, re-exported: a cell can only name crates
+/// it `:dep`s, so one `:dep quantlab` brings them all.
+pub use {float8, half, ndarray, plotters};
