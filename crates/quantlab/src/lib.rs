@@ -37,9 +37,11 @@ mod info;
 mod platform;
 mod quant;
 
+pub mod data;
 pub mod footprint;
 pub mod metrics;
 pub mod pack;
+pub mod plot;
 pub mod prelude;
 
 pub use arch::{available_kernels, kernel};

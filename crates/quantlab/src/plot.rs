@@ -1,0 +1,1 @@
+//! Inline plots for the lesson (plotters, SVG, shown by evcxr).
