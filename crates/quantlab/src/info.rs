@@ -7,7 +7,11 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 
 /// Limits of an integer type, like `torch.iinfo`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// `Debug` prints the same line as `Display`, as PyTorch's `repr` does, so a
+/// notebook cell ending in `iinfo(DType::Int8)?` shows
+/// `iinfo(min=-128, max=127, dtype=int8)`.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct IInfo {
     /// Width in bits.
     pub bits: u32,
@@ -20,7 +24,9 @@ pub struct IInfo {
 }
 
 /// Limits of a floating-point type, like `torch.finfo` and `ml_dtypes.finfo`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+///
+/// `Debug` prints the same line as `Display`, like PyTorch's `repr`.
+#[derive(Clone, Copy, PartialEq)]
 pub struct FInfo {
     /// Width in bits.
     pub bits: u32,
@@ -166,6 +172,18 @@ pub fn format_g(x: f64) -> String {
     }
 }
 
+impl fmt::Debug for IInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Debug for FInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
 fn strip_zeros(s: &str) -> &str {
     if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.') } else { s }
 }
@@ -249,6 +267,12 @@ mod tests {
         assert_eq!(finfo(DType::Float8E4M3Fn).unwrap().smallest_subnormal, 2f64.powi(-9));
         assert_eq!(finfo(DType::Float8E5M2).unwrap().smallest_subnormal, 2f64.powi(-16));
         assert_eq!(finfo(DType::Float64).unwrap().max, f64::MAX);
+    }
+
+    #[test]
+    fn debug_is_the_torch_repr() {
+        assert_eq!(format!("{:?}", iinfo(DType::Int8).unwrap()), "iinfo(min=-128, max=127, dtype=int8)");
+        assert!(format!("{:?}", finfo(DType::Float16).unwrap()).starts_with("finfo(resolution=0.001, "));
     }
 
     #[test]
