@@ -29,7 +29,7 @@ pub enum Narrow {
 
 /// A scalar type that quantlab tensors can hold.
 ///
-/// Sealed: implemented for `f64`, `f32`, [`f16`], [`bf16`], [`F8E4M3`], [`F8E5M2`],
+/// Sealed: implemented for `f64`, `f32`, [`struct@f16`], [`bf16`], [`F8E4M3`], [`F8E5M2`],
 /// `i8`, `i16`, `i32`, `i64`, `u8`, `u16`, `u32`, `u64`.
 pub trait Element: Copy + Send + Sync + 'static + sealed::Sealed {
     /// The data type this Rust type stores.

@@ -164,7 +164,7 @@ pub fn format_g(x: f64) -> String {
     let sci = format!("{:.*e}", (PRECISION - 1) as usize, x);
     let (mantissa, exp) = sci.split_once('e').expect("`{:e}` always writes an exponent");
     let exp: i32 = exp.parse().expect("`{:e}` writes a decimal exponent");
-    if exp < -4 || exp >= PRECISION {
+    if !(-4..PRECISION).contains(&exp) {
         let sign = if exp < 0 { '-' } else { '+' };
         format!("{}e{sign}{:02}", strip_zeros(mantissa), exp.abs())
     } else {

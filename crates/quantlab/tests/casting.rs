@@ -1,0 +1,128 @@
+//! Casting against PyTorch's own conversions and `half`'s scalar conversions.
+
+use quantlab::prelude::*;
+
+/// `(f32 bits, bf16 bits, f16 bits, float8_e4m3fn bits, float8_e5m2 bits)` as PyTorch 2.15
+/// converts them (`torch.tensor([v], dtype=torch.float32).to(dtype).view(int)`).
+/// e4m3fn is `None` beyond its range: PyTorch gives NaN there, quantlab an error.
+/// Regenerate with `/opt/pyref/bin/python tests/fixtures/torch_casts.py` (prints this table).
+const TORCH_CASTS: &[(u32, u16, u16, Option<u8>, u8)] = &[
+    (0x00000000, 0x0000, 0x0000, Some(0x00), 0x00),
+    (0x80000000, 0x8000, 0x8000, Some(0x80), 0x80),
+    (0x3eaaaaab, 0x3eab, 0x3555, Some(0x2b), 0x35),
+    (0x3dcccccd, 0x3dcd, 0x2e66, Some(0x1d), 0x2e),
+    (0xbdcccccd, 0xbdcd, 0xae66, Some(0x9d), 0xae),
+    (0x3f800000, 0x3f80, 0x3c00, Some(0x38), 0x3c),
+    (0x3fc00000, 0x3fc0, 0x3e00, Some(0x3c), 0x3e),
+    (0x40000000, 0x4000, 0x4000, Some(0x40), 0x40),
+    (0x40490fd0, 0x4049, 0x4248, Some(0x45), 0x42),
+    (0x42c80000, 0x42c8, 0x5640, Some(0x6c), 0x56),
+    (0x437f8000, 0x4380, 0x5bfc, Some(0x78), 0x5c),
+    (0x43df8000, 0x43e0, 0x5efc, Some(0x7e), 0x5f),
+    (0x43e00000, 0x43e0, 0x5f00, Some(0x7e), 0x5f),
+    (0x43e08000, 0x43e0, 0x5f04, Some(0x7e), 0x5f),
+    (0x43e7f333, 0x43e8, 0x5f40, Some(0x7e), 0x5f),
+    (0x43e80000, 0x43e8, 0x5f40, Some(0x7e), 0x5f),
+    (0x3a83126f, 0x3a83, 0x1419, Some(0x01), 0x14),
+    (0x3727c5ac, 0x3728, 0x00a8, Some(0x00), 0x01),
+    (0x3b000000, 0x3b00, 0x1800, Some(0x01), 0x18),
+    (0x3a800000, 0x3a80, 0x1400, Some(0x00), 0x14),
+    (0x3b400000, 0x3b40, 0x1a00, Some(0x02), 0x1a),
+    (0x37800000, 0x3780, 0x0100, Some(0x00), 0x01),
+    (0x37000000, 0x3700, 0x0080, Some(0x00), 0x00),
+    (0x3380d959, 0x3381, 0x0001, Some(0x00), 0x00),
+    (0x47600000, 0x4760, 0x7b00, None, 0x7b),
+    (0x476a6000, 0x476a, 0x7b53, None, 0x7b),
+    (0x476fff00, 0x4770, 0x7b80, None, 0x7b),
+    (0x477fe000, 0x4780, 0x7bff, None, 0x7c),
+    (0x477fef00, 0x4780, 0x7bff, None, 0x7c),
+    (0x477ff000, 0x4780, 0x7c00, None, 0x7c),
+    (0x47c35000, 0x47c3, 0x7c00, None, 0x7c),
+    (0x7f61b1e6, 0x7f62, 0x7c00, None, 0x7c),
+    (0xc0200000, 0xc020, 0xc100, Some(0xc2), 0xc1),
+    (0xc47a0000, 0xc47a, 0xe3d0, None, 0xe4),
+    (0x3c000000, 0x3c00, 0x2000, Some(0x04), 0x20),
+    (0x3f808000, 0x3f80, 0x3c04, Some(0x38), 0x3c),
+    (0x3f818000, 0x3f82, 0x3c0c, Some(0x38), 0x3c),
+    (0x3f802000, 0x3f80, 0x3c01, Some(0x38), 0x3c),
+    (0x3f801000, 0x3f80, 0x3c00, Some(0x38), 0x3c),
+];
+
+#[test]
+fn casts_match_pytorch_bit_for_bit() {
+    for &(x, bf, hf, e4, e5) in TORCH_CASTS {
+        let v = array![f32::from_bits(x)];
+        let got_bf: Array1<bf16> = v.cast().unwrap();
+        assert_eq!(got_bf[0].to_bits(), bf, "bf16 of {}", v[0]);
+        let got_hf: Array1<f16> = v.cast().unwrap();
+        assert_eq!(got_hf[0].to_bits(), hf, "f16 of {}", v[0]);
+        let got_e5: Array1<F8E5M2> = v.cast().unwrap();
+        assert_eq!(got_e5[0].to_bits(), e5, "e5m2 of {}", v[0]);
+        match e4 {
+            Some(bits) => assert_eq!(v.cast::<F8E4M3>().unwrap()[0].to_bits(), bits, "e4m3fn of {}", v[0]),
+            None => assert!(matches!(v.cast::<F8E4M3>(), Err(quantlab::Error::OutOfRange { .. }))),
+        }
+        // The same values from f64 round once, to the same bits.
+        let wide = v.mapv(f64::from);
+        assert_eq!(wide.cast::<bf16>().unwrap()[0].to_bits(), bf);
+        assert_eq!(wide.cast::<f16>().unwrap()[0].to_bits(), hf);
+    }
+}
+
+#[test]
+fn nan_stays_nan_and_infinities_follow_the_type() {
+    let v = array![f32::NAN, f32::INFINITY, f32::NEG_INFINITY];
+    let b: Array1<bf16> = v.cast().unwrap();
+    assert!(b[0].is_nan() && b[1] == bf16::INFINITY && b[2] == bf16::NEG_INFINITY);
+    let e5: Array1<F8E5M2> = v.cast().unwrap();
+    assert!(e5[0].to_f64().is_nan());
+    assert_eq!((e5[1].to_f64(), e5[2].to_f64()), (f64::INFINITY, f64::NEG_INFINITY));
+    let e4: Array1<F8E4M3> = v.slice(s![..1]).cast().unwrap();
+    assert!(e4[0].to_f64().is_nan());
+    let sat: Array1<F8E4M3> = v.slice(s![1..]).cast_with(CastOptions { saturate: true }).unwrap();
+    assert_eq!((sat[0].to_f64(), sat[1].to_f64()), (448.0, -448.0));
+}
+
+#[test]
+fn narrow_types_widen_back_exactly() {
+    let v = array![0.1f32, -3.75, 1e-6, 65504.0];
+    let h: Array1<f16> = v.cast().unwrap();
+    let back: Array1<f64> = h.cast().unwrap();
+    assert_eq!(back, h.mapv(|x| x.to_f64()));
+    let ints: Array1<i64> = h.cast().unwrap();
+    assert_eq!(ints, array![0i64, -4, 0, 65504]);
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any f32 bit pattern casts as `half` converts it one value at a time.
+        #[test]
+        fn casts_match_half_scalar_conversions(bits in prop::collection::vec(any::<u32>(), 0..64)) {
+            let v = Array1::from_iter(bits.iter().map(|&b| f32::from_bits(b)));
+            let b: Array1<bf16> = v.cast().unwrap();
+            let h: Array1<f16> = v.cast().unwrap();
+            for (i, &x) in v.iter().enumerate() {
+                let (want_b, want_h) = (bf16::from_f32(x), f16::from_f32(x));
+                prop_assert!(b[i].to_bits() == want_b.to_bits() || (b[i].is_nan() && want_b.is_nan()), "bf16 of {x:e}");
+                prop_assert!(h[i].to_bits() == want_h.to_bits() || (h[i].is_nan() && want_h.is_nan()), "f16 of {x:e}");
+            }
+            let back: Array1<f32> = b.cast().unwrap();
+            for (i, &y) in back.iter().enumerate() {
+                prop_assert!(y.to_bits() == b[i].to_f32().to_bits() || y.is_nan());
+            }
+        }
+
+        /// From f64, one rounding: the same as `half`'s direct f64 conversions.
+        #[test]
+        fn f64_casts_round_once(x in any::<f64>()) {
+            let v = array![x];
+            let h: Array1<f16> = v.cast().unwrap();
+            let b: Array1<bf16> = v.cast().unwrap();
+            prop_assert!(h[0].to_bits() == f16::from_f64(x).to_bits() || x.is_nan());
+            prop_assert!(b[0].to_bits() == bf16::from_f64(x).to_bits() || x.is_nan());
+        }
+    }
+}
