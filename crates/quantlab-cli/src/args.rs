@@ -1,0 +1,200 @@
+//! The command line, as clap's derive describes it.
+//!
+//! Data types are parsed by [`quantlab::DType`]'s own parser, so the command
+//! line accepts every spelling the library does (`bf16`, `torch.float16`, ...).
+
+use std::path::PathBuf;
+
+use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
+use quantlab::DType;
+
+/// Cast, quantize and measure checkpoints (.safetensors and .npy).
+#[derive(Debug, Parser)]
+#[command(name = "quantlab", version, about, max_term_width = 100)]
+pub struct Args {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the limits of a data type, as torch.iinfo / torch.finfo print them.
+    Info(InfoArgs),
+    /// Cast every floating-point tensor to another float type.
+    Cast(CastArgs),
+    /// Quantize every floating-point tensor linearly to a small integer type.
+    Quantize(QuantizeArgs),
+    /// Restore float32 tensors from the output of `quantlab quantize`.
+    Dequantize(DequantizeArgs),
+    /// Memory and error of a checkpoint in several data types.
+    Footprint(FootprintArgs),
+    /// Single-thread throughput of the library's kernels on this machine.
+    Bench(BenchArgs),
+}
+
+/// `quantlab info`.
+#[derive(Debug, ClapArgs)]
+pub struct InfoArgs {
+    /// The data type, e.g. int8, bfloat16, float8_e4m3fn.
+    #[arg(value_parser = parse_dtype, required_unless_present = "all")]
+    pub dtype: Option<DType>,
+    /// A table of every data type: bits, bytes, range, eps and platform support.
+    #[arg(long, conflicts_with = "dtype")]
+    pub all: bool,
+}
+
+/// `quantlab cast`.
+#[derive(Debug, ClapArgs)]
+pub struct CastArgs {
+    /// A .safetensors or .npy file.
+    pub input: PathBuf,
+    /// Where to write the .safetensors result.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// The target float type: float64, float32, float16, bfloat16, float8_e4m3fn, float8_e5m2.
+    #[arg(long, value_parser = parse_float_dtype)]
+    pub to: DType,
+    /// Clamp values the target cannot hold to its largest finite value
+    /// (float8_e4m3fn has no infinity: without this, such a value is an error).
+    #[arg(long)]
+    pub saturate: bool,
+}
+
+/// `quantlab quantize`.
+#[derive(Debug, ClapArgs)]
+pub struct QuantizeArgs {
+    /// A .safetensors or .npy file.
+    pub input: PathBuf,
+    /// Where to write the .safetensors result (codes, scales, zero points).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// The integer type of the codes.
+    #[arg(long, value_enum)]
+    pub dtype: QuantDType,
+    /// Symmetric scheme (zero point 0, signed types only); asymmetric otherwise.
+    #[arg(long)]
+    pub symmetric: bool,
+    /// One scale and zero point per index along this axis.
+    #[arg(long, conflicts_with = "group_size")]
+    pub axis: Option<usize>,
+    /// One scale and zero point per G consecutive elements (row-major order).
+    #[arg(long, value_name = "G")]
+    pub group_size: Option<usize>,
+}
+
+/// `quantlab dequantize`.
+#[derive(Debug, ClapArgs)]
+pub struct DequantizeArgs {
+    /// A .safetensors file written by `quantlab quantize`.
+    pub input: PathBuf,
+    /// Where to write the float32 .safetensors result.
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+/// `quantlab footprint`.
+#[derive(Debug, ClapArgs)]
+pub struct FootprintArgs {
+    /// A .safetensors or .npy file.
+    pub input: PathBuf,
+    /// Data types to measure (float types are cast, integer types quantized):
+    /// `--dtype f16 int4`, `--dtype f16,int4` or `--dtype f16 --dtype int4`.
+    /// Default: float32, float16, bfloat16, int8, int4.
+    #[arg(long = "dtype", value_name = "D", value_parser = parse_dtype, value_delimiter = ',', num_args = 1..)]
+    pub dtypes: Vec<DType>,
+    /// Quantize with one scale and zero point per G elements instead of per tensor.
+    #[arg(long, value_name = "G")]
+    pub group_size: Option<usize>,
+    /// Quantize with the symmetric scheme (signed types only).
+    #[arg(long)]
+    pub symmetric: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `quantlab bench`.
+#[derive(Debug, ClapArgs)]
+pub struct BenchArgs {
+    /// Number of elements (default: 2^24, and 2^16 too in the table).
+    #[arg(long)]
+    pub n: Option<usize>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The integer types linear quantization targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QuantDType {
+    /// Signed 8-bit.
+    Int8,
+    /// Unsigned 8-bit.
+    Uint8,
+    /// Signed 4-bit, packed two to a byte.
+    Int4,
+    /// Unsigned 4-bit, packed two to a byte.
+    Uint4,
+    /// Signed 2-bit, packed four to a byte.
+    Int2,
+    /// Unsigned 2-bit, packed four to a byte.
+    Uint2,
+}
+
+impl From<QuantDType> for DType {
+    fn from(d: QuantDType) -> DType {
+        match d {
+            QuantDType::Int8 => DType::Int8,
+            QuantDType::Uint8 => DType::UInt8,
+            QuantDType::Int4 => DType::Int4,
+            QuantDType::Uint4 => DType::UInt4,
+            QuantDType::Int2 => DType::Int2,
+            QuantDType::Uint2 => DType::UInt2,
+        }
+    }
+}
+
+/// Any data type quantlab knows, by the library's parser.
+fn parse_dtype(s: &str) -> Result<DType, quantlab::Error> {
+    s.parse()
+}
+
+/// A float type that a safetensors file can hold.
+fn parse_float_dtype(s: &str) -> Result<DType, String> {
+    let dtype = parse_dtype(s).map_err(|e| e.to_string())?;
+    if dtype.is_float() {
+        Ok(dtype)
+    } else {
+        Err(format!(
+            "{dtype} is not a float type: cast to float64, float32, float16, bfloat16, float8_e4m3fn or \
+             float8_e5m2 (use `quantlab quantize` for integer types)"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn dtypes_parse_with_the_librarys_spellings() {
+        let a = Args::try_parse_from(["quantlab", "cast", "in.npy", "-o", "o.safetensors", "--to", "bf16"]).unwrap();
+        let Command::Cast(c) = a.command else { panic!("not cast") };
+        assert_eq!(c.to, DType::BFloat16);
+        let a =
+            Args::try_parse_from(["quantlab", "footprint", "m.safetensors", "--dtype", "f16,int4", "--dtype", "int8"])
+                .unwrap();
+        let Command::Footprint(f) = a.command else { panic!("not footprint") };
+        assert_eq!(f.dtypes, [DType::Float16, DType::Int4, DType::Int8]);
+        assert!(Args::try_parse_from(["quantlab", "cast", "i", "-o", "o", "--to", "int8"]).is_err());
+        assert!(Args::try_parse_from(["quantlab", "info"]).is_err());
+    }
+}

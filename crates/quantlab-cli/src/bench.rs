@@ -1,0 +1,158 @@
+//! `quantlab bench`: single-thread throughput of the library's kernels, next
+//! to this machine's copy bandwidth measured in the same run.
+//!
+//! Every operation goes through the library's public API on one f32 buffer of
+//! N seeded values, on the calling thread. Each is timed as the best of at
+//! least five runs (more while under half a second), and reported as
+//! elements per second: N / best seconds.
+
+use std::hint::black_box;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use half::{bf16, f16};
+use ndarray::ArrayView1;
+use quantlab::{CastExt, DType, QuantParams, QuantSpec, QuantizeExt, asymmetric_params};
+use serde_json::json;
+
+use crate::args::BenchArgs;
+
+/// The default N: 64 MiB of f32, far beyond any cache.
+const BIG: usize = 1 << 24;
+/// The in-cache N of the table: 256 KiB of f32.
+const SMALL: usize = 1 << 16;
+/// The int4 group size, which N must be a multiple of.
+const GROUP: usize = 128;
+const MIN_REPS: usize = 5;
+const MIN_TIME: Duration = Duration::from_millis(500);
+
+/// The operations, in report order, with the bytes each moves per element
+/// (read plus write), which turn elements/s into GB/s.
+const OPS: [(&str, f64); 6] = [
+    ("copy", 8.0),
+    ("quantize_int8", 5.0),
+    ("dequantize_int8", 5.0),
+    ("cast_bf16", 6.0),
+    ("cast_f16", 6.0),
+    ("quantize_int4_g128", 4.5),
+];
+
+/// Symmetric int4 per-group (G=128) quantization including packing: one line
+/// to change when the library gains a fused quantize-and-pack call.
+fn quantize_int4_g128(x: ArrayView1<'_, f32>) -> Result<Vec<u8>> {
+    Ok(x.quantize(QuantSpec::new(DType::Int4).symmetric().per_group(GROUP))?.packed())
+}
+
+/// Runs `quantlab bench`.
+pub fn run(args: &BenchArgs, out: &mut impl Write) -> Result<()> {
+    if args.json {
+        // Written by hand to keep the contract's key order (serde_json sorts keys).
+        let n = args.n.unwrap_or(BIG);
+        let ops: Vec<String> = measure(n)?.iter().map(|(name, e)| format!("{}: {}", json!(name), json!(e))).collect();
+        writeln!(out, "{{\"n\": {n}, \"kernel\": {}, \"ops\": {{{}}}}}", json!(quantlab::kernel()), ops.join(", "))?;
+        return Ok(());
+    }
+    let sizes = match args.n {
+        Some(n) => vec![n],
+        None => vec![BIG, SMALL],
+    };
+    let results = sizes.iter().map(|&n| measure(n)).collect::<Result<Vec<_>>>()?;
+    writeln!(
+        out,
+        "kernel: {} (available: {}); one thread; best of >= {MIN_REPS} runs",
+        quantlab::kernel(),
+        quantlab::available_kernels().join(", ")
+    )?;
+    write!(out, "{:<20}", "operation")?;
+    for n in &sizes {
+        write!(out, " {:>28}", format!("N = 2^{:.0} ({n})", (*n as f64).log2()))?;
+    }
+    writeln!(out)?;
+    write!(out, "{:<20}", "")?;
+    for _ in &sizes {
+        write!(out, " {:>12} {:>7} {:>7}", "Melem/s", "GB/s", "% copy")?;
+    }
+    writeln!(out)?;
+    for (i, (name, bytes)) in OPS.iter().enumerate() {
+        write!(out, "{name:<20}")?;
+        for r in &results {
+            let e = r[i].1;
+            write!(out, " {:>12.1} {:>7.2} {:>6.0}%", e / 1e6, e * bytes / 1e9, 100.0 * e * bytes / (r[0].1 * 8.0))?;
+        }
+        writeln!(out)?;
+    }
+    writeln!(out, "(GB/s counts bytes read plus written; copy is this machine's single-thread limit)")?;
+    Ok(())
+}
+
+/// Elements per second of every operation on N values.
+fn measure(n: usize) -> Result<Vec<(&'static str, f64)>> {
+    if n == 0 || !n.is_multiple_of(GROUP) {
+        bail!("--n {n}: use a positive multiple of {GROUP} (the int4 group size)");
+    }
+    let x = seeded(n);
+    let view = ArrayView1::from(&x);
+    let (lo, hi) = x.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    let (s, z) = asymmetric_params(lo, hi, DType::Int8)?;
+    let params = QuantParams::per_tensor(s, z);
+    let q8 = view.quantize_with(DType::Int8, &params)?;
+    let mut dst = vec![0f32; n];
+    let secs = [
+        best(|| {
+            dst.copy_from_slice(black_box(&x));
+            black_box(&mut dst);
+            Ok(())
+        })?,
+        best(|| {
+            black_box(view.quantize_with(DType::Int8, &params)?);
+            Ok(())
+        })?,
+        best(|| {
+            black_box(q8.dequantize());
+            Ok(())
+        })?,
+        best(|| {
+            black_box(view.cast::<bf16>()?);
+            Ok(())
+        })?,
+        best(|| {
+            black_box(view.cast::<f16>()?);
+            Ok(())
+        })?,
+        best(|| {
+            black_box(quantize_int4_g128(view)?);
+            Ok(())
+        })?,
+    ];
+    Ok(OPS.iter().zip(secs).map(|((name, _), s)| (*name, n as f64 / s)).collect())
+}
+
+/// The shortest of at least `MIN_REPS` runs, going on until `MIN_TIME` has passed.
+fn best(mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    let start = Instant::now();
+    let mut best = f64::INFINITY;
+    let mut reps = 0;
+    while reps < MIN_REPS || (start.elapsed() < MIN_TIME && reps < 10_000) {
+        let t = Instant::now();
+        f()?;
+        best = best.min(t.elapsed().as_secs_f64());
+        reps += 1;
+    }
+    Ok(best.max(1e-9))
+}
+
+/// N values near a normal distribution (sum of three uniforms), the same on
+/// every run: splitmix64 from a fixed seed.
+fn seeded(n: usize) -> Vec<f32> {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut uniform = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    };
+    (0..n).map(|_| uniform() + uniform() + uniform()).collect()
+}

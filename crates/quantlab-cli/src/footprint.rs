@@ -1,0 +1,281 @@
+//! `quantlab footprint`: what a checkpoint takes in each data type, with
+//! scales and zero points counted, and the error each type would cause.
+
+use std::io::Write;
+
+use anyhow::{Context, Result, bail};
+use ndarray::{ArrayViewD, IxDyn};
+use quantlab::{
+    CastExt, CastOptions, DType, Element, ErrorStats, QuantSpec, QuantizeExt, Storage, error_stats, human_bytes,
+    tensor_bytes,
+};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::args::FootprintArgs;
+use crate::io::{Input, Tensor, with_floats};
+
+/// The data types measured when none are given.
+const DEFAULT_DTYPES: [DType; 5] = [DType::Float32, DType::Float16, DType::BFloat16, DType::Int8, DType::Int4];
+
+/// One storage of one tensor (or of the whole file).
+#[derive(Debug, Clone, Serialize)]
+struct Cell {
+    /// The storage, e.g. `float16`, `int4 g128`.
+    storage: String,
+    /// Bytes, scales and zero points included.
+    bytes: u64,
+    /// Bytes in float32 divided by `bytes`.
+    ratio: f64,
+    /// Mean squared error of the round trip (`null` for tensors kept as they are).
+    mse: Option<f64>,
+    /// Largest absolute error.
+    max_abs: Option<f64>,
+    /// Signal-to-quantization-noise ratio in dB (`null` when the round trip is exact or not done).
+    sqnr_db: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct TensorReport {
+    name: String,
+    dtype: String,
+    shape: Vec<usize>,
+    numel: u64,
+    stored_bytes: u64,
+    floating: bool,
+    storages: Vec<Cell>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    file: String,
+    file_bytes: u64,
+    numel: u64,
+    total: Vec<Cell>,
+    tensors: Vec<TensorReport>,
+}
+
+/// Sums for the whole-file line: squared signal and noise, so SQNR is exact.
+#[derive(Debug, Clone, Copy, Default)]
+struct Totals {
+    bytes: u64,
+    f32_bytes: u64,
+    signal: f64,
+    noise: f64,
+    numel_float: u64,
+    max_abs: f64,
+}
+
+/// Runs `quantlab footprint`.
+pub fn run(args: &FootprintArgs, out: &mut impl Write) -> Result<()> {
+    let storages = storages(args)?;
+    let input = Input::open(&args.input)?;
+    let file = input.path.display().to_string();
+    let tensors = input.tensors()?;
+    let mut totals = vec![Totals::default(); storages.len()];
+    let mut reports = Vec::with_capacity(tensors.len());
+    for t in &tensors {
+        let report = measure(t, &storages, &mut totals).with_context(|| format!("{file}: {}", t.name))?;
+        reports.push(report);
+    }
+    let total = storages
+        .iter()
+        .zip(&totals)
+        .map(|(s, t)| {
+            let exact = t.noise == 0.0;
+            let any = t.numel_float > 0;
+            Cell {
+                storage: s.to_string(),
+                bytes: t.bytes,
+                ratio: t.f32_bytes as f64 / t.bytes as f64,
+                mse: any.then(|| t.noise / t.numel_float as f64),
+                max_abs: any.then_some(t.max_abs),
+                sqnr_db: (any && !exact).then(|| 10.0 * (t.signal / t.noise).log10()),
+            }
+        })
+        .collect();
+    let report =
+        Report { file, file_bytes: input.len(), numel: reports.iter().map(|r| r.numel).sum(), total, tensors: reports };
+    if args.json {
+        serde_json::to_writer_pretty(&mut *out, &report)?;
+        writeln!(out)?;
+    } else {
+        print_table(&report, out)?;
+    }
+    Ok(())
+}
+
+/// The storages the flags ask for.
+fn storages(args: &FootprintArgs) -> Result<Vec<Storage>> {
+    let dtypes = if args.dtypes.is_empty() { DEFAULT_DTYPES.to_vec() } else { args.dtypes.clone() };
+    dtypes
+        .into_iter()
+        .map(|d| {
+            if d.is_float() {
+                return Ok(Storage::Plain(d));
+            }
+            if !DType::QUANTIZED.contains(&d) {
+                bail!("--dtype {d}: measure a float type or a quantized type (int8, uint8, int4, uint4, int2, uint2)");
+            }
+            let spec = QuantSpec::new(d);
+            let spec = if args.symmetric { spec.symmetric() } else { spec };
+            let spec = match args.group_size {
+                Some(g) => spec.per_group(g),
+                None => spec,
+            };
+            spec.check()?;
+            Ok(Storage::Quantized(spec))
+        })
+        .collect()
+}
+
+/// One tensor in every storage; adds it to the file's totals.
+fn measure(t: &Tensor<'_>, storages: &[Storage], totals: &mut [Totals]) -> Result<TensorReport> {
+    let numel = t.numel() as u64;
+    let stored = t.data.len() as u64;
+    let floats = t.floats();
+    let cells: Vec<(Cell, f64)> = match &floats {
+        None => storages
+            .iter()
+            .map(|s| {
+                let cell =
+                    Cell { storage: s.to_string(), bytes: stored, ratio: 1.0, mse: None, max_abs: None, sqnr_db: None };
+                (cell, 0.0)
+            })
+            .collect(),
+        Some(x) => with_floats!(x, x => {
+            let view = ArrayViewD::from_shape(IxDyn(&t.shape), &x[..])?;
+            let f32_bytes = tensor_bytes(&t.shape, DType::Float32.into())?;
+            // Each storage is independent work: the two cores share them.
+            storages.par_iter().map(|&s| cell(&view, s, f32_bytes)).collect::<Result<Vec<_>>>()?
+        }),
+    };
+    let signal = match &floats {
+        Some(x) => with_floats!(x, x => x.iter().map(|v| { let v = v.to_f64(); v * v }).sum::<f64>()),
+        None => 0.0,
+    };
+    for (tot, (c, noise)) in totals.iter_mut().zip(&cells) {
+        tot.bytes += c.bytes;
+        if floats.is_some() {
+            tot.f32_bytes += 4 * numel;
+            tot.signal += signal;
+            tot.noise += noise;
+            tot.numel_float += numel;
+            tot.max_abs = tot.max_abs.max(c.max_abs.unwrap_or(0.0));
+        } else {
+            tot.f32_bytes += stored;
+        }
+    }
+    Ok(TensorReport {
+        name: t.name.clone(),
+        dtype: format!("{:?}", t.dtype),
+        shape: t.shape.clone(),
+        numel,
+        stored_bytes: stored,
+        floating: floats.is_some(),
+        storages: cells.into_iter().map(|(c, _)| c).collect(),
+    })
+}
+
+/// One float tensor in one storage, and its summed squared error.
+fn cell<T: Element>(x: &ArrayViewD<'_, T>, storage: Storage, f32_bytes: u64) -> Result<(Cell, f64)> {
+    let bytes = tensor_bytes(x.shape(), storage)?;
+    let stats = if x.is_empty() {
+        None
+    } else {
+        Some(match storage {
+            Storage::Plain(d) => cast_error(x, d)?,
+            Storage::Quantized(spec) => x.quantize(spec)?.error_stats(x)?,
+        })
+    };
+    let noise = stats.map_or(0.0, |s| s.mse * x.len() as f64);
+    let cell = Cell {
+        storage: storage.to_string(),
+        bytes,
+        ratio: f32_bytes as f64 / bytes as f64,
+        mse: stats.map(|s| s.mse),
+        max_abs: stats.map(|s| s.max_abs),
+        sqnr_db: stats.and_then(|s| s.sqnr_db.is_finite().then_some(s.sqnr_db)),
+    };
+    Ok((cell, noise))
+}
+
+/// The error of a round trip through the float type `d`. float8_e4m3fn
+/// saturates at ±448, as checkpoints stored in it do.
+fn cast_error<T: Element>(x: &ArrayViewD<'_, T>, d: DType) -> Result<ErrorStats> {
+    use float8::{F8E4M3, F8E5M2};
+    use half::{bf16, f16};
+    let o = CastOptions { saturate: d == DType::Float8E4M3Fn };
+    Ok(match d {
+        DType::Float64 => error_stats(x, &x.cast_with::<f64>(o)?)?,
+        DType::Float32 => error_stats(x, &x.cast_with::<f32>(o)?)?,
+        DType::Float16 => error_stats(x, &x.cast_with::<f16>(o)?)?,
+        DType::BFloat16 => error_stats(x, &x.cast_with::<bf16>(o)?)?,
+        DType::Float8E4M3Fn => error_stats(x, &x.cast_with::<F8E4M3>(o)?)?,
+        DType::Float8E5M2 => error_stats(x, &x.cast_with::<F8E5M2>(o)?)?,
+        other => bail!("{other} is not a float type"),
+    })
+}
+
+fn print_table(r: &Report, out: &mut impl Write) -> Result<()> {
+    let floating = r.tensors.iter().filter(|t| t.floating).count();
+    writeln!(
+        out,
+        "{}: {} tensors ({floating} floating point), {} elements, {} on disk",
+        r.file,
+        r.tensors.len(),
+        r.numel,
+        human_bytes(r.file_bytes)
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:<24} {:<14} {:>11} {:>8} {:>10} {:>10} {:>8}",
+        "tensor", "as", "bytes", "ratio", "MSE", "max abs", "SQNR dB"
+    )?;
+    for (i, c) in r.total.iter().enumerate() {
+        row(out, if i == 0 { "(whole file)" } else { "" }, c)?;
+    }
+    for t in &r.tensors {
+        if !t.floating {
+            writeln!(
+                out,
+                "{} {:?} {}: not floating point, kept as is ({})",
+                t.name,
+                t.shape,
+                t.dtype,
+                human_bytes(t.stored_bytes)
+            )?;
+            continue;
+        }
+        writeln!(out, "{} {:?} {}", t.name, t.shape, t.dtype)?;
+        for c in &t.storages {
+            row(out, "", c)?;
+        }
+    }
+    Ok(())
+}
+
+/// One line of the table: `-` where there is no error to show, `inf` for an exact round trip.
+fn row(out: &mut impl Write, name: &str, c: &Cell) -> Result<()> {
+    let sci = |v: Option<f64>| match v {
+        None => "-".to_string(),
+        Some(0.0) => "0".to_string(),
+        Some(v) => format!("{v:.3e}"),
+    };
+    let sqnr = match (c.sqnr_db, c.mse) {
+        (Some(v), _) => format!("{v:.2}"),
+        (None, Some(_)) => "inf".to_string(),
+        (None, None) => "-".to_string(),
+    };
+    writeln!(
+        out,
+        "{name:<24} {:<14} {:>11} {:>7.2}x {:>10} {:>10} {sqnr:>8}",
+        c.storage,
+        human_bytes(c.bytes),
+        c.ratio,
+        sci(c.mse),
+        sci(c.max_abs)
+    )?;
+    Ok(())
+}

@@ -1,0 +1,49 @@
+//! `quantlab info` and `quantlab bench`.
+
+use crate::common::{ok, quantlab};
+
+#[test]
+fn info_prints_pytorchs_lines() {
+    // As printed by PyTorch 2.x: torch.iinfo(torch.int16), torch.finfo(torch.bfloat16), ...
+    assert_eq!(ok(&["info", "int16"]), "iinfo(min=-32768, max=32767, dtype=int16)\n");
+    assert_eq!(
+        ok(&["info", "torch.bfloat16"]),
+        "finfo(resolution=0.01, min=-3.38953e+38, max=3.38953e+38, eps=0.0078125, smallest_normal=1.17549e-38, \
+         tiny=1.17549e-38, dtype=bfloat16)\n"
+    );
+    assert_eq!(
+        ok(&["info", "float8_e4m3fn"]),
+        "finfo(resolution=1, min=-448, max=448, eps=0.125, smallest_normal=0.015625, tiny=0.015625, dtype=float8_e4m3fn)\n"
+    );
+}
+
+#[test]
+fn info_all_lists_every_dtype() {
+    let table = ok(&["info", "--all"]);
+    let rows: Vec<&str> = table.lines().skip(1).take_while(|l| !l.is_empty()).collect();
+    assert_eq!(rows.len(), 18, "{table}");
+    let int4: Vec<&str> = rows.iter().find(|r| r.starts_with("int4 ")).unwrap().split_whitespace().collect();
+    assert_eq!(int4[..6], ["int4", "4", "0.5", "-8", "7", "-"]);
+    let f16: Vec<&str> = rows.iter().find(|r| r.starts_with("float16 ")).unwrap().split_whitespace().collect();
+    assert_eq!(f16[..6], ["float16", "16", "2", "-65504", "65504", "0.000976562"]);
+    assert!(table.contains("partial support:"));
+}
+
+#[test]
+fn bench_json_has_the_contracted_shape() {
+    let out = ok(&["bench", "--n", "4096", "--json"]);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["n"], 4096);
+    assert!(!v["kernel"].as_str().unwrap().is_empty());
+    let ops = v["ops"].as_object().unwrap();
+    let names: Vec<&str> = ops.keys().map(String::as_str).collect();
+    let mut want = ["copy", "quantize_int8", "dequantize_int8", "cast_bf16", "cast_f16", "quantize_int4_g128"];
+    want.sort();
+    let mut names = names;
+    names.sort();
+    assert_eq!(names, want);
+    assert!(ops.values().all(|e| e.as_f64().unwrap() > 0.0));
+    let bad = quantlab(&["bench", "--n", "100"]);
+    assert_eq!(bad.status.code(), Some(2));
+}

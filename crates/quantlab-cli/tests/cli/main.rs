@@ -1,0 +1,10 @@
+//! Integration tests of the `quantlab` binary, built into one test binary.
+//!
+//! Golden values come from PyTorch (`tests/fixtures/generate.py`); the
+//! binary's outputs are read back with the `safetensors` crate.
+
+mod common;
+mod errors;
+mod golden;
+mod info_bench;
+mod round_trip;
