@@ -41,7 +41,7 @@ const OPS: [(&str, f64); 6] = [
 /// Symmetric int4 per-group (G=128) quantization including packing: one line
 /// to change when the library gains a fused quantize-and-pack call.
 fn quantize_int4_g128(x: ArrayView1<'_, f32>) -> Result<Vec<u8>> {
-    Ok(x.quantize(QuantSpec::new(DType::Int4).symmetric().per_group(GROUP))?.packed())
+    Ok(x.quantize_packed(QuantSpec::new(DType::Int4).symmetric().per_group(GROUP))?.0)
 }
 
 /// Runs `quantlab bench`.

@@ -445,6 +445,13 @@ pub fn write_safetensors(
         return Err(e);
     }
     written.with_context(|| format!("{}: cannot write", path.display()))?;
+    // The staging file is created private (0600); a checkpoint is an ordinary file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o644))
+            .with_context(|| format!("{}: cannot set permissions", path.display()))?;
+    }
     std::fs::rename(&staged, path).with_context(|| format!("{}: cannot write", path.display()))?;
     Ok(())
 }

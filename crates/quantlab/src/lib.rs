@@ -39,12 +39,15 @@ mod quant;
 
 pub mod data;
 pub mod footprint;
+pub mod lesson;
 pub mod metrics;
 pub mod pack;
 pub mod plot;
 pub mod prelude;
 
 pub use arch::{available_kernels, kernel};
+#[doc(hidden)]
+pub use arch::{Affine, Kernels, MinMax, kernel_tables};
 pub use cast::{CastExt, CastOptions, cast_to_bytes};
 pub use cpu::{CpuFeature, CpuFeatures, cpu_features};
 pub use dtype::{DType, FloatLayout};

@@ -7,59 +7,128 @@
 //!
 //! Set `QUANTLAB_KERNEL=scalar` (or another path's name) to force a path,
 //! e.g. to test every path on one machine; [`kernel`] says which one runs.
+//!
+//! Layout: `scalar.rs` (the reference, every CPU), `x86_64/avx2.rs`,
+//! `x86_64/avx512.rs` and `aarch64/neon.rs`. [`candidates`] is the only place
+//! that knows which paths exist and what each needs from the CPU.
 
 use std::any::TypeId;
+use std::mem::MaybeUninit;
 use std::sync::OnceLock;
 
 use half::{bf16, f16};
 
 use crate::element::Element;
 
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
 pub(crate) mod scalar;
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
 
 /// The parameters of one affine quantization: `q = clamp(round(x / scale) + zero_point, qmin, qmax)`.
+///
+/// Internal: public (and hidden) only so tests and benchmarks can drive each kernel table.
+#[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Affine {
+pub struct Affine {
+    /// The step between codes.
     pub scale: f32,
+    /// The code of 0.0.
     pub zero_point: i32,
+    /// The smallest code.
     pub qmin: i32,
+    /// The largest code.
     pub qmax: i32,
 }
 
 /// Smallest and largest value of a slice, and whether every value was finite.
+///
+/// NaN is skipped by `min` and `max` (it only clears `finite`), and a zero
+/// result is always `+0.0`: which of `-0.0` and `0.0` a reduction meets first
+/// depends on its lane order, so every path reports zeros the same way.
+#[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct MinMax {
+pub struct MinMax {
+    /// The smallest non-NaN value (`+inf` if there is none).
     pub min: f32,
+    /// The largest non-NaN value (`-inf` if there is none).
     pub max: f32,
+    /// Whether no value was NaN or infinite.
     pub finite: bool,
 }
 
-/// A table of kernels for one instruction set. Every function is safe to
-/// call: a table is only handed out after its CPU features were detected.
-pub(crate) struct Kernels {
+/// `quantize_pack4_groups(x, group, affines, out)`.
+#[doc(hidden)]
+pub type QuantizeGroups = fn(&[f32], usize, &[Affine], &mut [MaybeUninit<u8>]);
+
+/// A table of kernels for one instruction set, over contiguous slices.
+///
+/// Every function is safe to call: a table is only handed out (by
+/// [`kernels`] or [`kernel_tables`]) after its CPU features were detected.
+/// Output slices have the input's length (`quantize_pack4`: half of it,
+/// rounded up); only the shorter of input and output is processed.
+#[doc(hidden)]
+pub struct Kernels {
+    /// `"scalar"`, `"avx2"`, `"avx512"` or `"neon"`.
     pub name: &'static str,
+    /// Smallest and largest value, and whether all are finite.
     pub min_max: fn(&[f32]) -> MinMax,
-    pub quantize_i8: fn(&[f32], Affine, &mut [i8]),
-    pub quantize_u8: fn(&[f32], Affine, &mut [u8]),
+    /// [`Kernels::min_max`] of each group of `group` values (`x.len() / group` of them).
+    pub min_max_groups: fn(&[f32], usize, &mut [MinMax]),
+    /// The largest magnitude in each group of `group` values, the symmetric
+    /// schemes' range. Taken over the bit patterns with the sign cleared, so it
+    /// is `max |v|` when the group is finite, and inf or NaN when it is not.
+    pub max_abs_groups: fn(&[f32], usize, &mut [f32]),
+    /// Quantizes to signed 8-bit codes, writing every output element, and
+    /// says whether every input was finite (so a caller needs no separate
+    /// pass to check). The output may start uninitialized: no zeroing pass.
+    pub quantize_i8: fn(&[f32], Affine, &mut [MaybeUninit<i8>]) -> bool,
+    /// Quantizes to unsigned 8-bit codes, as `quantize_i8` does.
+    pub quantize_u8: fn(&[f32], Affine, &mut [MaybeUninit<u8>]) -> bool,
+    /// Quantizes to 4-bit codes (signed or unsigned, as `Affine` says) and
+    /// packs two to a byte, the first in the low nibble, as [`crate::pack::pack`] does.
+    pub quantize_pack4: fn(&[f32], Affine, &mut [u8]),
+    /// [`Kernels::quantize_pack4`] of each group of `group` values (an even
+    /// number) with its own parameters, into `group / 2` bytes each: one call
+    /// for a run of groups rather than one per group. Writes every byte of
+    /// those groups (the output may start uninitialized).
+    pub quantize_pack4_groups: QuantizeGroups,
+    /// `scale * (q - zero_point)` for signed codes.
     pub dequantize_i8: fn(&[i8], f32, i32, &mut [f32]),
+    /// `scale * (q - zero_point)` for unsigned codes.
     pub dequantize_u8: fn(&[u8], f32, i32, &mut [f32]),
+    /// f32 to bf16, round to nearest even, NaN kept (quieted) as `half` does.
     pub f32_to_bf16: fn(&[f32], &mut [bf16]),
+    /// bf16 to f32 (exact; NaN quieted as `half` does).
     pub bf16_to_f32: fn(&[bf16], &mut [f32]),
+    /// f32 to f16, round to nearest even.
     pub f32_to_f16: fn(&[f32], &mut [f16]),
+    /// f16 to f32 (exact).
     pub f16_to_f32: fn(&[f16], &mut [f32]),
 }
 
 /// Every path this build knows, best first, with whether this CPU can run it.
+/// The run-time checks here are what makes handing out a table safe.
 fn candidates() -> Vec<(&'static Kernels, bool)> {
-    vec![(&scalar::KERNELS, true)]
+    let mut paths = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        paths.push((&x86_64::avx512::KERNELS, has!("avx512f") && has!("avx512bw") && has!("avx2") && has!("f16c")));
+        paths.push((&x86_64::avx2::KERNELS, has!("avx2") && has!("f16c")));
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        paths.push((&aarch64::neon::KERNELS, std::arch::is_aarch64_feature_detected!("neon")));
+    }
+    paths.push((&scalar::KERNELS, true));
+    paths
 }
 
 fn select(forced: Option<&str>) -> &'static Kernels {
-    let available: Vec<&'static Kernels> =
-        candidates().into_iter().filter_map(|(k, ok)| ok.then_some(k)).collect();
-    forced
-        .and_then(|name| available.iter().copied().find(|k| k.name == name))
-        .unwrap_or(available[0])
+    let available = kernel_tables();
+    forced.and_then(|name| available.iter().copied().find(|k| k.name == name)).unwrap_or(available[0])
 }
 
 pub(crate) fn kernels() -> &'static Kernels {
@@ -77,7 +146,14 @@ pub fn kernel() -> &'static str {
 
 /// The names of the kernel paths this CPU can run, best first.
 pub fn available_kernels() -> Vec<&'static str> {
-    candidates().into_iter().filter_map(|(k, ok)| ok.then_some(k.name)).collect()
+    kernel_tables().into_iter().map(|k| k.name).collect()
+}
+
+/// The kernel tables this CPU can run, best first, whatever `QUANTLAB_KERNEL`
+/// says: for tests that compare every path with the scalar one, and benchmarks.
+#[doc(hidden)]
+pub fn kernel_tables() -> Vec<&'static Kernels> {
+    candidates().into_iter().filter_map(|(k, ok)| ok.then_some(k)).collect()
 }
 
 /// The fast path for casting a contiguous slice from `A` to `T`, where one
@@ -100,9 +176,98 @@ pub(crate) fn cast_fast<A: Element, T: Element>(src: &[A]) -> Option<Vec<T>> {
 }
 
 fn convert<U: Copy + 'static, V: Copy + 'static, T: 'static>(src: &[U], f: fn(&[U], &mut [V]), zero: V) -> Vec<T> {
-    let mut out = vec![zero; src.len()];
+    let mut out = if TypeId::of::<V>() == TypeId::of::<bf16>() || TypeId::of::<V>() == TypeId::of::<f16>() {
+        // All-zero u16s, moved over: `vec![0u16; n]` gets fresh zeroed pages
+        // from the allocator where `vec![bf16::ZERO; n]` would write every one.
+        let bits = std::mem::ManuallyDrop::new(output::<u16>(src.len()));
+        let (ptr, len, cap) = (bits.as_ptr().cast_mut(), bits.len(), bits.capacity());
+        // SAFETY: V is bf16 or f16 (checked above), both `repr(transparent)`
+        // over u16, so layout and allocation carry over, and all-zero bits are +0.0.
+        unsafe { Vec::from_raw_parts(ptr.cast::<V>(), len, cap) }
+    } else {
+        output_of(src.len(), zero)
+    };
     f(src, &mut out);
     same_type_vec(out)
+}
+
+/// A zeroed output buffer of `n` values, backed by huge pages where the OS
+/// allows it (see [`advise_huge_pages`]). For types whose zero is all-zero bits.
+pub(crate) fn output<T: Clone + Default>(n: usize) -> Vec<T> {
+    output_of(n, T::default())
+}
+
+fn output_of<T: Clone>(n: usize, zero: T) -> Vec<T> {
+    let mut v = vec![zero; n];
+    advise_huge_pages(&mut v);
+    v
+}
+
+/// An output of `n` values written by `fill`, without zeroing it first (a
+/// whole extra pass over memory for the quantize kernels, which write every byte).
+///
+/// # Safety
+/// `fill` must write every element of the slice it is given.
+pub(crate) unsafe fn output_filled<T>(n: usize, fill: impl FnOnce(&mut [MaybeUninit<T>])) -> Vec<T> {
+    // SAFETY: passed on to the caller.
+    let filled = unsafe {
+        output_try_filled::<T, ()>(n, |out| {
+            fill(out);
+            Ok(())
+        })
+    };
+    filled.unwrap_or_default()
+}
+
+/// [`output_filled`] for a `fill` that can fail; on failure the partly
+/// written buffer is dropped, never read.
+///
+/// # Safety
+/// When `fill` returns `Ok`, it must have written every element of its slice.
+pub(crate) unsafe fn output_try_filled<T, E>(
+    n: usize,
+    fill: impl FnOnce(&mut [MaybeUninit<T>]) -> Result<(), E>,
+) -> Result<Vec<T>, E> {
+    let mut v = Vec::with_capacity(n);
+    let spare = &mut v.spare_capacity_mut()[..n];
+    advise_huge_pages(spare);
+    fill(spare)?;
+    // SAFETY: the capacity is at least n, and `fill` succeeded, so (by the
+    // caller's promise) it wrote all n elements.
+    unsafe { v.set_len(n) };
+    Ok(v)
+}
+
+/// Asks Linux to back a large, not yet touched buffer with 2 MiB pages.
+///
+/// A fresh 64 MiB output costs 16384 page faults with 4 KiB pages, which on
+/// a virtual machine take longer than the kernel that fills the buffer; with
+/// huge pages it is 32. Transparent huge pages are often in `madvise` mode,
+/// so they must be asked for, as numpy does for its arrays. Only a hint:
+/// failure (or another OS) changes nothing but speed.
+pub(crate) fn advise_huge_pages<T>(buf: &mut [T]) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        const MADV_HUGEPAGE: i32 = 14;
+        unsafe extern "C" {
+            fn madvise(addr: *mut std::ffi::c_void, len: usize, advice: i32) -> i32;
+        }
+        let (start, len) = (buf.as_mut_ptr() as usize, std::mem::size_of_val(buf));
+        if len < 4 * HUGE {
+            return;
+        }
+        // Whole huge pages inside the buffer only: madvise needs a page-aligned start.
+        let first = start.next_multiple_of(HUGE);
+        let end = (start + len) / HUGE * HUGE;
+        if end > first {
+            // SAFETY: [first, end) lies inside `buf`, which we own mutably;
+            // MADV_HUGEPAGE changes how pages are backed, never their contents.
+            unsafe { madvise(first as *mut std::ffi::c_void, end - first, MADV_HUGEPAGE) };
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = buf;
 }
 
 /// Views a `&[A]` as `&[U]` when the caller has checked that they are one type.

@@ -1,6 +1,8 @@
 //! The reference kernels: plain Rust, one value at a time. Every other path
 //! must give exactly these bits.
 
+use std::mem::MaybeUninit;
+
 use half::{bf16, f16};
 
 use super::{Affine, Kernels, MinMax};
@@ -8,8 +10,12 @@ use super::{Affine, Kernels, MinMax};
 pub(crate) static KERNELS: Kernels = Kernels {
     name: "scalar",
     min_max,
+    min_max_groups,
+    max_abs_groups,
     quantize_i8,
     quantize_u8,
+    quantize_pack4,
+    quantize_pack4_groups,
     dequantize_i8,
     dequantize_u8,
     f32_to_bf16,
@@ -22,10 +28,38 @@ pub(crate) fn min_max(x: &[f32]) -> MinMax {
     let mut acc = MinMax { min: f32::INFINITY, max: f32::NEG_INFINITY, finite: true };
     for &v in x {
         acc.finite &= v.is_finite();
-        acc.min = acc.min.min(v);
-        acc.max = acc.max.max(v);
+        // Plain comparisons (false for NaN, so NaN is skipped), exactly what
+        // SIMD `min`/`max` lanes compute; `f32::min` leaves ±0 unspecified.
+        if v < acc.min {
+            acc.min = v;
+        }
+        if v > acc.max {
+            acc.max = v;
+        }
     }
-    acc
+    canonical(acc)
+}
+
+pub(crate) fn min_max_groups(x: &[f32], group: usize, out: &mut [MinMax]) {
+    for (o, xs) in out.iter_mut().zip(x.chunks_exact(group.max(1))) {
+        *o = min_max(xs);
+    }
+}
+
+pub(crate) fn max_abs_groups(x: &[f32], group: usize, out: &mut [f32]) {
+    for (o, xs) in out.iter_mut().zip(x.chunks_exact(group.max(1))) {
+        // Non-negative floats order as their bit patterns do, and every
+        // non-finite pattern is above every finite one.
+        *o = f32::from_bits(xs.iter().fold(0, |m, v| m.max(v.to_bits() & 0x7FFF_FFFF)));
+    }
+}
+
+/// Reports a zero min or max as `+0.0` (`-0.0 + 0.0` is `+0.0`; every other
+/// value is unchanged), so the result does not depend on the order in which
+/// a path met `-0.0` and `0.0`.
+#[inline(always)]
+pub(crate) fn canonical(m: MinMax) -> MinMax {
+    MinMax { min: m.min + 0.0, max: m.max + 0.0, finite: m.finite }
 }
 
 /// One code: a true division (not a multiply by 1/s), rounding half to even,
@@ -42,15 +76,49 @@ pub(crate) fn dequantize_one(q: i32, scale: f32, zero_point: i32) -> f32 {
     scale * (q - zero_point) as f32
 }
 
-pub(crate) fn quantize_i8(x: &[f32], a: Affine, out: &mut [i8]) {
+pub(crate) fn quantize_i8(x: &[f32], a: Affine, out: &mut [MaybeUninit<i8>]) -> bool {
+    let mut finite = true;
     for (o, &v) in out.iter_mut().zip(x) {
-        *o = quantize_one(v, a) as i8;
+        finite &= v.is_finite();
+        o.write(quantize_one(v, a) as i8);
+    }
+    finite
+}
+
+pub(crate) fn quantize_u8(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>]) -> bool {
+    let mut finite = true;
+    for (o, &v) in out.iter_mut().zip(x) {
+        finite &= v.is_finite();
+        o.write(quantize_one(v, a) as u8);
+    }
+    finite
+}
+
+pub(crate) fn quantize_pack4(x: &[f32], a: Affine, out: &mut [u8]) {
+    pack4_into(x, a, as_uninit(out));
+}
+
+/// [`quantize_pack4`] into a buffer that may be uninitialized.
+pub(crate) fn pack4_into(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>]) {
+    for (o, pair) in out.iter_mut().zip(x.chunks(2)) {
+        let lo = quantize_one(pair[0], a) & 0xF;
+        let hi = pair.get(1).map_or(0, |&v| quantize_one(v, a) & 0xF);
+        o.write((lo | hi << 4) as u8);
     }
 }
 
-pub(crate) fn quantize_u8(x: &[f32], a: Affine, out: &mut [u8]) {
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = quantize_one(v, a) as u8;
+/// Views initialized bytes as maybe-uninitialized ones, for kernels that
+/// write either kind.
+pub(crate) fn as_uninit(out: &mut [u8]) -> &mut [MaybeUninit<u8>] {
+    // SAFETY: same layout; kernels only ever write initialized values
+    // through the result, so `out` stays initialized.
+    unsafe { &mut *(out as *mut [u8] as *mut [MaybeUninit<u8>]) }
+}
+
+pub(crate) fn quantize_pack4_groups(x: &[f32], group: usize, a: &[Affine], out: &mut [MaybeUninit<u8>]) {
+    let group = group.max(2);
+    for ((xs, os), &a) in x.chunks_exact(group).zip(out.chunks_exact_mut(group / 2)).zip(a) {
+        pack4_into(xs, a, os);
     }
 }
 

@@ -4,6 +4,7 @@
 //! All arithmetic is f32 with a true division and round-half-to-even, so codes
 //! are bit-exact with PyTorch evaluating the same formula on float32 tensors.
 
+mod fused;
 mod layout;
 mod params;
 mod spec;
@@ -101,7 +102,7 @@ impl<D: Dimension> Quantized<D> {
     /// Back to f32: `s * (q - z)` for every element.
     pub fn dequantize(&self) -> Array<f32, D> {
         let shape = self.codes.shape().to_vec();
-        let mut out = vec![0f32; shape.iter().product()];
+        let mut out = arch::output::<f32>(shape.iter().product());
         let k = arch::kernels();
         let (scale, zp) = (&self.params.scale, &self.params.zero_point);
         match &self.codes {
@@ -184,6 +185,23 @@ pub trait QuantizeExt<D: Dimension> {
 
     /// Quantizes with the caller's parameters.
     fn quantize_with(&self, dtype: DType, params: &QuantParams) -> Result<Quantized<D>>;
+
+    /// Quantizes and packs in one go: the bytes and parameters of
+    /// `self.quantize(spec)?.packed()`, without storing one code per byte
+    /// first. For int4/uint4 per-group, each group's range, parameters and
+    /// packed codes are computed while the group is in cache (one pass over
+    /// the data instead of three).
+    ///
+    /// ```
+    /// use quantlab::prelude::*;
+    /// let w = array![[0.5f32, -1.25, 2.0, 0.0], [3.0, 1.0, -0.5, 0.25]];
+    /// let spec = QuantSpec::new(DType::Int4).symmetric().per_group(4);
+    /// let (bytes, params) = w.quantize_packed(spec)?;
+    /// let q = w.quantize(spec)?;
+    /// assert_eq!((bytes, params), (q.packed(), q.params));
+    /// # Ok::<(), quantlab::Error>(())
+    /// ```
+    fn quantize_packed(&self, spec: QuantSpec) -> Result<(Vec<u8>, QuantParams)>;
 }
 
 impl<A, S, D> QuantizeExt<D> for ArrayBase<S, D>
@@ -203,7 +221,7 @@ where
         let x = x.as_standard_layout();
         let data = x.as_slice().expect("standard layout is contiguous");
         let params = params::choose(data, self.shape(), spec)?;
-        Ok(apply(data, self.raw_dim(), spec.dtype, params))
+        Ok(apply(data, self.raw_dim(), spec.dtype, params).0)
     }
 
     fn quantize_with(&self, dtype: DType, params: &QuantParams) -> Result<Quantized<D>> {
@@ -214,33 +232,55 @@ where
         let x = A::view_as_f32(self.view());
         let x = x.as_standard_layout();
         let data = x.as_slice().expect("standard layout is contiguous");
-        if !(arch::kernels().min_max)(data).finite {
+        // The kernels report non-finite input as they go: one pass, not two.
+        let (q, finite) = apply(data, self.raw_dim(), dtype, params.clone());
+        if !finite {
             return Err(non_finite_error(data, "quantization"));
         }
-        Ok(apply(data, self.raw_dim(), dtype, params.clone()))
+        Ok(q)
+    }
+
+    fn quantize_packed(&self, spec: QuantSpec) -> Result<(Vec<u8>, QuantParams)> {
+        let x = A::view_as_f32(self.view());
+        let x = x.as_standard_layout();
+        let data = x.as_slice().expect("standard layout is contiguous");
+        match fused::quantize_packed(data, self.shape(), spec)? {
+            Some(done) => Ok(done),
+            None => self.quantize(spec).map(|q| (q.packed(), q.params)),
+        }
     }
 }
 
-/// Quantizes checked, finite, row-major `data` with checked `params`.
-fn apply<D: Dimension>(data: &[f32], dim: D, dtype: DType, params: QuantParams) -> Quantized<D> {
+/// Quantizes row-major `data` with checked `params`, and says whether all
+/// of `data` was finite (the codes mean nothing if not).
+fn apply<D: Dimension>(data: &[f32], dim: D, dtype: DType, params: QuantParams) -> (Quantized<D>, bool) {
     let shape = dim.slice().to_vec();
     let (qmin, qmax) = qrange(dtype);
     let k = arch::kernels();
     let affine = |p: usize| Affine { scale: params.scale[p], zero_point: params.zero_point[p], qmin, qmax };
+    let mut finite = true;
     let codes = if dtype.is_signed() {
-        let mut out = vec![0i8; data.len()];
-        for (p, r) in segments(&shape, params.granularity) {
-            (k.quantize_i8)(&data[r.clone()], affine(p), &mut out[r]);
-        }
+        // SAFETY: the segments cover 0..numel, and each kernel call writes its whole range.
+        let out = unsafe {
+            arch::output_filled::<i8>(data.len(), |out| {
+                for (p, r) in segments(&shape, params.granularity) {
+                    finite &= (k.quantize_i8)(&data[r.clone()], affine(p), &mut out[r]);
+                }
+            })
+        };
         Codes::Signed(Array::from_shape_vec(dim, out).expect("same element count"))
     } else {
-        let mut out = vec![0u8; data.len()];
-        for (p, r) in segments(&shape, params.granularity) {
-            (k.quantize_u8)(&data[r.clone()], affine(p), &mut out[r]);
-        }
+        // SAFETY: as above.
+        let out = unsafe {
+            arch::output_filled::<u8>(data.len(), |out| {
+                for (p, r) in segments(&shape, params.granularity) {
+                    finite &= (k.quantize_u8)(&data[r.clone()], affine(p), &mut out[r]);
+                }
+            })
+        };
         Codes::Unsigned(Array::from_shape_vec(dim, out).expect("same element count"))
     };
-    Quantized { dtype, codes, params }
+    (Quantized { dtype, codes, params }, finite)
 }
 
 #[cfg(test)]

@@ -80,10 +80,16 @@ pub fn asymmetric_params(rmin: f32, rmax: f32, dtype: DType) -> Result<(f32, i32
     check_target(dtype)?;
     check_range(rmin, rmax)?;
     let (qmin, qmax) = qrange(dtype);
+    Ok(asymmetric_checked(rmin, rmax, qmin, qmax))
+}
+
+/// [`asymmetric_params`] once the type and the range have been checked.
+#[inline]
+pub(crate) fn asymmetric_checked(rmin: f32, rmax: f32, qmin: i32, qmax: i32) -> (f32, i32) {
     let (rmin, rmax) = (rmin.min(0.0), rmax.max(0.0));
     let scale = ((rmax - rmin) / (qmax - qmin) as f32).max(f32::EPSILON);
     let zero_point = (qmin as f32 - rmin / scale).round_ties_even().clamp(qmin as f32, qmax as f32) as i32;
-    Ok((scale, zero_point))
+    (scale, zero_point)
 }
 
 /// Symmetric scale for data whose largest magnitude is `max_abs`:
@@ -98,7 +104,13 @@ pub fn asymmetric_params(rmin: f32, rmax: f32, dtype: DType) -> Result<(f32, i32
 pub fn symmetric_scale(max_abs: f32, dtype: DType) -> Result<f32> {
     QuantSpec::new(dtype).symmetric().check()?;
     check_range(-max_abs, max_abs)?;
-    Ok((max_abs.abs() / qrange(dtype).1 as f32).max(f32::EPSILON))
+    Ok(symmetric_checked(max_abs, qrange(dtype).1))
+}
+
+/// [`symmetric_scale`] once the type and the range have been checked.
+#[inline]
+pub(crate) fn symmetric_checked(max_abs: f32, qmax: i32) -> f32 {
+    (max_abs.abs() / qmax as f32).max(f32::EPSILON)
 }
 
 fn check_range(rmin: f32, rmax: f32) -> Result<()> {

@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""quantlab against PyTorch, numpy and ml_dtypes, side by side, in one run.
+
+    /opt/pyref/bin/python bench/compare.py            # N = 2^24 and 2^16
+    /opt/pyref/bin/python bench/compare.py --n 65536  # one size
+
+Our side is `quantlab bench --json --n N` (release build, built first); the
+peers run the same operations here, single-threaded, timed the same way:
+best of at least 5 runs, repeated until half a second has passed. Prints a
+table of elements per second with the ratios, and checks the targets of the
+performance issue. Speed only means something on an otherwise idle machine.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import ml_dtypes
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+MIN_REPS, MIN_TIME = 5, 0.5
+
+
+def best(f):
+    """Shortest time of at least MIN_REPS calls, going on until MIN_TIME passed."""
+    start, best_t, reps = time.perf_counter(), float("inf"), 0
+    while reps < MIN_REPS or (time.perf_counter() - start < MIN_TIME and reps < 10_000):
+        t = time.perf_counter()
+        f()
+        best_t = min(best_t, time.perf_counter() - t)
+        reps += 1
+    return best_t
+
+
+def data(n):
+    """Near-normal values, like `quantlab bench` uses (sum of three uniforms)."""
+    rng = np.random.default_rng(0)
+    return (rng.uniform(-1, 1, n) + rng.uniform(-1, 1, n) + rng.uniform(-1, 1, n)).astype(np.float32)
+
+
+def peers(n):
+    """Elements per second of each peer operation on N f32 values."""
+    torch.set_num_threads(1)
+    x = data(n)
+    t = torch.from_numpy(x)
+    lo, hi = min(float(x.min()), 0.0), max(float(x.max()), 0.0)
+    scale = (hi - lo) / 255.0
+    zero_point = int(round(-128 - lo / scale))
+    q = torch.quantize_per_tensor(t, scale, zero_point, torch.qint8)
+    dst = np.empty_like(x)
+    ops = {
+        "numpy copy": lambda: np.copyto(dst, x),
+        "torch quantize_per_tensor": lambda: torch.quantize_per_tensor(t, scale, zero_point, torch.qint8),
+        "torch dequantize": lambda: q.dequantize(),
+        "torch .to(bfloat16)": lambda: t.to(torch.bfloat16),
+        "ml_dtypes astype(bfloat16)": lambda: x.astype(ml_dtypes.bfloat16),
+        "torch .to(float16)": lambda: t.to(torch.float16),
+        "numpy astype(float16)": lambda: x.astype(np.float16),
+    }
+    return {name: n / best(f) for name, f in ops.items()}
+
+
+def ours(n):
+    """`quantlab bench --json` for N, from a release build."""
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "quantlab-cli"], cwd=ROOT, check=True)
+    exe = ROOT / "target" / "release" / "quantlab"
+    out = subprocess.run([str(exe), "bench", "--json", "--n", str(n)], cwd=ROOT, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
+# (our op, peer op, target ratio or None); ratios are ours / peer.
+ROWS = [
+    ("quantize_int8", "torch quantize_per_tensor", {1 << 24: 1.2, 1 << 16: 1.5}),
+    ("dequantize_int8", "torch dequantize", {1 << 24: 4.0}),
+    ("cast_bf16", "torch .to(bfloat16)", {1 << 24: 1.2}),
+    ("cast_bf16", "ml_dtypes astype(bfloat16)", {1 << 24: 2.0}),
+    ("cast_f16", "torch .to(float16)", {1 << 24: 1.5}),
+    ("cast_f16", "numpy astype(float16)", {1 << 24: 5.0}),
+]
+
+
+def report(n):
+    q = ours(n)
+    p = peers(n)
+    ops = q["ops"]
+    print(f"\nN = 2^{n.bit_length() - 1} ({n}) f32, one thread; quantlab kernel: {q['kernel']}")
+    print(f"{'operation':<18} {'quantlab G/s':>12}  {'peer':<28} {'peer G/s':>9} {'ratio':>7} {'target':>7}")
+    failures = []
+    for op, peer, targets in ROWS:
+        ratio = ops[op] / p[peer]
+        target = targets.get(n)
+        mark = "" if target is None else (f">={target:g}" + (" ok" if ratio >= target else " MISS"))
+        if target is not None and ratio < target:
+            failures.append(f"{op} vs {peer}: {ratio:.2f}x < {target}x")
+        print(f"{op:<18} {ops[op] / 1e9:>12.3f}  {peer:<28} {p[peer] / 1e9:>9.3f} {ratio:>6.2f}x {mark:>7}")
+    # The copy bound: copy moves 8 bytes per element, quantize 5 (4 read, 1 written).
+    bound = ops["copy"] * 8 / 5
+    frac = ops["quantize_int8"] / bound
+    print(f"{'copy (Rust)':<18} {ops['copy'] / 1e9:>12.3f}  {'numpy copy':<28} {p['numpy copy'] / 1e9:>9.3f}")
+    if n == 1 << 24:
+        ok = frac >= 0.9
+        print(f"quantize_int8 is {frac:.2f} of the copy-bandwidth bound for 5 B/element (target >=0.9{' ok' if ok else ' MISS'})")
+        if not ok:
+            failures.append(f"quantize_int8 at {frac:.2f} of the copy bound")
+        g = ops["quantize_int4_g128"] / ops["quantize_int8"]
+        ok = g >= 1 / 1.5
+        print(f"int4 per-group G=128 with packing: {ops['quantize_int4_g128'] / 1e9:.3f} G/s, "
+              f"{1 / g:.2f}x the time of per-tensor int8 (target <=1.5{' ok' if ok else ' MISS'})")
+        if not ok:
+            failures.append(f"int4 g128 at {1 / g:.2f}x int8's time")
+    return failures
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, action="append", help="element count (repeatable); default 2^24 and 2^16")
+    args = ap.parse_args()
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+    print(f"machine: {cpu}, {os.cpu_count()} cores, {platform.machine()}; torch {torch.__version__}, "
+          f"numpy {np.__version__}, ml_dtypes {ml_dtypes.__version__}")
+    failures = []
+    for n in args.n or [1 << 24, 1 << 16]:
+        failures += report(n)
+    print("\nall targets met" if not failures else "\ntargets missed:\n  " + "\n  ".join(failures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,7 @@
+//! Integration tests of the `quantlab-grade` command (one test binary, see Cargo.toml).
+
+mod support;
+
+mod cli;
+mod failures;
+mod lesson;

@@ -1,0 +1,87 @@
+//! f32 <-> bf16 and f32 <-> f16 casts, for every kernel path this CPU can
+//! run (a group per path), next to `half`'s own slice conversions (which use
+//! F16C for f16) and the public `cast`.
+//!
+//! `cargo bench -p quantlab --bench cast`
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use half::slice::HalfFloatSliceExt;
+use quantlab::kernel_tables;
+use quantlab::prelude::*;
+
+const SIZES: [usize; 2] = [1 << 16, 1 << 24];
+
+fn data(n: usize) -> Vec<f32> {
+    (0..n).map(|i| (i as f32 * 0.618_034).sin() * 1000.0).collect()
+}
+
+fn kernels(c: &mut Criterion) {
+    for k in kernel_tables() {
+        let mut g = c.benchmark_group(format!("casts/{}", k.name));
+        for n in SIZES {
+            if n > 1 << 16 {
+                g.sample_size(10);
+            }
+            let x = data(n);
+            let mut b16 = vec![bf16::ZERO; n];
+            let mut h16 = vec![f16::ZERO; n];
+            let mut y = vec![0f32; n];
+            g.throughput(Throughput::Elements(n as u64));
+            g.bench_with_input(BenchmarkId::new("f32_to_bf16", n), &x, |b, x| {
+                b.iter(|| (k.f32_to_bf16)(black_box(x), &mut b16))
+            });
+            g.bench_with_input(BenchmarkId::new("f32_to_f16", n), &x, |b, x| {
+                b.iter(|| (k.f32_to_f16)(black_box(x), &mut h16))
+            });
+            let (bs, hs) = (b16.clone(), h16.clone());
+            g.bench_with_input(BenchmarkId::new("bf16_to_f32", n), &bs, |b, s| {
+                b.iter(|| (k.bf16_to_f32)(black_box(s), &mut y))
+            });
+            g.bench_with_input(BenchmarkId::new("f16_to_f32", n), &hs, |b, s| {
+                b.iter(|| (k.f16_to_f32)(black_box(s), &mut y))
+            });
+        }
+        g.finish();
+    }
+}
+
+/// `half`'s slice conversions, the baseline the f16 kernels were measured against.
+fn half_slices(c: &mut Criterion) {
+    let mut g = c.benchmark_group("casts/half-slices");
+    for n in SIZES {
+        if n > 1 << 16 {
+            g.sample_size(10);
+        }
+        let x = data(n);
+        let mut b16 = vec![bf16::ZERO; n];
+        let mut h16 = vec![f16::ZERO; n];
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(BenchmarkId::new("f32_to_bf16", n), &x, |b, x| {
+            b.iter(|| b16.convert_from_f32_slice(black_box(x)))
+        });
+        g.bench_with_input(BenchmarkId::new("f32_to_f16", n), &x, |b, x| {
+            b.iter(|| h16.convert_from_f32_slice(black_box(x)))
+        });
+    }
+    g.finish();
+}
+
+/// The public `cast` (allocates its output), on the path `QUANTLAB_KERNEL` picks.
+fn public_api(c: &mut Criterion) {
+    let mut g = c.benchmark_group(format!("api/{}", quantlab::kernel()));
+    for n in SIZES {
+        if n > 1 << 16 {
+            g.sample_size(10);
+        }
+        let x = Array1::from(data(n));
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(BenchmarkId::new("cast bf16", n), &x, |b, x| b.iter(|| x.cast::<bf16>().unwrap()));
+        g.bench_with_input(BenchmarkId::new("cast f16", n), &x, |b, x| b.iter(|| x.cast::<f16>().unwrap()));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, kernels, half_slices, public_api);
+criterion_main!(benches);

@@ -1,0 +1,3 @@
+//! AArch64 kernels: NEON, which every AArch64 CPU has.
+
+pub(crate) mod neon;

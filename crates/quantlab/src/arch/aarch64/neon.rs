@@ -1,0 +1,318 @@
+//! NEON kernels, 4 f32 lanes per register, 16 values per step. Each one gives
+//! the scalar reference's bits: the quantize formula runs in the same order
+//! (true division `vdivq_f32`, round half to even `vrndnq_f32`, add, clamp)
+//! with the same IEEE operations. NEON on AArch64 is full IEEE (no flushing
+//! of subnormals unless FPCR.FZ is set, which Linux and macOS leave off).
+//! f16 casts use `half`'s slice conversions, which use FEAT_FP16 when present.
+//! Tails shorter than a block go to the scalar kernels.
+
+use std::arch::aarch64::*;
+use std::mem::MaybeUninit;
+
+use half::slice::HalfFloatSliceExt;
+use half::{bf16, f16};
+
+use super::super::scalar;
+use crate::arch::{Affine, Kernels, MinMax};
+
+pub(crate) static KERNELS: Kernels = Kernels {
+    name: "neon",
+    min_max,
+    min_max_groups,
+    max_abs_groups,
+    quantize_i8,
+    quantize_u8,
+    quantize_pack4,
+    quantize_pack4_groups,
+    dequantize_i8,
+    dequantize_u8,
+    f32_to_bf16,
+    bf16_to_f32,
+    f32_to_f16,
+    f16_to_f32,
+};
+
+// The safe entry points. SAFETY (for every `unsafe` call below): this table
+// is only handed out by `arch::candidates` after NEON was detected (it is
+// part of every AArch64 CPU).
+
+fn min_max(x: &[f32]) -> MinMax {
+    // SAFETY: see above.
+    unsafe { min_max_neon(x) }
+}
+fn min_max_groups(x: &[f32], group: usize, out: &mut [MinMax]) {
+    // SAFETY: see above.
+    unsafe { min_max_groups_neon(x, group, out) }
+}
+fn max_abs_groups(x: &[f32], group: usize, out: &mut [f32]) {
+    // SAFETY: see above.
+    unsafe { max_abs_groups_neon(x, group, out) }
+}
+fn quantize_pack4_groups(x: &[f32], group: usize, a: &[Affine], out: &mut [MaybeUninit<u8>]) {
+    // SAFETY: see above.
+    unsafe { quantize_pack4_groups_neon(x, group, a, out) }
+}
+fn quantize_i8(x: &[f32], a: Affine, out: &mut [MaybeUninit<i8>]) -> bool {
+    // SAFETY: see above; i8 and u8 have one layout.
+    unsafe { quantize_bytes_neon(x, a, std::slice::from_raw_parts_mut(out.as_mut_ptr().cast(), out.len())) }
+}
+fn quantize_u8(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>]) -> bool {
+    // SAFETY: see above.
+    unsafe { quantize_bytes_neon(x, a, out) }
+}
+fn quantize_pack4(x: &[f32], a: Affine, out: &mut [u8]) {
+    // SAFETY: see above.
+    unsafe { quantize_pack4_neon(x, a, scalar::as_uninit(out)) }
+}
+fn dequantize_i8(q: &[i8], scale: f32, zero_point: i32, out: &mut [f32]) {
+    // SAFETY: i8 and u8 have one layout.
+    let bytes = unsafe { std::slice::from_raw_parts(q.as_ptr().cast::<u8>(), q.len()) };
+    // SAFETY: see above.
+    unsafe { dequantize_neon::<true>(bytes, scale, zero_point, out) }
+}
+fn dequantize_u8(q: &[u8], scale: f32, zero_point: i32, out: &mut [f32]) {
+    // SAFETY: see above.
+    unsafe { dequantize_neon::<false>(q, scale, zero_point, out) }
+}
+fn f32_to_bf16(x: &[f32], out: &mut [bf16]) {
+    // SAFETY: see above.
+    unsafe { f32_to_bf16_neon(x, out) }
+}
+fn bf16_to_f32(x: &[bf16], out: &mut [f32]) {
+    // SAFETY: see above.
+    unsafe { bf16_to_f32_neon(x, out) }
+}
+fn f32_to_f16(x: &[f32], out: &mut [f16]) {
+    let n = x.len().min(out.len());
+    out[..n].convert_from_f32_slice(&x[..n]);
+}
+fn f16_to_f32(x: &[f16], out: &mut [f32]) {
+    let n = x.len().min(out.len());
+    x[..n].convert_to_f32_slice(&mut out[..n]);
+}
+
+/// # Safety
+/// The CPU must have NEON.
+#[target_feature(enable = "neon")]
+unsafe fn min_max_groups_neon(x: &[f32], group: usize, out: &mut [MinMax]) {
+    for (o, xs) in out.iter_mut().zip(x.chunks_exact(group.max(1))) {
+        // SAFETY: same features.
+        *o = unsafe { min_max_neon(xs) };
+    }
+}
+
+/// # Safety
+/// The CPU must have NEON.
+#[target_feature(enable = "neon")]
+unsafe fn max_abs_groups_neon(x: &[f32], group: usize, out: &mut [f32]) {
+    // As in `scalar::max_abs_groups`: the largest bit pattern with the sign cleared.
+    let mask = vdupq_n_u32(0x7FFF_FFFF);
+    for (o, xs) in out.iter_mut().zip(x.chunks_exact(group.max(1))) {
+        let chunks = xs.chunks_exact(4);
+        let tail = chunks.remainder().iter().fold(0, |m, v| m.max(v.to_bits() & 0x7FFF_FFFF));
+        let mut m = vdupq_n_u32(0);
+        for c in chunks {
+            // SAFETY: `c` has 4 f32.
+            let v = unsafe { vld1q_u32(c.as_ptr().cast()) };
+            m = vmaxq_u32(m, vandq_u32(v, mask));
+        }
+        *o = f32::from_bits(vmaxvq_u32(m).max(tail));
+    }
+}
+
+/// # Safety
+/// The CPU must have NEON.
+#[target_feature(enable = "neon")]
+unsafe fn quantize_pack4_groups_neon(x: &[f32], group: usize, a: &[Affine], out: &mut [MaybeUninit<u8>]) {
+    let group = group.max(2);
+    for ((xs, os), &a) in x.chunks_exact(group).zip(out.chunks_exact_mut(group / 2)).zip(a) {
+        // SAFETY: same features.
+        unsafe { quantize_pack4_neon(xs, a, os) };
+    }
+}
+
+/// # Safety
+/// The CPU must have NEON.
+#[inline]
+#[target_feature(enable = "neon")]
+unsafe fn min_max_neon(x: &[f32]) -> MinMax {
+    let (mut lo, mut hi) = (vdupq_n_f32(f32::INFINITY), vdupq_n_f32(f32::NEG_INFINITY));
+    // `v - v` is +0.0 for finite v and NaN otherwise: OR-ing the bits leaves
+    // zero exactly when all values were finite.
+    let mut bad = vdupq_n_u32(0);
+    let chunks = x.chunks_exact(4);
+    let tail = scalar::min_max(chunks.remainder());
+    for c in chunks {
+        // SAFETY: `c` has 4 f32.
+        let v = unsafe { vld1q_f32(c.as_ptr()) };
+        // Select on a comparison, as the scalar fold does: false for NaN, so
+        // NaN is skipped (vminq_f32 would propagate it, vminnmq_f32 treats
+        // signalling NaN differently).
+        lo = vbslq_f32(vcltq_f32(v, lo), v, lo);
+        hi = vbslq_f32(vcgtq_f32(v, hi), v, hi);
+        bad = vorrq_u32(bad, vreinterpretq_u32_f32(vsubq_f32(v, v)));
+    }
+    let finite = vmaxvq_u32(bad) == 0;
+    let mut m = MinMax { min: tail.min, max: tail.max, finite: finite && tail.finite };
+    // Lanes hold no NaN, so plain comparisons merge them in any order.
+    let (l, h) = (vminvq_f32(lo), vmaxvq_f32(hi));
+    if l < m.min {
+        m.min = l;
+    }
+    if h > m.max {
+        m.max = h;
+    }
+    scalar::canonical(m)
+}
+
+/// Broadcast quantization parameters.
+#[derive(Clone, Copy)]
+struct Consts {
+    scale: float32x4_t,
+    zero: float32x4_t,
+    qmin: float32x4_t,
+    qmax: float32x4_t,
+}
+
+#[target_feature(enable = "neon")]
+fn consts(a: Affine) -> Consts {
+    Consts {
+        scale: vdupq_n_f32(a.scale),
+        zero: vdupq_n_f32(a.zero_point as f32),
+        qmin: vdupq_n_f32(a.qmin as f32),
+        qmax: vdupq_n_f32(a.qmax as f32),
+    }
+}
+
+/// Four codes as i32, as `scalar::quantize_one` computes them.
+#[inline]
+#[target_feature(enable = "neon")]
+fn codes(v: float32x4_t, c: Consts) -> int32x4_t {
+    let t = vaddq_f32(vrndnq_f32(vdivq_f32(v, c.scale)), c.zero);
+    // FMAX/FMIN propagate NaN, and FCVTZS turns NaN into 0, as Rust's
+    // `NaN as i32` does; the value is integral, so truncation is exact.
+    vcvtq_s32_f32(vminq_f32(vmaxq_f32(t, c.qmin), c.qmax))
+}
+
+/// Sixteen codes as bytes, in order (the narrows truncate: codes fit a byte).
+#[inline]
+#[target_feature(enable = "neon")]
+/// `bad` collects the bits of `v - v` of every input (see `min_max_neon`) to tell non-finite input.
+fn codes16(p: &[f32], c: Consts, bad: &mut uint32x4_t) -> uint8x16_t {
+    let mut v = |i: usize| {
+        // SAFETY: callers pass 16 f32.
+        let v = unsafe { vld1q_f32(p.as_ptr().add(i)) };
+        *bad = vorrq_u32(*bad, vreinterpretq_u32_f32(vsubq_f32(v, v)));
+        codes(v, c)
+    };
+    let lo = vcombine_s16(vmovn_s32(v(0)), vmovn_s32(v(4)));
+    let hi = vcombine_s16(vmovn_s32(v(8)), vmovn_s32(v(12)));
+    vreinterpretq_u8_s8(vcombine_s8(vmovn_s16(lo), vmovn_s16(hi)))
+}
+
+/// # Safety
+/// The CPU must have NEON.
+#[target_feature(enable = "neon")]
+unsafe fn quantize_bytes_neon(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>]) -> bool {
+    let n = x.len().min(out.len());
+    let c = consts(a);
+    let mut bad = vdupq_n_u32(0);
+    let body = n / 16 * 16;
+    for (xs, os) in x[..body].chunks_exact(16).zip(out[..body].chunks_exact_mut(16)) {
+        // SAFETY: `os` has 16 bytes.
+        unsafe { vst1q_u8(os.as_mut_ptr().cast(), codes16(xs, c, &mut bad)) };
+    }
+    let mut finite = vmaxvq_u32(bad) == 0;
+    for (o, &v) in out[body..n].iter_mut().zip(&x[body..n]) {
+        finite &= v.is_finite();
+        o.write(scalar::quantize_one(v, a) as u8);
+    }
+    finite
+}
+
+/// # Safety
+/// The CPU must have NEON.
+#[inline]
+#[target_feature(enable = "neon")]
+unsafe fn quantize_pack4_neon(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>]) {
+    let n = x.len().min(2 * out.len());
+    let c = consts(a);
+    let body = n / 16 * 16;
+    for (xs, os) in x[..body].chunks_exact(16).zip(out.chunks_exact_mut(8)) {
+        // As 16-bit lanes each holds (even code, odd code << 8): keep the even
+        // one's low nibble, move the odd one's next to it, narrow to bytes.
+        let w = vreinterpretq_u16_u8(codes16(xs, c, &mut vdupq_n_u32(0)));
+        let packed = vorrq_u16(vandq_u16(w, vdupq_n_u16(0x000F)), vandq_u16(vshrq_n_u16::<4>(w), vdupq_n_u16(0x00F0)));
+        // SAFETY: `os` has 8 bytes.
+        unsafe { vst1_u8(os.as_mut_ptr().cast(), vmovn_u16(packed)) };
+    }
+    scalar::pack4_into(&x[body..n], a, &mut out[body / 2..]);
+}
+
+/// # Safety
+/// The CPU must have NEON.
+#[target_feature(enable = "neon")]
+unsafe fn dequantize_neon<const SIGNED: bool>(q: &[u8], scale: f32, zero_point: i32, out: &mut [f32]) {
+    let n = q.len().min(out.len());
+    let (s, z) = (vdupq_n_f32(scale), vdupq_n_s32(zero_point));
+    let body = n / 8 * 8;
+    for (qs, os) in q[..body].chunks_exact(8).zip(out[..body].chunks_exact_mut(8)) {
+        // SAFETY: `qs` has 8 bytes, `os` 8 f32.
+        unsafe {
+            let b = vld1_u8(qs.as_ptr());
+            let wide = if SIGNED { vmovl_s8(vreinterpret_s8_u8(b)) } else { vreinterpretq_s16_u16(vmovl_u8(b)) };
+            // (q - z) in i32, exactly converted, then one rounding in the multiply.
+            let f = |w: int32x4_t| vmulq_f32(s, vcvtq_f32_s32(vsubq_s32(w, z)));
+            vst1q_f32(os.as_mut_ptr(), f(vmovl_s16(vget_low_s16(wide))));
+            vst1q_f32(os.as_mut_ptr().add(4), f(vmovl_high_s16(wide)));
+        }
+    }
+    for (o, &v) in out[body..n].iter_mut().zip(&q[body..n]) {
+        let v = if SIGNED { i32::from(v as i8) } else { i32::from(v) };
+        *o = scalar::dequantize_one(v, scale, zero_point);
+    }
+}
+
+/// # Safety
+/// The CPU must have NEON.
+#[target_feature(enable = "neon")]
+unsafe fn f32_to_bf16_neon(x: &[f32], out: &mut [bf16]) {
+    let n = x.len().min(out.len());
+    let body = n / 8 * 8;
+    let bf = |p: &[f32]| {
+        // SAFETY: callers pass 4 f32.
+        let v = unsafe { vld1q_u32(p.as_ptr().cast()) };
+        // half's rule: NaN keeps its top bits and gets the quiet bit; every
+        // other value rounds to nearest even by adding 0x7FFF plus the lowest kept bit.
+        let nan = vcgtq_u32(vandq_u32(v, vdupq_n_u32(0x7FFF_FFFF)), vdupq_n_u32(0x7F80_0000));
+        let lsb = vandq_u32(vshrq_n_u32::<16>(v), vdupq_n_u32(1));
+        let rounded = vshrq_n_u32::<16>(vaddq_u32(vaddq_u32(v, vdupq_n_u32(0x7FFF)), lsb));
+        let quiet = vorrq_u32(vshrq_n_u32::<16>(v), vdupq_n_u32(0x0040));
+        vmovn_u32(vbslq_u32(nan, quiet, rounded))
+    };
+    for (xs, os) in x[..body].chunks_exact(8).zip(out[..body].chunks_exact_mut(8)) {
+        // SAFETY: `os` has 8 bf16.
+        unsafe { vst1q_u16(os.as_mut_ptr().cast(), vcombine_u16(bf(&xs[..4]), bf(&xs[4..]))) };
+    }
+    scalar::f32_to_bf16(&x[body..n], &mut out[body..n]);
+}
+
+/// # Safety
+/// The CPU must have NEON.
+#[target_feature(enable = "neon")]
+unsafe fn bf16_to_f32_neon(x: &[bf16], out: &mut [f32]) {
+    let n = x.len().min(out.len());
+    let body = n / 8 * 8;
+    for (xs, os) in x[..body].chunks_exact(8).zip(out[..body].chunks_exact_mut(8)) {
+        // SAFETY: `xs` has 8 bf16, `os` 8 f32.
+        unsafe {
+            let h = vld1q_u16(xs.as_ptr().cast());
+            // NaN gets the quiet bit, as half's `to_f32` does.
+            let nan = vcgtq_u16(vandq_u16(h, vdupq_n_u16(0x7FFF)), vdupq_n_u16(0x7F80));
+            let h = vorrq_u16(h, vandq_u16(nan, vdupq_n_u16(0x0040)));
+            vst1q_u32(os.as_mut_ptr().cast(), vshll_n_u16::<16>(vget_low_u16(h)));
+            vst1q_u32(os.as_mut_ptr().add(4).cast(), vshll_high_n_u16::<16>(h));
+        }
+    }
+    scalar::bf16_to_f32(&x[body..n], &mut out[body..n]);
+}

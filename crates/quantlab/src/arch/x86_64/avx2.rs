@@ -1,0 +1,363 @@
+//! AVX2 kernels, 8 f32 lanes. Each one gives the scalar reference's bits:
+//! the quantize formula is evaluated in the same order (true division, round
+//! half to even, add, clamp) with the same IEEE operations, only 8 at a time.
+//! Tails shorter than a block go to the scalar kernels.
+
+use std::arch::x86_64::*;
+use std::mem::MaybeUninit;
+
+use half::{bf16, f16};
+
+use super::super::scalar;
+use crate::arch::{Affine, Kernels, MinMax};
+
+pub(crate) static KERNELS: Kernels = Kernels {
+    name: "avx2",
+    min_max,
+    min_max_groups,
+    max_abs_groups,
+    quantize_i8,
+    quantize_u8,
+    quantize_pack4,
+    quantize_pack4_groups,
+    dequantize_i8,
+    dequantize_u8,
+    f32_to_bf16,
+    bf16_to_f32,
+    f32_to_f16,
+    f16_to_f32,
+};
+
+// The safe entry points. SAFETY (for every `unsafe` call below): this table
+// is only handed out by `arch::candidates` after AVX2 and F16C were detected.
+
+fn min_max(x: &[f32]) -> MinMax {
+    // SAFETY: see above.
+    unsafe { min_max_avx2(x) }
+}
+fn min_max_groups(x: &[f32], group: usize, out: &mut [MinMax]) {
+    // SAFETY: see above.
+    unsafe { min_max_groups_avx2(x, group, out) }
+}
+fn max_abs_groups(x: &[f32], group: usize, out: &mut [f32]) {
+    // SAFETY: see above.
+    unsafe { max_abs_groups_avx2(x, group, out) }
+}
+fn quantize_pack4_groups(x: &[f32], group: usize, a: &[Affine], out: &mut [MaybeUninit<u8>]) {
+    // SAFETY: see above.
+    unsafe { quantize_pack4_groups_avx2(x, group, a, out) }
+}
+fn quantize_i8(x: &[f32], a: Affine, out: &mut [MaybeUninit<i8>]) -> bool {
+    // SAFETY: see above; i8 and u8 have one layout.
+    unsafe { quantize_bytes_avx2(x, a, std::slice::from_raw_parts_mut(out.as_mut_ptr().cast(), out.len())) }
+}
+fn quantize_u8(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>]) -> bool {
+    // SAFETY: see above.
+    unsafe { quantize_bytes_avx2(x, a, out) }
+}
+fn quantize_pack4(x: &[f32], a: Affine, out: &mut [u8]) {
+    // SAFETY: see above.
+    unsafe { quantize_pack4_avx2(x, a, scalar::as_uninit(out)) }
+}
+fn dequantize_i8(q: &[i8], scale: f32, zero_point: i32, out: &mut [f32]) {
+    // SAFETY: see above; i8 and u8 have one layout.
+    let bytes = unsafe { std::slice::from_raw_parts(q.as_ptr().cast::<u8>(), q.len()) };
+    // SAFETY: see above.
+    unsafe { dequantize_avx2::<true>(bytes, scale, zero_point, out) }
+}
+fn dequantize_u8(q: &[u8], scale: f32, zero_point: i32, out: &mut [f32]) {
+    // SAFETY: see above.
+    unsafe { dequantize_avx2::<false>(q, scale, zero_point, out) }
+}
+fn f32_to_bf16(x: &[f32], out: &mut [bf16]) {
+    // SAFETY: see above.
+    unsafe { f32_to_bf16_avx2(x, out) }
+}
+fn bf16_to_f32(x: &[bf16], out: &mut [f32]) {
+    // SAFETY: see above.
+    unsafe { bf16_to_f32_avx2(x, out) }
+}
+fn f32_to_f16(x: &[f32], out: &mut [f16]) {
+    // SAFETY: see above.
+    unsafe { f32_to_f16_f16c(x, out) }
+}
+fn f16_to_f32(x: &[f16], out: &mut [f32]) {
+    // SAFETY: see above.
+    unsafe { f16_to_f32_f16c(x, out) }
+}
+
+/// # Safety
+/// The CPU must have AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn min_max_groups_avx2(x: &[f32], group: usize, out: &mut [MinMax]) {
+    for (o, xs) in out.iter_mut().zip(x.chunks_exact(group.max(1))) {
+        // SAFETY: same features.
+        *o = unsafe { min_max_avx2(xs) };
+    }
+}
+
+/// # Safety
+/// The CPU must have AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn max_abs_groups_avx2(x: &[f32], group: usize, out: &mut [f32]) {
+    // As in `scalar::max_abs_groups`: the largest bit pattern with the sign cleared.
+    let mask = _mm256_set1_epi32(0x7FFF_FFFF);
+    for (o, xs) in out.iter_mut().zip(x.chunks_exact(group.max(1))) {
+        let chunks = xs.chunks_exact(8);
+        let tail = chunks.remainder().iter().fold(0, |m, v| m.max(v.to_bits() & 0x7FFF_FFFF));
+        let mut m = _mm256_setzero_si256();
+        for c in chunks {
+            // SAFETY: `c` has 8 f32.
+            let v = unsafe { _mm256_loadu_si256(c.as_ptr().cast()) };
+            m = _mm256_max_epu32(m, _mm256_and_si256(v, mask));
+        }
+        let m4 = _mm_max_epu32(_mm256_castsi256_si128(m), _mm256_extracti128_si256::<1>(m));
+        let m2 = _mm_max_epu32(m4, _mm_shuffle_epi32::<0b01_00_11_10>(m4));
+        let m1 = _mm_max_epu32(m2, _mm_shuffle_epi32::<0b10_11_00_01>(m2));
+        *o = f32::from_bits((_mm_cvtsi128_si32(m1) as u32).max(tail));
+    }
+}
+
+/// # Safety
+/// The CPU must have AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn quantize_pack4_groups_avx2(x: &[f32], group: usize, a: &[Affine], out: &mut [MaybeUninit<u8>]) {
+    let group = group.max(2);
+    for ((xs, os), &a) in x.chunks_exact(group).zip(out.chunks_exact_mut(group / 2)).zip(a) {
+        // SAFETY: same features.
+        unsafe { quantize_pack4_avx2(xs, a, os) };
+    }
+}
+
+/// # Safety
+/// The CPU must have AVX2.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn min_max_avx2(x: &[f32]) -> MinMax {
+    let (mut lo, mut hi) = (_mm256_set1_ps(f32::INFINITY), _mm256_set1_ps(f32::NEG_INFINITY));
+    // `v - v` is +0.0 for every finite v and NaN otherwise: OR-ing the bits
+    // leaves zero exactly when all values were finite.
+    let mut bad = _mm256_setzero_ps();
+    let chunks = x.chunks_exact(8);
+    let tail = scalar::min_max(chunks.remainder());
+    for c in chunks {
+        // SAFETY: `c` has 8 f32; unaligned loads are allowed.
+        let v = unsafe { _mm256_loadu_ps(c.as_ptr()) };
+        // minps(v, lo) is `v < lo ? v : lo`: the scalar comparison, NaN skipped.
+        lo = _mm256_min_ps(v, lo);
+        hi = _mm256_max_ps(v, hi);
+        bad = _mm256_or_ps(bad, _mm256_sub_ps(v, v));
+    }
+    let finite = _mm256_testz_si256(_mm256_castps_si256(bad), _mm256_castps_si256(bad)) == 1;
+    // Lanes hold no NaN, so they merge in any order (zeros are made canonical below).
+    let l4 = _mm_min_ps(_mm256_castps256_ps128(lo), _mm256_extractf128_ps::<1>(lo));
+    let l2 = _mm_min_ps(l4, _mm_movehl_ps(l4, l4));
+    let l = _mm_cvtss_f32(_mm_min_ss(l2, _mm_shuffle_ps::<1>(l2, l2)));
+    let h4 = _mm_max_ps(_mm256_castps256_ps128(hi), _mm256_extractf128_ps::<1>(hi));
+    let h2 = _mm_max_ps(h4, _mm_movehl_ps(h4, h4));
+    let h = _mm_cvtss_f32(_mm_max_ss(h2, _mm_shuffle_ps::<1>(h2, h2)));
+    scalar::canonical(MinMax {
+        min: if l < tail.min { l } else { tail.min },
+        max: if h > tail.max { h } else { tail.max },
+        finite: finite && tail.finite,
+    })
+}
+
+/// Broadcast quantization parameters.
+#[derive(Clone, Copy)]
+struct Consts {
+    scale: __m256,
+    zero: __m256,
+    qmin: __m256,
+    qmax: __m256,
+}
+
+#[target_feature(enable = "avx2")]
+fn consts(a: Affine) -> Consts {
+    Consts {
+        scale: _mm256_set1_ps(a.scale),
+        zero: _mm256_set1_ps(a.zero_point as f32),
+        qmin: _mm256_set1_ps(a.qmin as f32),
+        qmax: _mm256_set1_ps(a.qmax as f32),
+    }
+}
+
+/// Eight codes as i32, as `scalar::quantize_one` computes them.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn codes(v: __m256, c: Consts) -> __m256i {
+    let t = _mm256_add_ps(
+        _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_div_ps(v, c.scale)),
+        c.zero,
+    );
+    // maxps(a, b) returns b when either is NaN, so a NaN `t` survives both
+    // clamps; it is then zeroed, as Rust's `NaN as i32` is 0.
+    let clamped = _mm256_min_ps(c.qmax, _mm256_max_ps(c.qmin, t));
+    let clamped = _mm256_and_ps(clamped, _mm256_cmp_ps::<_CMP_ORD_Q>(t, t));
+    // Integral and in range already, so the conversion's rounding mode does not matter.
+    _mm256_cvtps_epi32(clamped)
+}
+
+/// 32 codes as bytes, in order: each code's low byte, as `as i8`/`as u8`
+/// keep it (the i32 to i16 pack saturates, but codes lie in `qmin..=qmax`).
+#[inline]
+#[target_feature(enable = "avx2")]
+/// `bad` collects `v - v` of every input (see `min_max_avx2`) to tell non-finite input.
+fn codes32(p: &[f32], c: Consts, bad: &mut __m256) -> __m256i {
+    let mut v = |i: usize| {
+        // SAFETY: callers pass 32 f32.
+        let v = unsafe { _mm256_loadu_ps(p.as_ptr().add(i)) };
+        *bad = _mm256_or_ps(*bad, _mm256_sub_ps(v, v));
+        codes(v, c)
+    };
+    let (a, b, d, e) = (v(0), v(8), v(16), v(24));
+    let low = _mm256_set1_epi16(0x00FF);
+    let ab = _mm256_and_si256(_mm256_packs_epi32(a, b), low);
+    let de = _mm256_and_si256(_mm256_packs_epi32(d, e), low);
+    let bytes = _mm256_packus_epi16(ab, de);
+    // The packs work within 128-bit halves; this puts the 4-byte groups back in order.
+    _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
+}
+
+/// # Safety
+/// The CPU must have AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn quantize_bytes_avx2(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>]) -> bool {
+    let n = x.len().min(out.len());
+    let (x, out) = (&x[..n], &mut out[..n]);
+    let c = consts(a);
+    let mut bad = _mm256_setzero_ps();
+    let body = n / 32 * 32;
+    for (xs, os) in x[..body].chunks_exact(32).zip(out[..body].chunks_exact_mut(32)) {
+        // SAFETY: `os` has 32 bytes.
+        unsafe { _mm256_storeu_si256(os.as_mut_ptr().cast(), codes32(xs, c, &mut bad)) };
+    }
+    let bad = _mm256_castps_si256(bad);
+    let mut finite = _mm256_testz_si256(bad, bad) == 1;
+    for (o, &v) in out[body..].iter_mut().zip(&x[body..]) {
+        finite &= v.is_finite();
+        o.write(scalar::quantize_one(v, a) as u8);
+    }
+    finite
+}
+
+/// # Safety
+/// The CPU must have AVX2.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn quantize_pack4_avx2(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>]) {
+    let n = x.len().min(2 * out.len());
+    let c = consts(a);
+    let body = n / 32 * 32;
+    for (xs, os) in x[..body].chunks_exact(32).zip(out.chunks_exact_mut(16)) {
+        // Codes in order as bytes; as 16-bit words each holds (even, odd).
+        let w = codes32(xs, c, &mut _mm256_setzero_ps());
+        let lo = _mm256_and_si256(w, _mm256_set1_epi16(0x000F));
+        let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(w), _mm256_set1_epi16(0x00F0));
+        let packed = _mm256_packus_epi16(_mm256_or_si256(lo, hi), _mm256_setzero_si256());
+        let packed = _mm256_permute4x64_epi64::<0b00_00_10_00>(packed);
+        // SAFETY: `os` has 16 bytes.
+        unsafe { _mm_storeu_si128(os.as_mut_ptr().cast(), _mm256_castsi256_si128(packed)) };
+    }
+    scalar::pack4_into(&x[body..n], a, &mut out[body / 2..]);
+}
+
+/// # Safety
+/// The CPU must have AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn dequantize_avx2<const SIGNED: bool>(q: &[u8], scale: f32, zero_point: i32, out: &mut [f32]) {
+    let n = q.len().min(out.len());
+    let (s, z) = (_mm256_set1_ps(scale), _mm256_set1_epi32(zero_point));
+    let body = n / 8 * 8;
+    for (qs, os) in q[..body].chunks_exact(8).zip(out[..body].chunks_exact_mut(8)) {
+        // SAFETY: `qs` has 8 bytes, `os` 8 f32.
+        unsafe {
+            let b = _mm_loadl_epi64(qs.as_ptr().cast());
+            let wide = if SIGNED { _mm256_cvtepi8_epi32(b) } else { _mm256_cvtepu8_epi32(b) };
+            // (q - z) in i32, exactly converted, then one rounding in the multiply.
+            let v = _mm256_mul_ps(s, _mm256_cvtepi32_ps(_mm256_sub_epi32(wide, z)));
+            _mm256_storeu_ps(os.as_mut_ptr(), v);
+        }
+    }
+    for (o, &v) in out[body..n].iter_mut().zip(&q[body..n]) {
+        let v = if SIGNED { i32::from(v as i8) } else { i32::from(v) };
+        *o = scalar::dequantize_one(v, scale, zero_point);
+    }
+}
+
+/// # Safety
+/// The CPU must have AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn f32_to_bf16_avx2(x: &[f32], out: &mut [bf16]) {
+    let n = x.len().min(out.len());
+    let body = n / 16 * 16;
+    let bf = |p: &[f32]| {
+        // SAFETY: callers pass 8 f32.
+        let v = unsafe { _mm256_loadu_si256(p.as_ptr().cast()) };
+        // half's rule: NaN keeps its top bits and gets the quiet bit; every
+        // other value rounds to nearest even by adding 0x7FFF plus the lowest kept bit.
+        let nan =
+            _mm256_cmpgt_epi32(_mm256_and_si256(v, _mm256_set1_epi32(0x7FFF_FFFF)), _mm256_set1_epi32(0x7F80_0000));
+        let lsb = _mm256_and_si256(_mm256_srli_epi32::<16>(v), _mm256_set1_epi32(1));
+        let rounded = _mm256_srli_epi32::<16>(_mm256_add_epi32(_mm256_add_epi32(v, _mm256_set1_epi32(0x7FFF)), lsb));
+        let quiet = _mm256_or_si256(_mm256_srli_epi32::<16>(v), _mm256_set1_epi32(0x0040));
+        _mm256_blendv_epi8(rounded, quiet, nan)
+    };
+    for (xs, os) in x[..body].chunks_exact(16).zip(out[..body].chunks_exact_mut(16)) {
+        // 0..=0xFFFF in each lane, so the unsigned saturating pack is exact.
+        let packed = _mm256_packus_epi32(bf(&xs[..8]), bf(&xs[8..]));
+        let packed = _mm256_permute4x64_epi64::<0b11_01_10_00>(packed);
+        // SAFETY: `os` has 16 bf16.
+        unsafe { _mm256_storeu_si256(os.as_mut_ptr().cast(), packed) };
+    }
+    scalar::f32_to_bf16(&x[body..n], &mut out[body..n]);
+}
+
+/// # Safety
+/// The CPU must have AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn bf16_to_f32_avx2(x: &[bf16], out: &mut [f32]) {
+    let n = x.len().min(out.len());
+    let body = n / 8 * 8;
+    for (xs, os) in x[..body].chunks_exact(8).zip(out[..body].chunks_exact_mut(8)) {
+        // SAFETY: `xs` has 8 bf16, `os` 8 f32.
+        unsafe {
+            let h = _mm256_cvtepu16_epi32(_mm_loadu_si128(xs.as_ptr().cast()));
+            // NaN gets the quiet bit, as half's `to_f32` does.
+            let nan = _mm256_cmpgt_epi32(_mm256_and_si256(h, _mm256_set1_epi32(0x7FFF)), _mm256_set1_epi32(0x7F80));
+            let h = _mm256_or_si256(h, _mm256_and_si256(nan, _mm256_set1_epi32(0x0040)));
+            _mm256_storeu_si256(os.as_mut_ptr().cast(), _mm256_slli_epi32::<16>(h));
+        }
+    }
+    scalar::bf16_to_f32(&x[body..n], &mut out[body..n]);
+}
+
+/// # Safety
+/// The CPU must have AVX2 and F16C.
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn f32_to_f16_f16c(x: &[f32], out: &mut [f16]) {
+    let n = x.len().min(out.len());
+    let body = n / 8 * 8;
+    for (xs, os) in x[..body].chunks_exact(8).zip(out[..body].chunks_exact_mut(8)) {
+        // SAFETY: `xs` has 8 f32, `os` 8 f16. vcvtps2ph rounds to nearest
+        // even and quiets NaN keeping its top payload bits, as half's software path does.
+        unsafe {
+            let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm256_loadu_ps(xs.as_ptr()));
+            _mm_storeu_si128(os.as_mut_ptr().cast(), h);
+        }
+    }
+    scalar::f32_to_f16(&x[body..n], &mut out[body..n]);
+}
+
+/// # Safety
+/// The CPU must have AVX2 and F16C.
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn f16_to_f32_f16c(x: &[f16], out: &mut [f32]) {
+    let n = x.len().min(out.len());
+    let body = n / 8 * 8;
+    for (xs, os) in x[..body].chunks_exact(8).zip(out[..body].chunks_exact_mut(8)) {
+        // SAFETY: `xs` has 8 f16, `os` 8 f32.
+        unsafe { _mm256_storeu_ps(os.as_mut_ptr(), _mm256_cvtph_ps(_mm_loadu_si128(xs.as_ptr().cast()))) };
+    }
+    scalar::f16_to_f32(&x[body..n], &mut out[body..n]);
+}

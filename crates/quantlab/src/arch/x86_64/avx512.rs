@@ -1,0 +1,338 @@
+//! AVX-512 kernels (AVX-512F and BW), 16 f32 lanes. The same formulas as
+//! `avx2.rs`, twice as wide, with masks for NaN and truncating narrows
+//! (`vpmovdb`, `vpmovdw`) where codes already fit. The f16 casts use F16C's
+//! 256-bit form: they are bound by memory, and it is what `half` would run.
+//! Tails shorter than a block go to the scalar kernels.
+
+use std::arch::x86_64::*;
+use std::mem::MaybeUninit;
+
+use half::{bf16, f16};
+
+use super::super::scalar;
+use super::avx2;
+use crate::arch::{Affine, Kernels, MinMax};
+
+pub(crate) static KERNELS: Kernels = Kernels {
+    name: "avx512",
+    min_max,
+    min_max_groups,
+    max_abs_groups,
+    quantize_i8,
+    quantize_u8,
+    quantize_pack4,
+    quantize_pack4_groups,
+    dequantize_i8,
+    dequantize_u8,
+    f32_to_bf16,
+    bf16_to_f32,
+    f32_to_f16,
+    f16_to_f32,
+};
+
+// The safe entry points. SAFETY (for every `unsafe` call below): this table
+// is only handed out by `arch::candidates` after AVX-512F, AVX-512BW, AVX2
+// and F16C were detected.
+
+fn min_max(x: &[f32]) -> MinMax {
+    // SAFETY: see above.
+    unsafe { min_max_avx512(x) }
+}
+fn min_max_groups(x: &[f32], group: usize, out: &mut [MinMax]) {
+    // SAFETY: see above.
+    unsafe { min_max_groups_avx512(x, group, out) }
+}
+fn max_abs_groups(x: &[f32], group: usize, out: &mut [f32]) {
+    // SAFETY: see above.
+    unsafe { max_abs_groups_avx512(x, group, out) }
+}
+fn quantize_pack4_groups(x: &[f32], group: usize, a: &[Affine], out: &mut [MaybeUninit<u8>]) {
+    // SAFETY: see above.
+    unsafe { quantize_pack4_groups_avx512(x, group, a, out) }
+}
+fn quantize_i8(x: &[f32], a: Affine, out: &mut [MaybeUninit<i8>]) -> bool {
+    // SAFETY: see above; i8 and u8 have one layout.
+    unsafe { quantize_bytes_avx512(x, a, std::slice::from_raw_parts_mut(out.as_mut_ptr().cast(), out.len())) }
+}
+fn quantize_u8(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>]) -> bool {
+    // SAFETY: see above.
+    unsafe { quantize_bytes_avx512(x, a, out) }
+}
+fn quantize_pack4(x: &[f32], a: Affine, out: &mut [u8]) {
+    // SAFETY: see above.
+    unsafe { quantize_pack4_avx512(x, a, scalar::as_uninit(out)) }
+}
+fn dequantize_i8(q: &[i8], scale: f32, zero_point: i32, out: &mut [f32]) {
+    // SAFETY: i8 and u8 have one layout.
+    let bytes = unsafe { std::slice::from_raw_parts(q.as_ptr().cast::<u8>(), q.len()) };
+    // SAFETY: see above.
+    unsafe { dequantize_avx512::<true>(bytes, scale, zero_point, out) }
+}
+fn dequantize_u8(q: &[u8], scale: f32, zero_point: i32, out: &mut [f32]) {
+    // SAFETY: see above.
+    unsafe { dequantize_avx512::<false>(q, scale, zero_point, out) }
+}
+fn f32_to_bf16(x: &[f32], out: &mut [bf16]) {
+    // SAFETY: see above.
+    unsafe { f32_to_bf16_avx512(x, out) }
+}
+fn bf16_to_f32(x: &[bf16], out: &mut [f32]) {
+    // SAFETY: see above.
+    unsafe { bf16_to_f32_avx512(x, out) }
+}
+fn f32_to_f16(x: &[f32], out: &mut [f16]) {
+    // SAFETY: see above.
+    unsafe { avx2::f32_to_f16_f16c(x, out) }
+}
+fn f16_to_f32(x: &[f16], out: &mut [f32]) {
+    // SAFETY: see above.
+    unsafe { avx2::f16_to_f32_f16c(x, out) }
+}
+
+/// # Safety
+/// The CPU must have AVX-512F.
+#[target_feature(enable = "avx512f")]
+unsafe fn min_max_groups_avx512(x: &[f32], group: usize, out: &mut [MinMax]) {
+    for (o, xs) in out.iter_mut().zip(x.chunks_exact(group.max(1))) {
+        // SAFETY: same features.
+        *o = unsafe { min_max_avx512(xs) };
+    }
+}
+
+/// # Safety
+/// The CPU must have AVX-512F.
+#[target_feature(enable = "avx512f")]
+unsafe fn max_abs_groups_avx512(x: &[f32], group: usize, out: &mut [f32]) {
+    // As in `scalar::max_abs_groups`: the largest bit pattern with the sign cleared.
+    let mask = _mm512_set1_epi32(0x7FFF_FFFF);
+    for (o, xs) in out.iter_mut().zip(x.chunks_exact(group.max(1))) {
+        let chunks = xs.chunks_exact(16);
+        let tail = chunks.remainder().iter().fold(0, |m, v| m.max(v.to_bits() & 0x7FFF_FFFF));
+        let mut m = _mm512_setzero_si512();
+        for c in chunks {
+            // SAFETY: `c` has 16 f32.
+            let v = unsafe { _mm512_loadu_si512(c.as_ptr().cast()) };
+            m = _mm512_max_epu32(m, _mm512_and_si512(v, mask));
+        }
+        *o = f32::from_bits(_mm512_reduce_max_epu32(m).max(tail));
+    }
+}
+
+/// # Safety
+/// The CPU must have AVX-512F.
+#[target_feature(enable = "avx512f")]
+unsafe fn quantize_pack4_groups_avx512(x: &[f32], group: usize, a: &[Affine], out: &mut [MaybeUninit<u8>]) {
+    // (Non-temporal 8-byte stores were tried here: they made int4 per-group
+    // 20% slower at 2^24 elements, partial write-combining lines being costly.)
+    let group = group.max(2);
+    for ((xs, os), &a) in x.chunks_exact(group).zip(out.chunks_exact_mut(group / 2)).zip(a) {
+        // SAFETY: same features.
+        unsafe { quantize_pack4_avx512(xs, a, os) };
+    }
+}
+
+/// # Safety
+/// The CPU must have AVX-512F.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn min_max_avx512(x: &[f32]) -> MinMax {
+    let (mut lo, mut hi) = (_mm512_set1_ps(f32::INFINITY), _mm512_set1_ps(f32::NEG_INFINITY));
+    // `v - v` is +0.0 for finite v and NaN otherwise (see avx2.rs).
+    let mut bad = _mm512_setzero_si512();
+    let chunks = x.chunks_exact(16);
+    let tail = scalar::min_max(chunks.remainder());
+    for c in chunks {
+        // SAFETY: `c` has 16 f32.
+        let v = unsafe { _mm512_loadu_ps(c.as_ptr()) };
+        // vminps(v, lo) is `v < lo ? v : lo`: the scalar comparison, NaN skipped.
+        lo = _mm512_min_ps(v, lo);
+        hi = _mm512_max_ps(v, hi);
+        bad = _mm512_or_si512(bad, _mm512_castps_si512(_mm512_sub_ps(v, v)));
+    }
+    let finite = _mm512_test_epi32_mask(bad, bad) == 0;
+    // Lanes hold no NaN, so they merge in any order (zeros are made canonical below).
+    let (l, h) = (_mm512_reduce_min_ps(lo), _mm512_reduce_max_ps(hi));
+    scalar::canonical(MinMax {
+        min: if l < tail.min { l } else { tail.min },
+        max: if h > tail.max { h } else { tail.max },
+        finite: finite && tail.finite,
+    })
+}
+
+/// Outputs of at least this many elements are streamed past the cache: far
+/// larger than L2, so they would not stay there for a next step anyway.
+const STREAM_MIN: usize = 4 << 20;
+
+/// Broadcast quantization parameters.
+#[derive(Clone, Copy)]
+struct Consts {
+    scale: __m512,
+    zero: __m512,
+    qmin: __m512,
+    qmax: __m512,
+}
+
+#[target_feature(enable = "avx512f")]
+fn consts(a: Affine) -> Consts {
+    Consts {
+        scale: _mm512_set1_ps(a.scale),
+        zero: _mm512_set1_ps(a.zero_point as f32),
+        qmin: _mm512_set1_ps(a.qmin as f32),
+        qmax: _mm512_set1_ps(a.qmax as f32),
+    }
+}
+
+/// Sixteen codes as i32, as `scalar::quantize_one` computes them.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn codes(v: __m512, c: Consts) -> __m512i {
+    let q = _mm512_div_ps(v, c.scale);
+    let t = _mm512_add_ps(_mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(q), c.zero);
+    // A NaN `t` survives both clamps (vmaxps returns its second operand) and
+    // the ordered mask zeroes it, as Rust's `NaN as i32` is 0.
+    let clamped = _mm512_min_ps(c.qmax, _mm512_max_ps(c.qmin, t));
+    // Integral and in range already, so the conversion's rounding does not matter.
+    _mm512_maskz_cvtps_epi32(_mm512_cmp_ps_mask::<_CMP_ORD_Q>(t, t), clamped)
+}
+
+/// # Safety
+/// The CPU must have AVX-512F.
+#[target_feature(enable = "avx512f")]
+unsafe fn quantize_bytes_avx512(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>]) -> bool {
+    let n = x.len().min(out.len());
+    let c = consts(a);
+    // `v - v` of every input: nonzero bits where one was not finite (see `min_max_avx512`).
+    let mut bad = _mm512_setzero_si512();
+    let mut finite = true;
+    // Large outputs are written with non-temporal stores: they skip reading
+    // each output line into cache before overwriting it (a sixth of the
+    // traffic of this kernel). That needs 16-byte aligned stores, so the
+    // first few codes go the scalar way.
+    let stream = n >= STREAM_MIN;
+    let head = if stream { out.as_ptr().align_offset(16).min(n) } else { 0 };
+    for (o, &v) in out[..head].iter_mut().zip(&x[..head]) {
+        finite &= v.is_finite();
+        o.write(scalar::quantize_one(v, a) as u8);
+    }
+    let body = head + (n - head) / 16 * 16;
+    for (xs, os) in x[head..body].chunks_exact(16).zip(out[head..body].chunks_exact_mut(16)) {
+        // SAFETY: `xs` has 16 f32, `os` 16 bytes, 16-byte aligned when
+        // streaming. Codes fit a byte, so the truncating narrow is exact for
+        // int8 and uint8 alike.
+        unsafe {
+            let v = _mm512_loadu_ps(xs.as_ptr());
+            bad = _mm512_or_si512(bad, _mm512_castps_si512(_mm512_sub_ps(v, v)));
+            let q = _mm512_cvtepi32_epi8(codes(v, c));
+            if stream {
+                _mm_stream_si128(os.as_mut_ptr().cast(), q);
+            } else {
+                _mm_storeu_si128(os.as_mut_ptr().cast(), q);
+            }
+        }
+    }
+    if stream {
+        // Non-temporal stores are weakly ordered: make them visible before returning.
+        _mm_sfence();
+    }
+    finite &= _mm512_test_epi32_mask(bad, bad) == 0;
+    for (o, &v) in out[body..n].iter_mut().zip(&x[body..n]) {
+        finite &= v.is_finite();
+        o.write(scalar::quantize_one(v, a) as u8);
+    }
+    finite
+}
+
+/// # Safety
+/// The CPU must have AVX-512F.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn quantize_pack4_avx512(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>]) {
+    let n = x.len().min(2 * out.len());
+    let c = consts(a);
+    let body = n / 16 * 16;
+    for (xs, os) in x[..body].chunks_exact(16).zip(out.chunks_exact_mut(8)) {
+        // SAFETY: `xs` has 16 f32, `os` 8 bytes.
+        unsafe {
+            let q = codes(_mm512_loadu_ps(xs.as_ptr()), c);
+            // As 64-bit lanes each holds (even code, odd code << 32): shifted
+            // right by 28, the odd code's low nibble sits in bits 4..8. Only
+            // the low byte of each lane is kept by the narrow, so one bitwise
+            // select (mask ? q : shifted, mask 0x0F) builds the packed byte.
+            let shifted = _mm512_srli_epi64::<28>(q);
+            let bytes = _mm512_cvtepi64_epi8(_mm512_ternarylogic_epi64::<0xD8>(shifted, q, _mm512_set1_epi64(0x0F)));
+            _mm_storel_epi64(os.as_mut_ptr().cast(), bytes);
+        }
+    }
+    scalar::pack4_into(&x[body..n], a, &mut out[body / 2..]);
+}
+
+/// # Safety
+/// The CPU must have AVX-512F.
+#[target_feature(enable = "avx512f")]
+unsafe fn dequantize_avx512<const SIGNED: bool>(q: &[u8], scale: f32, zero_point: i32, out: &mut [f32]) {
+    let n = q.len().min(out.len());
+    let (s, z) = (_mm512_set1_ps(scale), _mm512_set1_epi32(zero_point));
+    let body = n / 16 * 16;
+    for (qs, os) in q[..body].chunks_exact(16).zip(out[..body].chunks_exact_mut(16)) {
+        // SAFETY: `qs` has 16 bytes, `os` 16 f32.
+        unsafe {
+            let b = _mm_loadu_si128(qs.as_ptr().cast());
+            let wide = if SIGNED { _mm512_cvtepi8_epi32(b) } else { _mm512_cvtepu8_epi32(b) };
+            // (q - z) in i32, exactly converted, then one rounding in the multiply.
+            _mm512_storeu_ps(os.as_mut_ptr(), _mm512_mul_ps(s, _mm512_cvtepi32_ps(_mm512_sub_epi32(wide, z))));
+        }
+    }
+    for (o, &v) in out[body..n].iter_mut().zip(&q[body..n]) {
+        let v = if SIGNED { i32::from(v as i8) } else { i32::from(v) };
+        *o = scalar::dequantize_one(v, scale, zero_point);
+    }
+}
+
+/// # Safety
+/// The CPU must have AVX-512F.
+#[target_feature(enable = "avx512f")]
+unsafe fn f32_to_bf16_avx512(x: &[f32], out: &mut [bf16]) {
+    // (Streaming stores, as in `quantize_bytes_avx512`, gained nothing here:
+    // a fresh 32 MiB output is bound by the OS zeroing its pages.)
+    let n = x.len().min(out.len());
+    let body = n / 16 * 16;
+    for (xs, os) in x[..body].chunks_exact(16).zip(out[..body].chunks_exact_mut(16)) {
+        // SAFETY: `xs` has 16 f32, `os` 16 bf16.
+        unsafe {
+            let v = _mm512_loadu_si512(xs.as_ptr().cast());
+            // half's rule (see avx2.rs). Not vcvtneps2bf16: AVX512-BF16 flushes
+            // subnormals to zero, which half does not.
+            let nan = _mm512_cmpgt_epu32_mask(
+                _mm512_and_si512(v, _mm512_set1_epi32(0x7FFF_FFFF)),
+                _mm512_set1_epi32(0x7F80_0000),
+            );
+            let lsb = _mm512_and_si512(_mm512_srli_epi32::<16>(v), _mm512_set1_epi32(1));
+            let rounded =
+                _mm512_srli_epi32::<16>(_mm512_add_epi32(_mm512_add_epi32(v, _mm512_set1_epi32(0x7FFF)), lsb));
+            let quiet = _mm512_or_si512(_mm512_srli_epi32::<16>(v), _mm512_set1_epi32(0x0040));
+            let r = _mm512_cvtepi32_epi16(_mm512_mask_mov_epi32(rounded, nan, quiet));
+            _mm256_storeu_si256(os.as_mut_ptr().cast(), r);
+        }
+    }
+    scalar::f32_to_bf16(&x[body..n], &mut out[body..n]);
+}
+
+/// # Safety
+/// The CPU must have AVX-512F.
+#[target_feature(enable = "avx512f")]
+unsafe fn bf16_to_f32_avx512(x: &[bf16], out: &mut [f32]) {
+    let n = x.len().min(out.len());
+    let body = n / 16 * 16;
+    for (xs, os) in x[..body].chunks_exact(16).zip(out[..body].chunks_exact_mut(16)) {
+        // SAFETY: `xs` has 16 bf16, `os` 16 f32.
+        unsafe {
+            let h = _mm512_cvtepu16_epi32(_mm256_loadu_si256(xs.as_ptr().cast()));
+            // NaN gets the quiet bit, as half's `to_f32` does.
+            let nan =
+                _mm512_cmpgt_epu32_mask(_mm512_and_si512(h, _mm512_set1_epi32(0x7FFF)), _mm512_set1_epi32(0x7F80));
+            let h = _mm512_mask_or_epi32(h, nan, h, _mm512_set1_epi32(0x0040));
+            _mm512_storeu_si512(os.as_mut_ptr().cast(), _mm512_slli_epi32::<16>(h));
+        }
+    }
+    scalar::bf16_to_f32(&x[body..n], &mut out[body..n]);
+}

@@ -1,0 +1,514 @@
+//! Every SIMD kernel path against the scalar reference, bit for bit: at every
+//! length up to twice the widest block plus a few, at unaligned offsets, with
+//! the special values (±0, ±inf, NaN with payloads, subnormals, exact ties,
+//! values just outside the code range, huge values) and random bit patterns.
+//! A few golden values from PyTorch pin the reference itself.
+
+use std::mem::MaybeUninit;
+
+use proptest::prelude::*;
+use quantlab::prelude::*;
+use quantlab::{Affine, Kernels, kernel_tables};
+
+/// The widest block any path processes at once (AVX2 quantize: 4 × 8 lanes).
+const BLOCK: usize = 32;
+/// Lengths 0..=MAX_LEN are tried at each offset.
+const MAX_LEN: usize = 2 * BLOCK + 3;
+const OFFSETS: usize = 4;
+
+fn scalar() -> &'static Kernels {
+    kernel_tables().into_iter().find(|k| k.name == "scalar").expect("scalar is always available")
+}
+
+/// The SIMD paths this machine can run (empty on a CPU without any).
+fn simd() -> Vec<&'static Kernels> {
+    kernel_tables().into_iter().filter(|k| k.name != "scalar").collect()
+}
+
+/// A small deterministic generator (xorshift64*), so failures reproduce.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+fn specials() -> Vec<f32> {
+    let mut v = vec![
+        0.0,
+        -0.0,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        -f32::NAN,
+        f32::from_bits(0x7F80_0001), // signalling NaN, low payload
+        f32::from_bits(0xFFBF_FFFF), // signalling NaN, high payload, negative
+        f32::from_bits(0x7FC1_2345), // quiet NaN with payload
+        f32::from_bits(0x7F80_8000), // NaN whose payload sits on bf16's rounding bit
+        f32::from_bits(1),           // smallest subnormal
+        f32::from_bits(0x8000_0001),
+        f32::from_bits(0x007F_FFFF), // largest subnormal
+        f32::MIN_POSITIVE,
+        f32::MAX,
+        f32::MIN,
+        f32::from_bits(0x7F7F_8000), // rounds to bf16 inf
+        f32::from_bits(0x3F80_8000), // bf16 tie, round down to even
+        f32::from_bits(0x3F81_8000), // bf16 tie, round up to even
+        f32::from_bits(0x3F80_8001), // just above a bf16 tie
+        65504.0,
+        65520.0, // f16 tie to inf
+        65519.99,
+        2.0f32.powi(-24), // f16 smallest subnormal
+        2.0f32.powi(-25), // f16 tie to zero
+        1e30,
+        -1e30,
+        3e9, // beyond i32 once divided by a small scale
+        -3e9,
+    ];
+    // Exact ties and near-ties in units of the scales the tests use.
+    for s in [0.5f32, 0.1, 0.25, 1.0 / 3.0, 3.5] {
+        for k in [-300i32, -130, -129, -128, -9, -8, -3, -2, -1, 0, 1, 2, 3, 7, 8, 15, 16, 127, 128, 255, 256, 300] {
+            let t = (k as f32 + 0.5) * s;
+            v.extend([t, f32::from_bits(t.to_bits() + 1), f32::from_bits(t.to_bits().wrapping_sub(1)), k as f32 * s]);
+        }
+    }
+    v
+}
+
+/// `len + OFFSETS` values: specials spread through random values, so that
+/// specials land in every lane of the SIMD blocks as well as in the tails.
+fn data(len: usize, seed: u64) -> Vec<f32> {
+    let sp = specials();
+    let mut rng = Rng(seed | 1);
+    (0..len + OFFSETS)
+        .map(|i| match rng.next() % 4 {
+            0 => sp[(rng.next() % sp.len() as u64) as usize],
+            1 => f32::from_bits(rng.next() as u32),
+            2 => (rng.next() % 2000) as f32 / 7.0 - 140.0,
+            _ => sp[i % sp.len()],
+        })
+        .collect()
+}
+
+/// The quantization targets: int8, uint8, int4, uint4, int2 with awkward scales.
+fn affines() -> Vec<Affine> {
+    let a = |scale: f32, zero_point: i32, qmin: i32, qmax: i32| Affine { scale, zero_point, qmin, qmax };
+    vec![
+        a(0.5, 3, -128, 127),
+        a(1.0 / 3.0, -70, -128, 127),
+        a(0.1, 128, 0, 255),
+        a(3.5, 0, 0, 255),
+        a(0.25, -2, -8, 7),
+        a(0.1, 8, 0, 15),
+        a(0.5, 0, -2, 1),
+        a(f32::from_bits(1), 0, -128, 127), // subnormal scale: x / s overflows
+        a(1e30, 5, 0, 255),
+    ]
+}
+
+/// `quantize_i8` into a poisoned buffer: the codes and the all-finite flag.
+fn q_i8(k: &Kernels, x: &[f32], a: Affine, poison: i8) -> (Vec<i8>, bool) {
+    let mut out = vec![MaybeUninit::new(poison); x.len()];
+    let finite = (k.quantize_i8)(x, a, &mut out);
+    // SAFETY: every element was initialized (with the poison value) above.
+    (out.into_iter().map(|v| unsafe { v.assume_init() }).collect(), finite)
+}
+
+/// `quantize_u8` into a poisoned buffer: the codes and the all-finite flag.
+fn q_u8(k: &Kernels, x: &[f32], a: Affine, poison: u8) -> (Vec<u8>, bool) {
+    let mut out = vec![MaybeUninit::new(poison); x.len()];
+    let finite = (k.quantize_u8)(x, a, &mut out);
+    // SAFETY: every element was initialized (with the poison value) above.
+    (out.into_iter().map(|v| unsafe { v.assume_init() }).collect(), finite)
+}
+
+/// `quantize_pack4_groups` into a poisoned buffer.
+fn pack4_groups(k: &Kernels, x: &[f32], group: usize, a: &[Affine], poison: u8) -> Vec<u8> {
+    let mut out = vec![MaybeUninit::new(poison); x.len() / 2];
+    (k.quantize_pack4_groups)(x, group, a, &mut out);
+    // SAFETY: every element was initialized (with the poison value) above.
+    out.into_iter().map(|v| unsafe { v.assume_init() }).collect()
+}
+
+fn bits(x: &[f32]) -> Vec<u32> {
+    x.iter().map(|v| v.to_bits()).collect()
+}
+
+/// Runs `check(simd, scalar, input)` for every SIMD path, length and offset.
+fn for_all(check: impl Fn(&Kernels, &Kernels, &[f32])) {
+    for k in simd() {
+        for len in 0..=MAX_LEN {
+            let x = data(len, 0x9E37_79B9 ^ len as u64);
+            for off in 0..OFFSETS {
+                check(k, scalar(), &x[off..off + len]);
+            }
+        }
+    }
+}
+
+#[test]
+fn min_max_matches_scalar() {
+    for_all(|k, s, x| {
+        let (a, b) = ((k.min_max)(x), (s.min_max)(x));
+        assert_eq!(
+            (a.min.to_bits(), a.max.to_bits(), a.finite),
+            (b.min.to_bits(), b.max.to_bits(), b.finite),
+            "{} on {x:?}",
+            k.name
+        );
+        // Finite data: the same with the non-finite values dropped.
+        let f: Vec<f32> = x.iter().copied().filter(|v| v.is_finite()).collect();
+        let (a, b) = ((k.min_max)(&f), (s.min_max)(&f));
+        assert_eq!(
+            (a.min.to_bits(), a.max.to_bits(), a.finite),
+            (b.min.to_bits(), b.max.to_bits(), b.finite),
+            "{} on {f:?}",
+            k.name
+        );
+    });
+}
+
+#[test]
+fn min_max_reference_values() {
+    let m = (scalar().min_max)(&[-0.0, 3.0, f32::NAN, -2.5, 0.0]);
+    assert_eq!((m.min, m.max, m.finite), (-2.5, 3.0, false));
+    // A zero extreme is always +0.0, whichever sign came first.
+    for x in [[-0.0f32, 0.0], [0.0, -0.0]] {
+        for k in kernel_tables() {
+            let m = (k.min_max)(&x);
+            assert_eq!((m.min.to_bits(), m.max.to_bits(), m.finite), (0, 0, true), "{}", k.name);
+        }
+    }
+    let m = (scalar().min_max)(&[]);
+    assert_eq!((m.min, m.max, m.finite), (f32::INFINITY, f32::NEG_INFINITY, true));
+}
+
+#[test]
+fn quantize_matches_scalar() {
+    for_all(|k, s, x| {
+        for a in affines() {
+            // Poisoned outputs: the kernel must write every element it owns.
+            let want_finite = x.iter().all(|v| v.is_finite());
+            let (p, q) = (q_i8(k, x, a, 0x5A), q_i8(s, x, a, -0x5B));
+            assert_eq!(p, q, "{} quantize_i8 {a:?} on {x:?}", k.name);
+            assert_eq!(q.1, want_finite);
+            let (p, q) = (q_u8(k, x, a, 0xA5), q_u8(s, x, a, 0x5A));
+            assert_eq!(p, q, "{} quantize_u8 {a:?} on {x:?}", k.name);
+            assert_eq!(q.1, want_finite);
+            let (mut p, mut q) = (vec![0xAAu8; x.len().div_ceil(2)], vec![0x55u8; x.len().div_ceil(2)]);
+            (k.quantize_pack4)(x, a, &mut p);
+            (s.quantize_pack4)(x, a, &mut q);
+            assert_eq!(p, q, "{} quantize_pack4 {a:?} on {x:?}", k.name);
+        }
+    });
+}
+
+#[test]
+fn large_outputs_match_scalar() {
+    // Past 4 Mi elements the AVX-512 quantize streams its output past the
+    // cache, after a few unaligned values; the output here starts one byte in.
+    let n = (4 << 20) + 37;
+    let x: Vec<f32> = data(4096, 5).into_iter().cycle().take(n).collect();
+    let a = Affine { scale: 0.5, zero_point: 3, qmin: -128, qmax: 127 };
+    for k in simd() {
+        let mut p = vec![MaybeUninit::new(0x11i8); n + 1];
+        let mut q = vec![MaybeUninit::new(0x22i8); n + 1];
+        assert_eq!((k.quantize_i8)(&x, a, &mut p[1..]), (scalar().quantize_i8)(&x, a, &mut q[1..]));
+        // SAFETY: initialized when created.
+        let (p, q): (Vec<i8>, Vec<i8>) =
+            unsafe { (p.iter().map(|v| v.assume_init()).collect(), q.iter().map(|v| v.assume_init()).collect()) };
+        assert_eq!(p[0], 0x11, "the byte before the output is untouched");
+        assert!(
+            p[1..] == q[1..],
+            "{} quantize_i8 at {:?}",
+            k.name,
+            p[1..].iter().zip(&q[1..]).position(|(a, b)| a != b)
+        );
+    }
+}
+
+#[test]
+fn grouped_kernels_match_scalar() {
+    for k in simd() {
+        for group in [2, 4, 6, 16, 18, 32, 34, 128] {
+            for groups in 0..=5 {
+                let x = data(group * groups, group as u64 * 31 + groups as u64);
+                for off in 0..OFFSETS {
+                    let x = &x[off..off + group * groups];
+                    let (mut p, mut q) = (vec![(k.min_max)(&[]); groups], vec![(k.min_max)(&[]); groups]);
+                    (k.min_max_groups)(x, group, &mut p);
+                    (scalar().min_max_groups)(x, group, &mut q);
+                    let key = |m: &quantlab::MinMax| (m.min.to_bits(), m.max.to_bits(), m.finite);
+                    assert_eq!(
+                        p.iter().map(key).collect::<Vec<_>>(),
+                        q.iter().map(key).collect::<Vec<_>>(),
+                        "{} G={group}",
+                        k.name
+                    );
+                    let (mut p, mut q) = (vec![f32::NAN; groups], vec![0f32; groups]);
+                    (k.max_abs_groups)(x, group, &mut p);
+                    (scalar().max_abs_groups)(x, group, &mut q);
+                    assert_eq!(bits(&p), bits(&q), "{} max_abs G={group}", k.name);
+                    // max |v| of a finite group is max(|min|, |max|); non-finite groups say so.
+                    let mut mm = vec![(k.min_max)(&[]); groups];
+                    (scalar().min_max_groups)(x, group, &mut mm);
+                    for (m, r) in q.iter().zip(&mm) {
+                        if r.finite {
+                            assert_eq!(m.to_bits(), r.min.abs().max(r.max.abs()).to_bits());
+                        } else {
+                            assert!(!m.is_finite());
+                        }
+                    }
+                    let affines: Vec<Affine> = (0..groups)
+                        .map(|g| affines()[g % 7])
+                        .map(|a| Affine { qmin: -8, qmax: 7, zero_point: a.zero_point.clamp(-8, 7), ..a })
+                        .collect();
+                    let q = pack4_groups(scalar(), x, group, &affines, 0x55);
+                    assert_eq!(pack4_groups(k, x, group, &affines, 0xAA), q, "{} G={group}", k.name);
+                    // The same as one call per group.
+                    for (g, a) in affines.iter().enumerate() {
+                        let mut one = vec![0u8; group / 2];
+                        (scalar().quantize_pack4)(&x[g * group..(g + 1) * group], *a, &mut one);
+                        assert_eq!(&q[g * group / 2..(g + 1) * group / 2], &one[..]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn quantize_reference_values() {
+    // torch.clamp(torch.round(x / 0.5) + 3, -128, 127) on float32 (and
+    // torch.quantize_per_tensor(x, 0.5, 3, torch.qint8) agrees).
+    let x = [0.25f32, 0.75, -0.25, -0.75, 62.25, 62.75, 63.75, 1e30, -1e30, 1.4e-45, -65.75, -65.25];
+    let want = [3i8, 5, 3, 1, 127, 127, 127, 127, -128, 3, -128, -127];
+    let a = Affine { scale: 0.5, zero_point: 3, qmin: -128, qmax: 127 };
+    for k in kernel_tables() {
+        assert_eq!(q_i8(k, &x, a, 0), (want.to_vec(), true), "{}", k.name);
+        let mut p = [0u8; 6];
+        (k.quantize_pack4)(&x, Affine { qmin: -8, qmax: 7, ..a }, &mut p);
+        // int4 codes [3, 5, 3, 1, 7, 7, 7, 7, -8, 3, -8, -8], two to a byte, low nibble first.
+        assert_eq!(p, [0x53, 0x13, 0x77, 0x77, 0x38, 0x88], "{}", k.name);
+        // NaN has no code; the reference (Rust's `NaN as i32`) gives 0.
+        assert_eq!(q_i8(k, &[f32::NAN], a, 1), (vec![0], false), "{}", k.name);
+    }
+}
+
+#[test]
+fn dequantize_matches_scalar() {
+    for k in simd() {
+        for len in 0..=MAX_LEN {
+            let mut rng = Rng(len as u64 + 7);
+            let codes: Vec<u8> = (0..len + OFFSETS).map(|_| rng.next() as u8).collect();
+            for off in 0..OFFSETS {
+                let q = &codes[off..off + len];
+                let signed: Vec<i8> = q.iter().map(|&b| b as i8).collect();
+                for (scale, zp) in [(0.1f32, 5), (3.5, -70), (1.0 / 3.0, 128), (f32::from_bits(1), 0), (f32::MAX, -128)]
+                {
+                    let (mut p, mut r) = (vec![f32::NAN; len], vec![0f32; len]);
+                    (k.dequantize_i8)(&signed, scale, zp, &mut p);
+                    (scalar().dequantize_i8)(&signed, scale, zp, &mut r);
+                    assert_eq!(bits(&p), bits(&r), "{} dequantize_i8 s={scale} z={zp}", k.name);
+                    (k.dequantize_u8)(q, scale, zp, &mut p);
+                    (scalar().dequantize_u8)(q, scale, zp, &mut r);
+                    assert_eq!(bits(&p), bits(&r), "{} dequantize_u8 s={scale} z={zp}", k.name);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn dequantize_reference_values() {
+    // torch: torch.tensor(0.1) * (q.to(torch.int32) - 5).to(torch.float32), as f32 bits.
+    let q = [-128i8, -1, 0, 1, 127];
+    for k in kernel_tables() {
+        let mut out = [0f32; 5];
+        (k.dequantize_i8)(&q, 0.1, 5, &mut out);
+        assert_eq!(bits(&out), [3243560141, 3206125978, 3204448256, 3201092813, 1094923059], "{}", k.name);
+    }
+}
+
+#[test]
+fn casts_match_scalar() {
+    for_all(|k, s, x| {
+        let (mut p, mut q) = (vec![bf16::ZERO; x.len()], vec![bf16::ZERO; x.len()]);
+        (k.f32_to_bf16)(x, &mut p);
+        (s.f32_to_bf16)(x, &mut q);
+        let (pb, qb): (Vec<u16>, Vec<u16>) =
+            (p.iter().map(|v| v.to_bits()).collect(), q.iter().map(|v| v.to_bits()).collect());
+        assert_eq!(pb, qb, "{} f32_to_bf16 on {x:?}", k.name);
+        let (mut p, mut q) = (vec![f16::ZERO; x.len()], vec![f16::ZERO; x.len()]);
+        (k.f32_to_f16)(x, &mut p);
+        (s.f32_to_f16)(x, &mut q);
+        let (pb, qb): (Vec<u16>, Vec<u16>) =
+            (p.iter().map(|v| v.to_bits()).collect(), q.iter().map(|v| v.to_bits()).collect());
+        assert_eq!(pb, qb, "{} f32_to_f16 on {x:?}", k.name);
+        // Back from every 16-bit pattern the f32 bits make (NaNs included).
+        let halves: Vec<u16> = x.iter().flat_map(|v| [v.to_bits() as u16, (v.to_bits() >> 16) as u16]).collect();
+        let b: Vec<bf16> = halves.iter().map(|&h| bf16::from_bits(h)).collect();
+        let (mut p, mut q) = (vec![0f32; b.len()], vec![0f32; b.len()]);
+        (k.bf16_to_f32)(&b, &mut p);
+        (s.bf16_to_f32)(&b, &mut q);
+        assert_eq!(bits(&p), bits(&q), "{} bf16_to_f32 on {halves:?}", k.name);
+        let h: Vec<f16> = halves.iter().map(|&h| f16::from_bits(h)).collect();
+        (k.f16_to_f32)(&h, &mut p);
+        (s.f16_to_f32)(&h, &mut q);
+        assert_eq!(bits(&p), bits(&q), "{} f16_to_f32 on {halves:?}", k.name);
+    });
+}
+
+#[test]
+fn every_16_bit_pattern_widens_alike() {
+    let all: Vec<u16> = (0..=u16::MAX).collect();
+    let b: Vec<bf16> = all.iter().map(|&h| bf16::from_bits(h)).collect();
+    let h: Vec<f16> = all.iter().map(|&h| f16::from_bits(h)).collect();
+    let (mut want_b, mut want_h) = (vec![0f32; all.len()], vec![0f32; all.len()]);
+    (scalar().bf16_to_f32)(&b, &mut want_b);
+    (scalar().f16_to_f32)(&h, &mut want_h);
+    for k in simd() {
+        let mut got = vec![0f32; all.len()];
+        (k.bf16_to_f32)(&b, &mut got);
+        assert_eq!(bits(&got), bits(&want_b), "{} bf16_to_f32", k.name);
+        (k.f16_to_f32)(&h, &mut got);
+        assert_eq!(bits(&got), bits(&want_h), "{} f16_to_f32", k.name);
+    }
+}
+
+#[test]
+fn cast_reference_values() {
+    // torch.tensor(x, dtype=torch.float32).to(torch.bfloat16 / torch.float16) bits.
+    let x = [
+        1.0 + 2f32.powi(-8),
+        1.0 + 3.0 * 2f32.powi(-8),
+        1e-40,
+        -1e-40,
+        f32::MAX,
+        -0.0,
+        65519.99,
+        65520.0,
+        6.1e-5,
+        2f32.powi(-25),
+        1.5 * 2f32.powi(-24),
+    ];
+    let want_bf16 = [0x3f80u16, 0x3f82, 0x0001, 0x8001, 0x7f80, 0x8000, 0x4780, 0x4780, 0x3880, 0x3300, 0x33c0];
+    let want_f16 = [0x3c04u16, 0x3c0c, 0x0000, 0x8000, 0x7c00, 0x8000, 0x7bff, 0x7c00, 0x03ff, 0x0000, 0x0002];
+    for k in kernel_tables() {
+        let mut b = [bf16::ZERO; 11];
+        (k.f32_to_bf16)(&x, &mut b);
+        assert_eq!(b.map(|v| v.to_bits()), want_bf16, "{}", k.name);
+        let mut h = [f16::ZERO; 11];
+        (k.f32_to_f16)(&x, &mut h);
+        assert_eq!(h.map(|v| v.to_bits()), want_f16, "{}", k.name);
+        // NaN stays NaN with its payload's top bits and the quiet bit, as `half` keeps it.
+        let mut b = [bf16::ZERO; 2];
+        (k.f32_to_bf16)(&[f32::from_bits(0x7F80_0001 | 0x0012_0000), f32::from_bits(0xFF80_8000)], &mut b);
+        assert_eq!(b.map(|v| v.to_bits()), [0x7FD2, 0xFFC0], "{}", k.name);
+    }
+}
+
+#[test]
+fn fused_int4_matches_quantize_then_pack() {
+    let mut rng = Rng(42);
+    let w: Array2<f32> = Array2::from_shape_fn((6, 4096), |_| (rng.next() % 20001) as f32 / 1000.0 - 10.0);
+    for spec in [
+        QuantSpec::new(DType::Int4).symmetric().per_group(128),
+        QuantSpec::new(DType::Int4).per_group(32),
+        QuantSpec::new(DType::UInt4).per_group(512), // several blocks of groups
+        QuantSpec::new(DType::Int4).symmetric().per_group(2048),
+        QuantSpec::new(DType::UInt4).per_group(2),
+        QuantSpec::new(DType::Int4).per_group(3), // odd groups: the plain path
+        QuantSpec::new(DType::Int4).symmetric(),
+        QuantSpec::new(DType::UInt4).per_channel(0),
+        QuantSpec::new(DType::Int4).per_channel(1),
+        QuantSpec::new(DType::Int8).per_group(64),
+        QuantSpec::new(DType::Int2).symmetric().per_group(128),
+    ] {
+        let q = w.quantize(spec).unwrap();
+        assert_eq!(w.quantize_packed(spec).unwrap(), (q.packed(), q.params), "{spec}");
+    }
+    // Golden: per-group(2) symmetric int4 of [0.5, -1.25 | 2, 0 | 3, 1 | -0.5, 0.25]
+    // with PyTorch's float32 arithmetic: scales 1.25/7, 2/7, 3/7, 0.5/7.
+    let x = array![0.5f32, -1.25, 2.0, 0.0, 3.0, 1.0, -0.5, 0.25];
+    let (bytes, params) = x.quantize_packed(QuantSpec::new(DType::Int4).symmetric().per_group(2)).unwrap();
+    // codes [3, -7, 7, 0, 7, 2, -7, 3] (0.25 / (0.5/7) is just under 3.5), low nibble first.
+    assert_eq!(bytes, [0x93, 0x07, 0x27, 0x39]);
+    assert_eq!(params.scale.to_vec(), [1.25f32 / 7.0, 2.0 / 7.0, 3.0 / 7.0, 0.5 / 7.0]);
+    // Errors are the plain path's.
+    let bad = array![1.0f32, f32::NAN];
+    assert_eq!(
+        bad.quantize_packed(QuantSpec::new(DType::Int4).per_group(2)).unwrap_err().to_string(),
+        bad.quantize(QuantSpec::new(DType::Int4).per_group(2)).unwrap_err().to_string()
+    );
+}
+
+/// Prints the path this process uses, for `scripts/test-aarch64.sh`, and
+/// (when spawned by `env_var_forces_the_path`) for the parent to check.
+#[test]
+fn report_kernel_path() {
+    println!("kernel path: {} (available: {})", quantlab::kernel(), quantlab::available_kernels().join(", "));
+    assert!(quantlab::available_kernels().contains(&quantlab::kernel()));
+    assert_eq!(quantlab::available_kernels().last(), Some(&"scalar"));
+}
+
+#[test]
+fn env_var_forces_the_path() {
+    // The test binary runs itself with only `report_kernel_path`, once per
+    // available path (and once with a name that does not exist here).
+    let exe = std::env::current_exe().unwrap();
+    let best = quantlab::available_kernels()[0];
+    let mut cases: Vec<(&str, &str)> = quantlab::available_kernels().iter().map(|&k| (k, k)).collect();
+    cases.push(("no-such-path", best));
+    // Under an emulator (scripts/test-aarch64.sh) the binary cannot run by
+    // itself: QUANTLAB_TEST_RUNNER holds the emulator's command line.
+    let runner = std::env::var("QUANTLAB_TEST_RUNNER").unwrap_or_default();
+    let mut argv: Vec<String> = runner.split_whitespace().map(String::from).collect();
+    argv.push(exe.to_string_lossy().into_owned());
+    for (forced, want) in cases {
+        let out = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .args(["--exact", "report_kernel_path", "--nocapture", "--test-threads=1"])
+            .env("QUANTLAB_KERNEL", forced)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}");
+        assert!(stdout.contains(&format!("kernel path: {want} ")), "QUANTLAB_KERNEL={forced}: {stdout}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn random_bits_match_scalar(raw in proptest::collection::vec(any::<u32>(), 0..200), scale_bits in 0x0080_0000u32..0x7F00_0000, zp in -8i32..8) {
+        let x: Vec<f32> = raw.iter().map(|&b| f32::from_bits(b)).collect();
+        let scale = f32::from_bits(scale_bits);
+        let s = scalar();
+        for k in simd() {
+            let (a, b) = ((k.min_max)(&x), (s.min_max)(&x));
+            prop_assert_eq!((a.min.to_bits(), a.max.to_bits(), a.finite), (b.min.to_bits(), b.max.to_bits(), b.finite));
+            for (qmin, qmax) in [(-128, 127), (0, 255), (-8, 7)] {
+                let a = Affine { scale, zero_point: zp.clamp(qmin, qmax), qmin, qmax };
+                prop_assert_eq!(q_i8(k, &x, a, 0x11), q_i8(s, &x, a, 0x22));
+                prop_assert_eq!(q_u8(k, &x, a, 0x11), q_u8(s, &x, a, 0x22));
+                let (mut p, mut q) = (vec![0u8; x.len().div_ceil(2)], vec![0u8; x.len().div_ceil(2)]);
+                (k.quantize_pack4)(&x, a, &mut p);
+                (s.quantize_pack4)(&x, a, &mut q);
+                prop_assert_eq!(p, q);
+            }
+            let (mut p, mut q) = (vec![bf16::ZERO; x.len()], vec![bf16::ZERO; x.len()]);
+            (k.f32_to_bf16)(&x, &mut p);
+            (s.f32_to_bf16)(&x, &mut q);
+            prop_assert_eq!(p.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), q.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+            let (mut p, mut q) = (vec![f16::ZERO; x.len()], vec![f16::ZERO; x.len()]);
+            (k.f32_to_f16)(&x, &mut p);
+            (s.f32_to_f16)(&x, &mut q);
+            prop_assert_eq!(p.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), q.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+        }
+    }
+}

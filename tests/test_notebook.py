@@ -1,0 +1,285 @@
+"""The lesson notebook, run headless on the real evcxr kernel.
+
+`course/quantization.ipynb` (solutions in place) is executed with nbclient on
+the `rust` kernel from the notebook's own folder, so that its
+`:dep quantlab = { path = "../crates/quantlab" }` resolves. The run fails on
+any error output, on any stderr output (evcxr reports a panicking cell, or a
+`?` that returned an error, as a success and only writes to stderr), and when
+a value PyTorch prints is missing from the cell that should show it.
+
+The committed notebooks are checked without a kernel: they were executed, and
+what learners open (`notebooks/quantization.ipynb`) shows PyTorch's values.
+
+Jupyter is found through the environment. Without the `rust` kernelspec the
+kernel tests are skipped, unless QUANTLAB_REQUIRE_KERNEL is set (CI sets it),
+in which case they fail.
+"""
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+COURSE = ROOT / "course" / "quantization.ipynb"
+RELEASE = ROOT / "notebooks" / "quantization.ipynb"
+
+try:
+    import nbformat
+except ImportError:  # pragma: no cover - depends on the environment
+    if os.environ.get("QUANTLAB_REQUIRE_KERNEL"):
+        raise
+    pytest.skip("nbformat is not installed (pip install -r requirements-dev.txt)", allow_module_level=True)
+
+# PyTorch's own outputs for the same cells, keyed by the cell's nbgrader grade_id.
+# Whitespace is collapsed before comparing (ndarray prints a matrix over several lines).
+GOLDEN = {
+    "iinfo_uint8": ["iinfo(min=0, max=255, dtype=uint8)"],
+    "iinfo_int8": ["iinfo(min=-128, max=127, dtype=int8)"],
+    "iinfo_int16": ["iinfo(min=-32768, max=32767, dtype=int16)"],
+    "iinfo_int32": ["iinfo(min=-2.14748e+09, max=2.14748e+09, dtype=int32)"],
+    "iinfo_int64": ["iinfo(min=-9.22337e+18, max=9.22337e+18, dtype=int64)"],
+    "finfo_float64": [
+        "finfo(resolution=1e-15, min=-1.79769e+308, max=1.79769e+308, eps=2.22045e-16, "
+        "smallest_normal=2.22507e-308, tiny=2.22507e-308, dtype=float64)"
+    ],
+    "finfo_float32": [
+        "finfo(resolution=1e-06, min=-3.40282e+38, max=3.40282e+38, eps=1.19209e-07, "
+        "smallest_normal=1.17549e-38, tiny=1.17549e-38, dtype=float32)"
+    ],
+    "finfo_float16": [
+        "finfo(resolution=0.001, min=-65504, max=65504, eps=0.000976562, "
+        "smallest_normal=6.10352e-05, tiny=6.10352e-05, dtype=float16)"
+    ],
+    "finfo_bfloat16": [
+        "finfo(resolution=0.01, min=-3.38953e+38, max=3.38953e+38, eps=0.0078125, "
+        "smallest_normal=1.17549e-38, tiny=1.17549e-38, dtype=bfloat16)"
+    ],
+    "format_value": ["0.333333333333333314829616256247390992939472198486328125000000"],
+    "tensors_one_third": [
+        "fp64 tensor: 0.333333333333333314829616256247390992939472198486328125000000",
+        "fp32 tensor: 0.333333343267440795898437500000000000000000000000000000000000",
+        "fp16 tensor: 0.333251953125000000000000000000000000000000000000000000000000",
+        "bf16 tensor: 0.333984375000000000000000000000000000000000000000000000000000",
+    ],
+    "linear_manual": [
+        "[[-15, -74, 127], [-44, 14, -123], [-70, 126, 0]]",
+        "[[192.5, -14, 689.5], [91, 294, -185.5], [0, 686, 245]]",
+        "MSE 170.8753",
+    ],
+    "linear_computed": ["scale = 3.578823", "zero point = -77", "MSE 1.57"],
+    "symmetric_tensor": ["MSE 2.5092"],
+    "per_channel_library": [
+        "axis 0: scales [5.7370, 2.3268, 5.3906]",
+        "[[33, -2, 127], [40, 127, -79], [0, 127, 46]]",
+        "MSE 1.8084",
+        "MSE 1.0781",
+    ],
+}
+
+# Figures: the cell, and words its SVG must contain (title, axis labels, legend).
+FIGURES = {
+    "float_formats_figure": ["Floating-point formats", "bfloat16", "float8_e5m2", "sign", "exponent", "mantissa"],
+    "linear_heatmaps": ["original", "quantized codes", "dequantized", "absolute error", "689.5"],
+    "compare_ways_chart": ["granularity", "mean squared error", "symmetric", "asymmetric", "per-group (G=64)"],
+    "compare_bits_chart": ["bits per code", "mean squared error", "per-channel (axis 0)"],
+    "memory_chart": ["Weight memory", "Llama 2 70B", "int4 g128", "16.00 GiB budget"],
+}
+
+# The original lesson's headings, in order (Part 1 ends at `## Quantization`).
+HEADINGS = [
+    "# Quantization",
+    "## Data Types and Sizes",
+    "### Integer Types",
+    "### Floating Point Types",
+    "#### bfloat16",
+    "##### bfloat16 on ARM processors",
+    "## Quantization",
+]
+
+
+def squash(text):
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def grade_id(cell):
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def cells_by_id(nb):
+    return {grade_id(c): c for c in nb.cells if grade_id(c)}
+
+
+def shown_text(cell):
+    """What a cell shows as text: printed lines and plain-text results."""
+    parts = []
+    for out in cell.get("outputs", []):
+        if out["output_type"] == "stream" and out["name"] == "stdout":
+            parts.append(out["text"])
+        elif out["output_type"] in ("execute_result", "display_data"):
+            parts.append(out["data"].get("text/plain", ""))
+    return squash("\n".join(parts))
+
+
+def html_of(cell):
+    return "".join(
+        o["data"].get("text/html", "")
+        for o in cell.get("outputs", [])
+        if o["output_type"] in ("execute_result", "display_data")
+    )
+
+
+def golden_failures(nb, ids):
+    failures = []
+    cells = cells_by_id(nb)
+    for gid in ids:
+        if gid not in cells:
+            failures.append(f"no cell {gid!r}")
+            continue
+        text = shown_text(cells[gid])
+        for want in GOLDEN[gid]:
+            if squash(want) not in text:
+                failures.append(f"{gid}: missing {want!r} in {text[:300]!r}")
+    return failures
+
+
+# ------------------------------------------------------------ without a kernel
+
+
+def test_notebooks_are_rust_and_keep_the_original_headings():
+    for path in (COURSE, RELEASE):
+        nb = nbformat.read(path, as_version=4)
+        assert nb.metadata["kernelspec"]["name"] == "rust", path
+        headings = [
+            line.strip()
+            for c in nb.cells
+            if c.cell_type == "markdown"
+            for line in c.source.splitlines()
+            if line.startswith("#")
+        ]
+        positions = [headings.index(h) if h in headings else -1 for h in HEADINGS[:-1]]
+        assert -1 not in positions and positions == sorted(positions), (path, headings)
+        assert "## Quantization" in headings
+        first = next(c for c in nb.cells if c.cell_type == "code")
+        assert ':dep quantlab = { path = "../crates/quantlab" }' in first.source
+        assert ":cache" in first.source
+
+
+def test_course_cells_are_marked_for_grading():
+    nb = nbformat.read(COURSE, as_version=4)
+    ids = [grade_id(c) for c in nb.cells if c.cell_type == "code"]
+    assert None not in ids and len(ids) == len(set(ids)), "every code cell needs a unique grade_id"
+    tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    solutions = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
+    # The original's four TODO cells, graded on output, plus three code exercises.
+    expect_output = [t for t in tests if "// expect-output:" in t.source]
+    assert len(expect_output) == 4 and len(solutions) == 7 and len(tests) == 7
+    for t in tests:
+        assert t.metadata["nbgrader"]["locked"] and t.metadata["nbgrader"]["points"] > 0
+        assert "// BEGIN HIDDEN TESTS" in t.source and "// END HIDDEN TESTS" in t.source
+    for s in solutions:
+        assert "// BEGIN SOLUTION" in s.source and "// END SOLUTION" in s.source
+    code_tests = [t for t in tests if t not in expect_output]
+    for t in code_tests:
+        hidden = t.source.split("// BEGIN HIDDEN TESTS")[1]
+        assert "::std::assert" in hidden and "::quantlab::" in hidden
+
+
+def test_committed_notebooks_were_executed():
+    for path in (COURSE, RELEASE):
+        nb = nbformat.read(path, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        shown = [c for c in code if c.get("outputs")]
+        assert len(shown) >= len(code) // 2, f"{path}: only {len(shown)} of {len(code)} code cells have outputs"
+        errors = [o for c in code for o in c.get("outputs", []) if o["output_type"] == "error"]
+        assert not errors, f"{path} holds error outputs"
+
+
+def test_release_notebook_shows_pytorchs_values():
+    nb = nbformat.read(RELEASE, as_version=4)
+    # Solution cells may be emptied by the release; the lesson's own cells may not.
+    locked = {gid for gid, c in cells_by_id(nb).items() if not c.metadata["nbgrader"].get("solution")}
+    failures = golden_failures(nb, [gid for gid in GOLDEN if gid in locked])
+    assert not failures, "\n".join(failures)
+    cells = cells_by_id(nb)
+    for gid, words in FIGURES.items():
+        svg = html_of(cells[gid])
+        assert "<svg" in svg and all(w in svg for w in words), gid
+
+
+# ------------------------------------------------------------ on the kernel
+
+
+def rust_kernel_or_skip():
+    missing = None
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+        try:
+            KernelSpecManager().get_kernel_spec("rust")
+        except NoSuchKernel:
+            missing = "the `rust` kernelspec is not installed (run `evcxr_jupyter --install`)"
+        import nbclient  # noqa: F401
+    except ImportError as e:
+        missing = f"Jupyter is not installed ({e})"
+    if shutil.which("evcxr_jupyter") is None and missing is None:
+        missing = "evcxr_jupyter is not on PATH"
+    if missing:
+        if os.environ.get("QUANTLAB_REQUIRE_KERNEL"):
+            pytest.fail(f"QUANTLAB_REQUIRE_KERNEL is set but {missing}")
+        pytest.skip(missing)
+
+
+@pytest.fixture(scope="module")
+def executed():
+    """The course notebook, executed in memory (the committed file is not touched)."""
+    rust_kernel_or_skip()
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(COURSE, as_version=4)
+    # A cold `:dep` compiles quantlab and its dependencies: minutes on a busy 2-core machine.
+    client = NotebookClient(
+        nb,
+        kernel_name="rust",
+        timeout=1200,
+        allow_errors=True,
+        resources={"metadata": {"path": str(COURSE.parent)}},
+    )
+    client.execute()
+    return nb
+
+
+def test_runs_without_errors_or_panics(executed):
+    problems = []
+    for i, cell in enumerate(executed.cells):
+        if cell.cell_type != "code":
+            continue
+        for out in cell.outputs:
+            if out["output_type"] == "error":
+                detail = out.get("evalue") or "\n".join(out.get("traceback", []))
+                problems.append(f"cell {i} ({grade_id(cell)}): error {out.get('ename')!r}: {detail[:1000]}")
+            elif out["output_type"] == "stream" and out["name"] == "stderr":
+                kind = "panicked" if "panicked at" in out["text"] else "wrote to stderr"
+                problems.append(f"cell {i} ({grade_id(cell)}) {kind}: {out['text'][:1000]}")
+    assert not problems, "\n".join(problems)
+
+
+def test_shows_pytorchs_values(executed):
+    failures = golden_failures(executed, GOLDEN)
+    assert not failures, "\n".join(failures)
+
+
+def test_draws_every_figure_inline(executed):
+    cells = cells_by_id(executed)
+    for gid, words in FIGURES.items():
+        svg = html_of(cells[gid])
+        assert "<svg" in svg, f"{gid} shows no SVG"
+        missing = [w for w in words if w not in svg]
+        assert not missing, f"{gid}: figure lacks {missing}"
+
+
+def test_cpu_report_follows_lscpu(executed):
+    text = shown_text(cells_by_id(executed)["cpu_features"])
+    assert "CPU architecture:" in text and "bfloat16 arithmetic:" in text
