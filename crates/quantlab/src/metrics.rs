@@ -72,41 +72,35 @@ where
     })
 }
 
-/// Mean squared error between two tensors of the same shape.
-pub fn mse<A, B, S, T, D>(original: &ArrayBase<S, D>, reconstructed: &ArrayBase<T, D>) -> Result<f64>
-where
-    A: Element,
-    B: Element,
-    S: Data<Elem = A>,
-    T: Data<Elem = B>,
-    D: Dimension,
-{
-    error_stats(original, reconstructed).map(|e| e.mse)
+/// One measure of [`error_stats`] as a function of its own.
+macro_rules! one_measure {
+    ($(#[$doc:meta])* $name:ident => $field:ident) => {
+        $(#[$doc])*
+        pub fn $name<A, B, S, T, D>(original: &ArrayBase<S, D>, reconstructed: &ArrayBase<T, D>) -> Result<f64>
+        where
+            A: Element,
+            B: Element,
+            S: Data<Elem = A>,
+            T: Data<Elem = B>,
+            D: Dimension,
+        {
+            error_stats(original, reconstructed).map(|e| e.$field)
+        }
+    };
 }
 
-/// Largest absolute difference between two tensors of the same shape.
-pub fn max_abs_error<A, B, S, T, D>(original: &ArrayBase<S, D>, reconstructed: &ArrayBase<T, D>) -> Result<f64>
-where
-    A: Element,
-    B: Element,
-    S: Data<Elem = A>,
-    T: Data<Elem = B>,
-    D: Dimension,
-{
-    error_stats(original, reconstructed).map(|e| e.max_abs)
-}
-
-/// Signal-to-quantization-noise ratio in dB between two tensors of the same shape.
-pub fn sqnr_db<A, B, S, T, D>(original: &ArrayBase<S, D>, reconstructed: &ArrayBase<T, D>) -> Result<f64>
-where
-    A: Element,
-    B: Element,
-    S: Data<Elem = A>,
-    T: Data<Elem = B>,
-    D: Dimension,
-{
-    error_stats(original, reconstructed).map(|e| e.sqnr_db)
-}
+one_measure!(
+    /// Mean squared error between two tensors of the same shape.
+    mse => mse
+);
+one_measure!(
+    /// Largest absolute difference between two tensors of the same shape.
+    max_abs_error => max_abs
+);
+one_measure!(
+    /// Signal-to-quantization-noise ratio in dB between two tensors of the same shape.
+    sqnr_db => sqnr_db
+);
 
 #[cfg(test)]
 mod tests {
