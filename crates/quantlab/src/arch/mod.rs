@@ -20,6 +20,62 @@ use half::{bf16, f16};
 
 use crate::element::Element;
 
+/// Declares one instruction set's kernel table, `KERNELS`, from the
+/// `#[target_feature]` kernels of its file. Every table has the same entries, so
+/// the safe entry points (one `unsafe` call each) are written here once.
+///
+/// Soundness of every generated call: [`candidates`] hands a table out only after
+/// detecting the CPU features its file's kernels are compiled for.
+macro_rules! simd_kernels {
+    (
+        name: $name:literal,
+        min_max: $min_max:path,
+        min_max_groups: $min_max_groups:path,
+        max_abs_groups: $max_abs_groups:path,
+        quantize_bytes: $quantize_bytes:path,
+        quantize_pack4: $quantize_pack4:path,
+        quantize_pack4_groups: $quantize_pack4_groups:path,
+        dequantize: $dequantize:ident,
+        f32_to_bf16: $f32_to_bf16:path,
+        bf16_to_f32: $bf16_to_f32:path,
+        f32_to_f16: $f32_to_f16:path,
+        f16_to_f32: $f16_to_f32:path $(,)?
+    ) => {
+        // `unused_unsafe`: an ISA may use a safe function for an entry (NEON's f16 casts).
+        #[allow(unused_unsafe)]
+        pub(crate) static KERNELS: $crate::arch::Kernels = $crate::arch::Kernels {
+            name: $name,
+            // SAFETY (every entry): see the macro's documentation.
+            min_max: |x| unsafe { $min_max(x) },
+            min_max_groups: |x, group, out| unsafe { $min_max_groups(x, group, out) },
+            max_abs_groups: |x, group, out| unsafe { $max_abs_groups(x, group, out) },
+            quantize_i8: |x, a, out| unsafe { $quantize_bytes(x, a, $crate::arch::uninit_i8_as_u8(out)) },
+            quantize_u8: |x, a, out| unsafe { $quantize_bytes(x, a, out) },
+            quantize_pack4: |x, a, out| unsafe { $quantize_pack4(x, a, $crate::arch::scalar::as_uninit(out)) },
+            quantize_pack4_groups: |x, group, a, out| unsafe { $quantize_pack4_groups(x, group, a, out) },
+            dequantize_i8: |q, s, z, out| unsafe { $dequantize::<true>($crate::arch::i8_as_u8(q), s, z, out) },
+            dequantize_u8: |q, s, z, out| unsafe { $dequantize::<false>(q, s, z, out) },
+            f32_to_bf16: |x, out| unsafe { $f32_to_bf16(x, out) },
+            bf16_to_f32: |x, out| unsafe { $bf16_to_f32(x, out) },
+            f32_to_f16: |x, out| unsafe { $f32_to_f16(x, out) },
+            f16_to_f32: |x, out| unsafe { $f16_to_f32(x, out) },
+        };
+    };
+}
+
+/// Signed codes as the unsigned bytes the byte kernels read (same layout).
+pub(crate) fn i8_as_u8(q: &[i8]) -> &[u8] {
+    // SAFETY: i8 and u8 have the same size, alignment and validity.
+    unsafe { std::slice::from_raw_parts(q.as_ptr().cast::<u8>(), q.len()) }
+}
+
+/// A signed-code output buffer as the unsigned bytes the byte kernels write.
+pub(crate) fn uninit_i8_as_u8(out: &mut [MaybeUninit<i8>]) -> &mut [MaybeUninit<u8>] {
+    // SAFETY: MaybeUninit<i8> and MaybeUninit<u8> have the same layout; the
+    // kernels write codes as two's-complement bytes, which is what i8 holds.
+    unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<MaybeUninit<u8>>(), out.len()) }
+}
+
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
 pub(crate) mod scalar;

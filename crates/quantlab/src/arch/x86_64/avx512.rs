@@ -12,82 +12,21 @@ use half::{bf16, f16};
 
 use super::super::scalar;
 use super::avx2;
-use crate::arch::{Affine, Kernels, MinMax};
+use crate::arch::{Affine, MinMax};
 
-pub(crate) static KERNELS: Kernels = Kernels {
+simd_kernels! {
     name: "avx512",
-    min_max,
-    min_max_groups,
-    max_abs_groups,
-    quantize_i8,
-    quantize_u8,
-    quantize_pack4,
-    quantize_pack4_groups,
-    dequantize_i8,
-    dequantize_u8,
-    f32_to_bf16,
-    bf16_to_f32,
-    f32_to_f16,
-    f16_to_f32,
-};
-
-// The safe entry points. SAFETY (for every `unsafe` call below): this table
-// is only handed out by `arch::candidates` after AVX-512F, AVX-512BW, AVX2
-// and F16C were detected.
-
-fn min_max(x: &[f32]) -> MinMax {
-    // SAFETY: see above.
-    unsafe { min_max_avx512(x) }
-}
-fn min_max_groups(x: &[f32], group: usize, out: &mut [MinMax]) {
-    // SAFETY: see above.
-    unsafe { min_max_groups_avx512(x, group, out) }
-}
-fn max_abs_groups(x: &[f32], group: usize, out: &mut [f32]) {
-    // SAFETY: see above.
-    unsafe { max_abs_groups_avx512(x, group, out) }
-}
-fn quantize_pack4_groups(x: &[f32], group: usize, a: &[Affine], out: &mut [MaybeUninit<u8>]) {
-    // SAFETY: see above.
-    unsafe { quantize_pack4_groups_avx512(x, group, a, out) }
-}
-fn quantize_i8(x: &[f32], a: Affine, out: &mut [MaybeUninit<i8>]) -> bool {
-    // SAFETY: see above; i8 and u8 have one layout.
-    unsafe { quantize_bytes_avx512(x, a, std::slice::from_raw_parts_mut(out.as_mut_ptr().cast(), out.len())) }
-}
-fn quantize_u8(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>]) -> bool {
-    // SAFETY: see above.
-    unsafe { quantize_bytes_avx512(x, a, out) }
-}
-fn quantize_pack4(x: &[f32], a: Affine, out: &mut [u8]) {
-    // SAFETY: see above.
-    unsafe { quantize_pack4_avx512(x, a, scalar::as_uninit(out)) }
-}
-fn dequantize_i8(q: &[i8], scale: f32, zero_point: i32, out: &mut [f32]) {
-    // SAFETY: i8 and u8 have one layout.
-    let bytes = unsafe { std::slice::from_raw_parts(q.as_ptr().cast::<u8>(), q.len()) };
-    // SAFETY: see above.
-    unsafe { dequantize_avx512::<true>(bytes, scale, zero_point, out) }
-}
-fn dequantize_u8(q: &[u8], scale: f32, zero_point: i32, out: &mut [f32]) {
-    // SAFETY: see above.
-    unsafe { dequantize_avx512::<false>(q, scale, zero_point, out) }
-}
-fn f32_to_bf16(x: &[f32], out: &mut [bf16]) {
-    // SAFETY: see above.
-    unsafe { f32_to_bf16_avx512(x, out) }
-}
-fn bf16_to_f32(x: &[bf16], out: &mut [f32]) {
-    // SAFETY: see above.
-    unsafe { bf16_to_f32_avx512(x, out) }
-}
-fn f32_to_f16(x: &[f32], out: &mut [f16]) {
-    // SAFETY: see above.
-    unsafe { f32_to_f16_avx512(x, out) }
-}
-fn f16_to_f32(x: &[f16], out: &mut [f32]) {
-    // SAFETY: see above.
-    unsafe { f16_to_f32_avx512(x, out) }
+    min_max: min_max_avx512,
+    min_max_groups: min_max_groups_avx512,
+    max_abs_groups: max_abs_groups_avx512,
+    quantize_bytes: quantize_bytes_avx512,
+    quantize_pack4: quantize_pack4_avx512,
+    quantize_pack4_groups: quantize_pack4_groups_avx512,
+    dequantize: dequantize_avx512,
+    f32_to_bf16: f32_to_bf16_avx512,
+    bf16_to_f32: bf16_to_f32_avx512,
+    f32_to_f16: f32_to_f16_avx512,
+    f16_to_f32: f16_to_f32_avx512,
 }
 
 /// # Safety
