@@ -178,6 +178,9 @@ ensure_python() {
   local args=() r
   for r in "${reqs[@]}"; do args+=(-r "$r"); done
   logged "${pip[@]}" install --disable-pip-version-check -q "${args[@]}"
+  # Later steps run `python3` from the venv, which may not have existed when
+  # bash first looked `python3` up (and remembered the system one): forget it.
+  hash -r
   if [[ "$QUANTLAB_VENV" != none ]]; then
     { cat "$stamp" 2>/dev/null || true; sha256sum "${reqs[@]}"; } | sort -u >"$stamp.new"
     mv "$stamp.new" "$stamp"
