@@ -44,15 +44,7 @@ impl Options {
             Kind::Solution(_) | Kind::Free => self.timeout,
             Kind::Lesson | Kind::Test(_) | Kind::Text => self.lesson_timeout,
         };
-        if cell
-            .code
-            .lines()
-            .any(|l| l.trim_start().starts_with(":dep"))
-        {
-            self.dep_timeout.max(base)
-        } else {
-            base
-        }
+        if cell.code.lines().any(|l| l.trim_start().starts_with(":dep")) { self.dep_timeout.max(base) } else { base }
     }
 }
 
@@ -67,21 +59,14 @@ pub fn pass_line(nonce: &str, question: &str) -> String {
 /// installed a silent one, hiding failed assertions; this line also keeps the cell from
 /// starting with `:`, which evcxr would read as a command), then the tests, then the pass line.
 fn with_pass_line(code: &str, line: &str) -> String {
-    format!(
-        "{RESET_PANIC_HOOK}\n{}\n::std::println!(\"{{}}\", {line:?});\n",
-        code.trim_end()
-    )
+    format!("{RESET_PANIC_HOOK}\n{}\n::std::println!(\"{{}}\", {line:?});\n", code.trim_end())
 }
 
 const RESET_PANIC_HOOK: &str = "let _ = ::std::panic::take_hook();";
 
 /// Whether evcxr lost the cell's state: kernel gone, time-out, or its runner process exited.
 fn state_lost(run: &CellRun) -> bool {
-    run.outcome != Outcome::Completed
-        || run
-            .error
-            .as_deref()
-            .is_some_and(|e| e.contains("Subprocess terminated"))
+    run.outcome != Outcome::Completed || run.error.as_deref().is_some_and(|e| e.contains("Subprocess terminated"))
 }
 
 /// Runs the plan's code cells in order; `skip` may leave a cell out given earlier results.
@@ -119,9 +104,7 @@ pub fn run_cells(
             for &j in &replayable {
                 let r = kernel.execute(&cells[j].code, opts.limit(&cells[j]), None)?;
                 if !r.clean() {
-                    notes.push(format!(
-                        "cell {j} failed when replayed after a kernel restart"
-                    ));
+                    notes.push(format!("cell {j} failed when replayed after a kernel restart"));
                 }
             }
         } else if run.clean() && !matches!(c.kind, Kind::Test(_)) {
@@ -152,12 +135,7 @@ fn strip_ansi(s: &str) -> String {
 
 fn first_lines(s: &str, n: usize) -> String {
     let clean = strip_ansi(s);
-    let lines: Vec<&str> = clean
-        .lines()
-        .map(str::trim_end)
-        .filter(|l| !l.trim().is_empty())
-        .take(n)
-        .collect();
+    let lines: Vec<&str> = clean.lines().map(str::trim_end).filter(|l| !l.trim().is_empty()).take(n).collect();
     lines.join(" | ")
 }
 
@@ -173,63 +151,37 @@ fn panic_message(excerpt: &str) -> String {
         .filter(|l| !l.is_empty())
         .take(4)
         .collect();
-    if lines.is_empty() {
-        first_lines(&clean, 1)
-    } else {
-        lines.join(" | ")
-    }
+    if lines.is_empty() { first_lines(&clean, 1) } else { lines.join(" | ") }
 }
 
 /// Why a learner's cell did not run cleanly, if it did not.
 pub fn cell_failure(run: &CellRun, cap: usize) -> Option<(Status, String)> {
     Some(match run.outcome {
-        Outcome::TimedOut => (
-            Status::Timeout,
-            "the cell did not finish within the time limit; the kernel was restarted".into(),
-        ),
-        Outcome::KernelDied => (
-            Status::Failed,
-            "the kernel process died while running the cell".into(),
-        ),
+        Outcome::TimedOut => {
+            (Status::Timeout, "the cell did not finish within the time limit; the kernel was restarted".into())
+        }
+        Outcome::KernelDied => (Status::Failed, "the kernel process died while running the cell".into()),
         Outcome::Completed => {
             if let Some(e) = &run.error {
                 if e.contains("Subprocess terminated") {
                     (
                         Status::Failed,
-                        format!(
-                            "the cell ended the process ({}); is there a std::process::exit?",
-                            first_lines(e, 1)
-                        ),
+                        format!("the cell ended the process ({}); is there a std::process::exit?", first_lines(e, 1)),
                     )
                 } else {
-                    (
-                        Status::CompileError,
-                        format!("does not compile: {}", first_lines(e, 2)),
-                    )
+                    (Status::CompileError, format!("does not compile: {}", first_lines(e, 2)))
                 }
             } else if let Some(p) = &run.panic {
                 if p.contains("your code here") || p.contains("not yet implemented") {
-                    (
-                        Status::Panic,
-                        "not answered yet: the cell still holds todo!(\"your code here\")".into(),
-                    )
+                    (Status::Panic, "not answered yet: the cell still holds todo!(\"your code here\")".into())
                 } else {
                     (Status::Panic, format!("panicked: {}", panic_message(p)))
                 }
             } else if run.stdout.dropped + run.stderr.dropped > 0 {
-                let n = run.stdout.text.len()
-                    + run.stdout.dropped
-                    + run.stderr.text.len()
-                    + run.stderr.dropped;
-                (
-                    Status::Failed,
-                    format!("printed {n} bytes, more than the {cap}-byte limit per stream"),
-                )
+                let n = run.stdout.text.len() + run.stdout.dropped + run.stderr.text.len() + run.stderr.dropped;
+                (Status::Failed, format!("printed {n} bytes, more than the {cap}-byte limit per stream"))
             } else if run.reply_status != "ok" {
-                (
-                    Status::Failed,
-                    format!("the kernel answered `{}`", run.reply_status),
-                )
+                (Status::Failed, format!("the kernel answered `{}`", run.reply_status))
             } else {
                 return None;
             }
@@ -239,11 +191,7 @@ pub fn cell_failure(run: &CellRun, cap: usize) -> Option<(Status, String)> {
 
 /// What a solution cell shows: its value's `text/plain`, else what it printed, trimmed.
 pub fn shown(run: &CellRun) -> String {
-    run.result
-        .clone()
-        .unwrap_or_else(|| run.stdout.text.clone())
-        .trim()
-        .to_string()
+    run.result.clone().unwrap_or_else(|| run.stdout.text.clone()).trim().to_string()
 }
 
 /// Scores each question from the runs.
@@ -252,32 +200,19 @@ fn score(plan: &Plan, runs: &[Option<CellRun>], cap: usize) -> Vec<QuestionRepor
     for (qi, q) in plan.questions.iter().enumerate() {
         let report = |status: Status, feedback: String| QuestionReport {
             id: q.id.clone(),
-            points: if status == Status::Passed {
-                q.points
-            } else {
-                0.0
-            },
+            points: if status == Status::Passed { q.points } else { 0.0 },
             max_points: q.points,
             status,
             feedback,
         };
         if !plan.tampered[qi].is_empty() {
-            out.push(report(
-                Status::Tampered,
-                format!("{}; this question scores 0", plan.tampered[qi].join("; ")),
-            ));
+            out.push(report(Status::Tampered, format!("{}; this question scores 0", plan.tampered[qi].join("; "))));
             continue;
         }
-        let sol_at = q.solution_id.as_ref().and_then(|id| {
-            plan.cells
-                .iter()
-                .position(|c| c.kind == Kind::Solution(id.clone()))
-        });
+        let sol_at =
+            q.solution_id.as_ref().and_then(|id| plan.cells.iter().position(|c| c.kind == Kind::Solution(id.clone())));
         if q.solution_id.is_some() && sol_at.is_none() {
-            out.push(report(
-                Status::Missing,
-                "the answer cell was deleted from the notebook".into(),
-            ));
+            out.push(report(Status::Missing, "the answer cell was deleted from the notebook".into()));
             continue;
         }
         let sol_run = sol_at.and_then(|i| runs[i].as_ref());
@@ -303,24 +238,10 @@ fn score(plan: &Plan, runs: &[Option<CellRun>], cap: usize) -> Vec<QuestionRepor
             continue;
         };
         let (status, why) = match test.outcome {
-            Outcome::TimedOut => (
-                Status::Timeout,
-                "the tests did not finish within the time limit".to_string(),
-            ),
-            Outcome::KernelDied => (
-                Status::Failed,
-                "the kernel died while running the tests".to_string(),
-            ),
-            Outcome::Completed
-                if test
-                    .error
-                    .as_deref()
-                    .is_some_and(|e| e.contains("Subprocess terminated")) =>
-            {
-                (
-                    Status::Failed,
-                    "the process ended while running the tests".to_string(),
-                )
+            Outcome::TimedOut => (Status::Timeout, "the tests did not finish within the time limit".to_string()),
+            Outcome::KernelDied => (Status::Failed, "the kernel died while running the tests".to_string()),
+            Outcome::Completed if test.error.as_deref().is_some_and(|e| e.contains("Subprocess terminated")) => {
+                (Status::Failed, "the process ended while running the tests".to_string())
             }
             Outcome::Completed if test.error.is_some() => (
                 Status::Failed,
@@ -329,31 +250,14 @@ fn score(plan: &Plan, runs: &[Option<CellRun>], cap: usize) -> Vec<QuestionRepor
                     first_lines(test.error.as_deref().unwrap_or(""), 2)
                 ),
             ),
-            Outcome::Completed
-                if test
-                    .panic
-                    .as_deref()
-                    .is_some_and(|p| p.contains("your code here")) =>
-            {
-                (
-                    Status::Failed,
-                    "not answered yet: the tests reached todo!(\"your code here\")".to_string(),
-                )
+            Outcome::Completed if test.panic.as_deref().is_some_and(|p| p.contains("your code here")) => {
+                (Status::Failed, "not answered yet: the tests reached todo!(\"your code here\")".to_string())
             }
-            Outcome::Completed if test.panic.is_some() => (
-                Status::Failed,
-                format!(
-                    "a test failed: {}",
-                    panic_message(test.panic.as_deref().unwrap_or(""))
-                ),
-            ),
-            Outcome::Completed if test.watch_seen => {
-                (Status::Passed, "all tests passed".to_string())
+            Outcome::Completed if test.panic.is_some() => {
+                (Status::Failed, format!("a test failed: {}", panic_message(test.panic.as_deref().unwrap_or(""))))
             }
-            Outcome::Completed => (
-                Status::Failed,
-                "the tests did not confirm the answer".to_string(),
-            ),
+            Outcome::Completed if test.watch_seen => (Status::Passed, "all tests passed".to_string()),
+            Outcome::Completed => (Status::Failed, "the tests did not confirm the answer".to_string()),
         };
         out.push(report(status, why));
     }
@@ -380,11 +284,7 @@ pub fn grade(
         .questions
         .iter()
         .map(|q| {
-            q.solution_id.as_ref().and_then(|id| {
-                plan.cells
-                    .iter()
-                    .position(|c| c.kind == Kind::Solution(id.clone()))
-            })
+            q.solution_id.as_ref().and_then(|id| plan.cells.iter().position(|c| c.kind == Kind::Solution(id.clone())))
         })
         .collect();
     let runs = run_cells(
@@ -464,22 +364,16 @@ mod tests {
     fn failures_are_classified_with_reasons() {
         assert_eq!(cell_failure(&run(), 10), None);
         let mut r = run();
-        r.error = Some(
-            "Error: mismatched types\n\u{1b}[31m[E0308] Error:\u{1b}[0m mismatched types".into(),
-        );
+        r.error = Some("Error: mismatched types\n\u{1b}[31m[E0308] Error:\u{1b}[0m mismatched types".into());
         assert_eq!(
             cell_failure(&r, 10).unwrap(),
             (
                 Status::CompileError,
-                "does not compile: Error: mismatched types | [E0308] Error: mismatched types"
-                    .into()
+                "does not compile: Error: mismatched types | [E0308] Error: mismatched types".into()
             )
         );
         let mut r = run();
-        r.panic = Some(
-            "thread '<unnamed>' panicked at src/lib.rs:1:1:\nnot yet implemented: your code here\n"
-                .into(),
-        );
+        r.panic = Some("thread '<unnamed>' panicked at src/lib.rs:1:1:\nnot yet implemented: your code here\n".into());
         assert_eq!(cell_failure(&r, 10).unwrap().0, Status::Panic);
         assert!(cell_failure(&r, 10).unwrap().1.contains("not answered yet"));
         let mut r = run();
@@ -490,10 +384,7 @@ mod tests {
         r.stdout.text = "0123456789".into();
         assert_eq!(
             cell_failure(&r, 10).unwrap(),
-            (
-                Status::Failed,
-                "printed 15 bytes, more than the 10-byte limit per stream".into()
-            )
+            (Status::Failed, "printed 15 bytes, more than the 10-byte limit per stream".into())
         );
         let mut r = run();
         r.outcome = Outcome::TimedOut;
@@ -512,10 +403,7 @@ mod tests {
     #[test]
     fn panic_messages_skip_the_thread_line_and_the_backtrace() {
         let p = "thread '<unnamed>' (7) panicked at src/lib.rs:9:1:\nassertion `left == right` failed\n  left: 41\n right: 42\nstack backtrace:\n   0: x\n";
-        assert_eq!(
-            panic_message(p),
-            "assertion `left == right` failed |   left: 41 |  right: 42"
-        );
+        assert_eq!(panic_message(p), "assertion `left == right` failed |   left: 41 |  right: 42");
     }
 
     #[test]

@@ -31,25 +31,16 @@ pub fn questions(source: &Notebook) -> Result<Vec<Question>> {
             continue;
         };
         if !seen.insert(meta.grade_id.clone()) {
-            bail!(
-                "cell {i}: grade_id `{}` is used twice; each marked cell needs its own",
-                meta.grade_id
-            );
+            bail!("cell {i}: grade_id `{}` is used twice; each marked cell needs its own", meta.grade_id);
         }
         match meta.role() {
             Role::Solution => last_solution = Some(meta.grade_id.clone()),
             Role::Test => {
                 if !notebook::is_code(cell) {
-                    bail!(
-                        "cell {i} (`{}`): a test cell must be a code cell",
-                        meta.grade_id
-                    );
+                    bail!("cell {i} (`{}`): a test cell must be a code cell", meta.grade_id);
                 }
                 if meta.points.is_nan() || meta.points <= 0.0 {
-                    bail!(
-                        "cell {i} (`{}`): a test cell needs points > 0",
-                        meta.grade_id
-                    );
+                    bail!("cell {i} (`{}`): a test cell needs points > 0", meta.grade_id);
                 }
                 let src = notebook::source(cell);
                 out.push(Question {
@@ -71,10 +62,7 @@ pub fn questions(source: &Notebook) -> Result<Vec<Question>> {
 /// whose test cell is at or after it (the last question for cells after every test).
 /// A tampered locked cell costs that question.
 pub fn owner_question(questions: &[Question], cell: usize) -> Option<&Question> {
-    questions
-        .iter()
-        .find(|q| q.test_cell >= cell)
-        .or(questions.last())
+    questions.iter().find(|q| q.test_cell >= cell).or(questions.last())
 }
 
 #[cfg(test)]
@@ -100,10 +88,7 @@ mod tests {
         };
         let qs = questions(&nb).unwrap();
         assert_eq!(qs.len(), 2);
-        assert_eq!(
-            (qs[0].id.as_str(), qs[0].points, qs[0].test_cell),
-            ("q1", 1.0, 2)
-        );
+        assert_eq!((qs[0].id.as_str(), qs[0].points, qs[0].test_cell), ("q1", 1.0, 2));
         assert_eq!(qs[0].solution_id.as_deref(), Some("q1_sol"));
         assert_eq!(qs[0].expect_output.as_deref(), Some("1"));
         assert_eq!(qs[1].solution_id.as_deref(), Some("q1_sol"));
@@ -116,20 +101,8 @@ mod tests {
         let dup = Notebook {
             json: json!({"cells": [cell("a", true, false, false, 0.0, ""), cell("a", false, true, true, 1.0, "")]}),
         };
-        assert!(
-            questions(&dup)
-                .unwrap_err()
-                .to_string()
-                .contains("used twice")
-        );
-        let zero = Notebook {
-            json: json!({"cells": [cell("t", false, true, true, 0.0, "")]}),
-        };
-        assert!(
-            questions(&zero)
-                .unwrap_err()
-                .to_string()
-                .contains("points > 0")
-        );
+        assert!(questions(&dup).unwrap_err().to_string().contains("used twice"));
+        let zero = Notebook { json: json!({"cells": [cell("t", false, true, true, 0.0, "")]}) };
+        assert!(questions(&zero).unwrap_err().to_string().contains("points > 0"));
     }
 }

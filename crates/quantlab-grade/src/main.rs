@@ -34,11 +34,7 @@ fn options(timeout: f64) -> Result<Options> {
     let timeout = Duration::from_secs_f64(timeout);
     let defaults = Options::default();
     let lesson_timeout = defaults.lesson_timeout.max(timeout);
-    Ok(Options {
-        timeout,
-        lesson_timeout,
-        ..defaults
-    })
+    Ok(Options { timeout, lesson_timeout, ..defaults })
 }
 
 fn parent_dir(p: &Path) -> PathBuf {
@@ -49,28 +45,19 @@ fn parent_dir(p: &Path) -> PathBuf {
 }
 
 fn stem(p: &Path) -> String {
-    p.file_stem()
-        .map_or_else(|| "submission".into(), |s| s.to_string_lossy().into_owned())
+    p.file_stem().map_or_else(|| "submission".into(), |s| s.to_string_lossy().into_owned())
 }
 
 fn run(args: Args) -> Result<ExitCode> {
     match args.command {
         Cmd::Release { source, output } => {
             let nb = Notebook::load(&source)?;
-            let rel = release::release(&nb)
-                .with_context(|| format!("cannot release {}", source.display()))?;
+            let rel = release::release(&nb).with_context(|| format!("cannot release {}", source.display()))?;
             rel.save(&output)?;
             println!("wrote {}", output.display());
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Grade {
-            submissions,
-            source,
-            json,
-            executed,
-            timeout,
-            kernel,
-        } => {
+        Cmd::Grade { submissions, source, json, executed, timeout, kernel } => {
             let opts = options(timeout)?;
             let src = Notebook::load(&source)?;
             let spec = spec::find(&kernel)?;
@@ -78,16 +65,14 @@ fn run(args: Args) -> Result<ExitCode> {
             let cwd = parent_dir(&source);
             let many = submissions.len() > 1;
             for dir in [&json, &executed].into_iter().flatten().filter(|_| many) {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("cannot create {}", dir.display()))?;
+                std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
             }
             let mut failures = 0;
             for sub in &submissions {
                 if many {
                     println!("== {}", sub.display());
                 }
-                let out =
-                    Notebook::load(sub).and_then(|nb| grade::grade(&spec, &src, &nb, &cwd, &opts));
+                let out = Notebook::load(sub).and_then(|nb| grade::grade(&spec, &src, &nb, &cwd, &opts));
                 let (report, copy) = match out {
                     Ok(x) => x,
                     Err(e) => {
@@ -97,17 +82,11 @@ fn run(args: Args) -> Result<ExitCode> {
                     }
                 };
                 print!("{}", report.table());
-                let json_path = json.as_ref().map(|j| {
-                    if many {
-                        j.join(format!("{}.json", stem(sub)))
-                    } else {
-                        j.clone()
-                    }
-                });
+                let json_path =
+                    json.as_ref().map(|j| if many { j.join(format!("{}.json", stem(sub))) } else { j.clone() });
                 if let Some(p) = &json_path {
                     let text = serde_json::to_string_pretty(&report)? + "\n";
-                    std::fs::write(p, text)
-                        .with_context(|| format!("cannot write {}", p.display()))?;
+                    std::fs::write(p, text).with_context(|| format!("cannot write {}", p.display()))?;
                 }
                 let copy_path = match (&executed, &json_path) {
                     (Some(e), _) if many => Some(e.join(format!("{}.executed.ipynb", stem(sub)))),
@@ -117,25 +96,14 @@ fn run(args: Args) -> Result<ExitCode> {
                 };
                 if let Some(p) = copy_path {
                     if p.canonicalize().ok() == sub.canonicalize().ok() {
-                        bail!(
-                            "refusing to overwrite the submission {} with the executed copy",
-                            sub.display()
-                        );
+                        bail!("refusing to overwrite the submission {} with the executed copy", sub.display());
                     }
                     copy.save(&p)?;
                 }
             }
-            Ok(if failures == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Cmd::Validate {
-            submission,
-            timeout,
-            kernel,
-        } => {
+        Cmd::Validate { submission, timeout, kernel } => {
             let opts = options(timeout)?;
             let nb = Notebook::load(&submission)?;
             let spec = spec::find(&kernel)?;

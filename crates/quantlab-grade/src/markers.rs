@@ -46,21 +46,13 @@ fn replace_regions(
     for (i, line) in src.lines().enumerate() {
         if is_marker(line, "BEGIN", kind) {
             if region.is_some() {
-                return Err(MarkerError {
-                    line: i + 1,
-                    what: "BEGIN inside an open region".into(),
-                    kind,
-                });
+                return Err(MarkerError { line: i + 1, what: "BEGIN inside an open region".into(), kind });
             }
             let indent: String = line.chars().take_while(|c| c.is_whitespace()).collect();
             region = Some((i + 1, indent, Vec::new()));
         } else if is_marker(line, "END", kind) {
             let Some((_, indent, body)) = region.take() else {
-                return Err(MarkerError {
-                    line: i + 1,
-                    what: "END without BEGIN".into(),
-                    kind,
-                });
+                return Err(MarkerError { line: i + 1, what: "END without BEGIN".into(), kind });
             };
             out.extend(inside(&indent, &body));
         } else if let Some((_, _, body)) = region.as_mut() {
@@ -70,11 +62,7 @@ fn replace_regions(
         }
     }
     if let Some((line, _, _)) = region {
-        return Err(MarkerError {
-            line,
-            what: "BEGIN never closed".into(),
-            kind,
-        });
+        return Err(MarkerError { line, what: "BEGIN never closed".into(), kind });
     }
     let mut text = out.join("\n");
     if src.ends_with('\n') && !text.is_empty() {
@@ -95,11 +83,7 @@ pub fn has_solution(src: &str) -> bool {
 
 /// Whether the text holds any marker at all (used to check a release is clean).
 pub fn has_any_marker(src: &str) -> bool {
-    src.lines().any(|l| {
-        [SOLUTION, HIDDEN]
-            .iter()
-            .any(|k| is_marker(l, "BEGIN", k) || is_marker(l, "END", k))
-    })
+    src.lines().any(|l| [SOLUTION, HIDDEN].iter().any(|k| is_marker(l, "BEGIN", k) || is_marker(l, "END", k)))
 }
 
 /// The learner's version of a solution cell: each solution region becomes nothing in a
@@ -108,10 +92,7 @@ pub fn strip_solution(src: &str) -> Result<String, MarkerError> {
     let todo_cell = is_todo_cell(src);
     replace_regions(src, SOLUTION, |indent, body| {
         if todo_cell {
-            body.iter()
-                .filter(|l| is_todo(l))
-                .map(|l| l.to_string())
-                .collect()
+            body.iter().filter(|l| is_todo(l)).map(|l| l.to_string()).collect()
         } else {
             vec![format!("{indent}{STUB}")]
         }
@@ -120,9 +101,7 @@ pub fn strip_solution(src: &str) -> Result<String, MarkerError> {
 
 /// The solution cell with the markers removed and the answer kept (what the instructor runs).
 pub fn unmark_solution(src: &str) -> Result<String, MarkerError> {
-    replace_regions(src, SOLUTION, |_, body| {
-        body.iter().map(|l| l.to_string()).collect()
-    })
+    replace_regions(src, SOLUTION, |_, body| body.iter().map(|l| l.to_string()).collect())
 }
 
 /// The test cell without its hidden tests (what learners see).
@@ -132,9 +111,7 @@ pub fn strip_hidden(src: &str) -> Result<String, MarkerError> {
 
 /// The test cell with its hidden tests in place and the markers removed (what is graded).
 pub fn unmark_hidden(src: &str) -> Result<String, MarkerError> {
-    replace_regions(src, HIDDEN, |_, body| {
-        body.iter().map(|l| l.to_string()).collect()
-    })
+    replace_regions(src, HIDDEN, |_, body| body.iter().map(|l| l.to_string()).collect())
 }
 
 /// The `<text>` of a `// expect-output: <text>` line inside the hidden tests, if any.
@@ -179,44 +156,28 @@ mod tests {
     #[test]
     fn todo_cell_keeps_only_its_comment() {
         let src = "// TODO: Information of `16-bit (signed) integer`\n// BEGIN SOLUTION\niinfo(DType::I16)\n// END SOLUTION\n";
-        assert_eq!(
-            strip_solution(src).unwrap(),
-            "// TODO: Information of `16-bit (signed) integer`\n"
-        );
+        assert_eq!(strip_solution(src).unwrap(), "// TODO: Information of `16-bit (signed) integer`\n");
     }
 
     #[test]
     fn other_cells_get_an_indented_stub() {
         let src = "let q = {\n    // BEGIN SOLUTION\n    x.quantize(DType::I8)\n    // END SOLUTION\n};\nq";
-        assert_eq!(
-            strip_solution(src).unwrap(),
-            "let q = {\n    todo!(\"your code here\")\n};\nq"
-        );
-        assert_eq!(
-            unmark_solution(src).unwrap(),
-            "let q = {\n    x.quantize(DType::I8)\n};\nq"
-        );
+        assert_eq!(strip_solution(src).unwrap(), "let q = {\n    todo!(\"your code here\")\n};\nq");
+        assert_eq!(unmark_solution(src).unwrap(), "let q = {\n    x.quantize(DType::I8)\n};\nq");
     }
 
     #[test]
     fn hidden_tests_are_removed_and_restored() {
-        let src =
-            "::std::assert!(a);\n// BEGIN HIDDEN TESTS\n::std::assert!(b);\n// END HIDDEN TESTS\n";
+        let src = "::std::assert!(a);\n// BEGIN HIDDEN TESTS\n::std::assert!(b);\n// END HIDDEN TESTS\n";
         assert_eq!(strip_hidden(src).unwrap(), "::std::assert!(a);\n");
-        assert_eq!(
-            unmark_hidden(src).unwrap(),
-            "::std::assert!(a);\n::std::assert!(b);\n"
-        );
+        assert_eq!(unmark_hidden(src).unwrap(), "::std::assert!(a);\n::std::assert!(b);\n");
         assert_eq!(expect_output(src).unwrap(), None);
     }
 
     #[test]
     fn expect_output_is_read_from_the_hidden_region_only() {
         let src = "// expect-output: no\n// BEGIN HIDDEN TESTS\n// expect-output: iinfo(min=-32768, max=32767, dtype=int16)\n// END HIDDEN TESTS";
-        assert_eq!(
-            expect_output(src).unwrap().as_deref(),
-            Some("iinfo(min=-32768, max=32767, dtype=int16)")
-        );
+        assert_eq!(expect_output(src).unwrap().as_deref(), Some("iinfo(min=-32768, max=32767, dtype=int16)"));
     }
 
     #[test]
@@ -236,9 +197,6 @@ mod tests {
         assert_ne!(a, checksum("c2", 0.0, "let x = 1;"));
         assert_ne!(a, checksum("c1", 1.0, "let x = 1;"));
         // SHA-256 of the bytes "c1", NUL, "0", NUL, "let x = 1;" (computed with sha256sum).
-        assert_eq!(
-            a,
-            "53e84091d747df130d3f9ea6a0367ef179e83609a86c36c88fc9b5fab281af31"
-        );
+        assert_eq!(a, "53e84091d747df130d3f9ea6a0367ef179e83609a86c36c88fc9b5fab281af31");
     }
 }

@@ -61,8 +61,7 @@ pub struct Notebook {
 impl Notebook {
     /// Reads and checks a notebook file.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read notebook {}", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read notebook {}", path.display()))?;
         Self::parse(&text).with_context(|| format!("{} is not a usable notebook", path.display()))
     }
 
@@ -77,8 +76,7 @@ impl Notebook {
 
     /// Writes the notebook the way Jupyter does (one-space indent, trailing newline).
     pub fn save(&self, path: &Path) -> Result<()> {
-        std::fs::write(path, self.to_text())
-            .with_context(|| format!("cannot write notebook {}", path.display()))
+        std::fs::write(path, self.to_text()).with_context(|| format!("cannot write notebook {}", path.display()))
     }
 
     /// The notebook as JSON text, indented like Jupyter's own files.
@@ -94,10 +92,7 @@ impl Notebook {
 
     /// The cells, read-only.
     pub fn cells(&self) -> &[Value] {
-        self.json["cells"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+        self.json["cells"].as_array().map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// The cells, mutable.
@@ -177,22 +172,10 @@ mod tests {
             json!({"metadata": {"nbgrader": {"schema_version": 3, "grade_id": "q",
                 "points": 2, "solution": s, "grade": g, "locked": l}}})
         };
-        assert_eq!(
-            nbgrader(&cell(true, false, false)).unwrap().role(),
-            Role::Solution
-        );
-        assert_eq!(
-            nbgrader(&cell(false, true, true)).unwrap().role(),
-            Role::Test
-        );
-        assert_eq!(
-            nbgrader(&cell(false, false, true)).unwrap().role(),
-            Role::Locked
-        );
-        assert_eq!(
-            nbgrader(&cell(false, false, false)).unwrap().role(),
-            Role::Free
-        );
+        assert_eq!(nbgrader(&cell(true, false, false)).unwrap().role(), Role::Solution);
+        assert_eq!(nbgrader(&cell(false, true, true)).unwrap().role(), Role::Test);
+        assert_eq!(nbgrader(&cell(false, false, true)).unwrap().role(), Role::Locked);
+        assert_eq!(nbgrader(&cell(false, false, false)).unwrap().role(), Role::Free);
         assert_eq!(nbgrader(&cell(false, true, true)).unwrap().points, 2.0);
         assert!(nbgrader(&json!({"metadata": {}})).is_none());
     }

@@ -45,9 +45,7 @@ fn key(cell: &Value) -> Option<String> {
     if let Some(m) = notebook::nbgrader(cell) {
         return Some(m.grade_id);
     }
-    cell.get("id")
-        .and_then(Value::as_str)
-        .map(|id| format!("cell:{id}"))
+    cell.get("id").and_then(Value::as_str).map(|id| format!("cell:{id}"))
 }
 
 /// The plan for one submission: cells to run, and tampering found per question.
@@ -71,8 +69,7 @@ pub fn plan(source: &Notebook, submission: &Notebook) -> Result<Plan> {
     let mut by_key: HashMap<String, &Value> = HashMap::new();
     // Learner-added cells, grouped by the key of the known cell before them (None: at the top).
     let mut extras: HashMap<Option<String>, Vec<&Value>> = HashMap::new();
-    let source_keys: std::collections::HashSet<String> =
-        source.cells().iter().filter_map(key).collect();
+    let source_keys: std::collections::HashSet<String> = source.cells().iter().filter_map(key).collect();
     let mut anchor: Option<String> = None;
     for cell in sub_cells {
         match key(cell).filter(|k| source_keys.contains(k)) {
@@ -91,11 +88,7 @@ pub fn plan(source: &Notebook, submission: &Notebook) -> Result<Plan> {
     let mut present_solutions = Vec::new();
     let push_extras = |cells: &mut Vec<Planned>, at: &Option<String>| {
         for c in extras.get(at).into_iter().flatten() {
-            cells.push(Planned {
-                kind: Kind::Free,
-                code: notebook::source(c),
-                cell: (*c).clone(),
-            });
+            cells.push(Planned { kind: Kind::Free, code: notebook::source(c), cell: (*c).clone() });
         }
     };
     push_extras(&mut cells, &None);
@@ -110,19 +103,15 @@ pub fn plan(source: &Notebook, submission: &Notebook) -> Result<Plan> {
 
         if locked {
             // What the learner was given must come back unchanged.
-            let given = if role == Role::Test {
-                markers::strip_hidden(&src).map_err(err)?
-            } else {
-                src.clone()
-            };
+            let given = if role == Role::Test { markers::strip_hidden(&src).map_err(err)? } else { src.clone() };
             let id = k.clone().unwrap_or_default();
             let problem = match sub {
                 None => Some(format!("cell `{id}` was deleted")),
                 // The release's text, or the source's own (grading the solution notebook).
                 Some(s)
-                    if ![&given, &src].iter().any(|t| {
-                        markers::normalize(&notebook::source(s)) == markers::normalize(t)
-                    }) =>
+                    if ![&given, &src]
+                        .iter()
+                        .any(|t| markers::normalize(&notebook::source(s)) == markers::normalize(t)) =>
                 {
                     Some(format!("cell `{id}` was changed"))
                 }
@@ -148,53 +137,27 @@ pub fn plan(source: &Notebook, submission: &Notebook) -> Result<Plan> {
         }
 
         if !notebook::is_code(cell) {
-            cells.push(Planned {
-                kind: Kind::Text,
-                code: String::new(),
-                cell: cell.clone(),
-            });
+            cells.push(Planned { kind: Kind::Text, code: String::new(), cell: cell.clone() });
         } else {
             match role {
                 Role::Test => {
-                    let q = questions
-                        .iter()
-                        .position(|q| q.test_cell == i)
-                        .expect("every test cell is a question");
+                    let q = questions.iter().position(|q| q.test_cell == i).expect("every test cell is a question");
                     let code = markers::unmark_hidden(&src).map_err(err)?;
                     let mut c = cell.clone();
                     notebook::set_source(&mut c, &code);
-                    cells.push(Planned {
-                        kind: Kind::Test(q),
-                        code,
-                        cell: c,
-                    });
+                    cells.push(Planned { kind: Kind::Test(q), code, cell: c });
                 }
                 Role::Solution => {
                     if let Some(s) = sub {
-                        let id = meta
-                            .as_ref()
-                            .map(|m| m.grade_id.clone())
-                            .unwrap_or_default();
+                        let id = meta.as_ref().map(|m| m.grade_id.clone()).unwrap_or_default();
                         present_solutions.push(id.clone());
-                        cells.push(Planned {
-                            kind: Kind::Solution(id),
-                            code: notebook::source(s),
-                            cell: s.clone(),
-                        });
+                        cells.push(Planned { kind: Kind::Solution(id), code: notebook::source(s), cell: s.clone() });
                     }
                 }
-                Role::Locked => cells.push(Planned {
-                    kind: Kind::Lesson,
-                    code: src,
-                    cell: cell.clone(),
-                }),
+                Role::Locked => cells.push(Planned { kind: Kind::Lesson, code: src, cell: cell.clone() }),
                 Role::Free => {
                     if let Some(s) = sub {
-                        cells.push(Planned {
-                            kind: Kind::Free,
-                            code: notebook::source(s),
-                            cell: s.clone(),
-                        });
+                        cells.push(Planned { kind: Kind::Free, code: notebook::source(s), cell: s.clone() });
                     }
                 }
             }
@@ -205,12 +168,7 @@ pub fn plan(source: &Notebook, submission: &Notebook) -> Result<Plan> {
             push_extras(&mut cells, &Some(k.clone()));
         }
     }
-    Ok(Plan {
-        questions,
-        cells,
-        tampered,
-        present_solutions,
-    })
+    Ok(Plan { questions, cells, tampered, present_solutions })
 }
 
 #[cfg(test)]
@@ -255,10 +213,7 @@ mod tests {
             ]
         );
         assert!(p.cells[2].code.contains("todo!"));
-        assert_eq!(
-            p.cells[3].code,
-            "::std::assert!(b > 0);\n::std::assert_eq!(b, 2);"
-        );
+        assert_eq!(p.cells[3].code, "::std::assert!(b > 0);\n::std::assert_eq!(b, 2);");
         assert_eq!(p.tampered, vec![Vec::<String>::new(), vec![]]);
     }
 
@@ -270,10 +225,7 @@ mod tests {
         sub.cells_mut().remove(4); // lesson2, in q2's section
         let p = plan(&src, &sub).unwrap();
         assert_eq!(p.tampered[0], vec!["cell `q1` was changed".to_string()]);
-        assert_eq!(
-            p.tampered[1],
-            vec!["cell `lesson2` was deleted".to_string()]
-        );
+        assert_eq!(p.tampered[1], vec!["cell `lesson2` was deleted".to_string()]);
         // The deleted lesson cell still runs, from the source.
         assert!(p.cells.iter().any(|c| c.code == "let c = 3;"));
     }
@@ -282,10 +234,7 @@ mod tests {
     fn learner_cells_run_after_the_cell_they_follow() {
         let src = source();
         let mut sub = release(&src).unwrap();
-        sub.cells_mut().insert(
-            3,
-            json!({"cell_type": "code", "metadata": {}, "source": "println!(\"scratch\");"}),
-        );
+        sub.cells_mut().insert(3, json!({"cell_type": "code", "metadata": {}, "source": "println!(\"scratch\");"}));
         let p = plan(&src, &sub).unwrap();
         assert_eq!(p.cells[3].kind, Kind::Free);
         assert_eq!(p.cells[3].code, "println!(\"scratch\");");

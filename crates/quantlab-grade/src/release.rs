@@ -22,9 +22,7 @@ pub fn release(source: &Notebook) -> Result<Notebook> {
         let where_ = |e: markers::MarkerError| anyhow!("cell {i}: {e}");
         let Some(meta) = notebook::nbgrader(cell) else {
             if markers::has_any_marker(&src) {
-                bail!(
-                    "cell {i} has grading markers but no nbgrader metadata; mark it as a solution or test cell"
-                );
+                bail!("cell {i} has grading markers but no nbgrader metadata; mark it as a solution or test cell");
             }
             continue;
         };
@@ -94,14 +92,8 @@ mod tests {
             assert_eq!(cell["execution_count"], Value::Null);
         }
         let sums = &rel.json["metadata"]["quantlab"]["locked_checksums"];
-        assert_eq!(
-            sums["t"],
-            json!(markers::checksum("t", 2.0, "::std::assert!(q > 0);\n"))
-        );
-        assert_eq!(
-            sums["lesson"],
-            json!(markers::checksum("lesson", 0.0, "let a = 1;"))
-        );
+        assert_eq!(sums["t"], json!(markers::checksum("t", 2.0, "::std::assert!(q > 0);\n")));
+        assert_eq!(sums["lesson"], json!(markers::checksum("lesson", 0.0, "let a = 1;")));
         assert!(c[0]["metadata"]["nbgrader"].get("checksum").is_none());
         assert!(sums.get("sol").is_none());
         // The source itself is untouched.
@@ -110,13 +102,8 @@ mod tests {
 
     #[test]
     fn release_is_deterministic() {
-        let src = Notebook {
-            json: json!({"cells": [cell("t", false, true, true, 1.0, "::std::assert!(true);")]}),
-        };
-        assert_eq!(
-            release(&src).unwrap().to_text(),
-            release(&src).unwrap().to_text()
-        );
+        let src = Notebook { json: json!({"cells": [cell("t", false, true, true, 1.0, "::std::assert!(true);")]}) };
+        assert_eq!(release(&src).unwrap().to_text(), release(&src).unwrap().to_text());
     }
 
     #[test]
@@ -124,11 +111,6 @@ mod tests {
         let src = Notebook {
             json: json!({"cells": [{"cell_type": "code", "metadata": {}, "source": "// BEGIN SOLUTION\n1\n// END SOLUTION"}]}),
         };
-        assert!(
-            release(&src)
-                .unwrap_err()
-                .to_string()
-                .contains("no nbgrader metadata")
-        );
+        assert!(release(&src).unwrap_err().to_string().contains("no nbgrader metadata"));
     }
 }

@@ -71,42 +71,19 @@ impl Report {
     pub fn new(questions: Vec<QuestionReport>, notes: Vec<String>) -> Self {
         let total = questions.iter().map(|q| q.points).sum();
         let max_total = questions.iter().map(|q| q.max_points).sum();
-        Self {
-            total,
-            max_total,
-            questions,
-            notes,
-        }
+        Self { total, max_total, questions, notes }
     }
 
     /// A plain-text table, one line per question, then the total.
     pub fn table(&self) -> String {
-        let w = self
-            .questions
-            .iter()
-            .map(|q| q.id.len())
-            .max()
-            .unwrap_or(8)
-            .max(8);
-        let mut out = format!(
-            "{:<w$}  {:>11}  {:<13}  feedback\n",
-            "question", "points", "status"
-        );
+        let w = self.questions.iter().map(|q| q.id.len()).max().unwrap_or(8).max(8);
+        let mut out = format!("{:<w$}  {:>11}  {:<13}  feedback\n", "question", "points", "status");
         for q in &self.questions {
             let feedback = q.feedback.lines().next().unwrap_or("");
             let pts = format!("{}/{}", q.points, q.max_points);
-            out += &format!(
-                "{:<w$}  {:>11}  {:<13}  {feedback}\n",
-                q.id,
-                pts,
-                q.status.as_str()
-            );
+            out += &format!("{:<w$}  {:>11}  {:<13}  {feedback}\n", q.id, pts, q.status.as_str());
         }
-        out += &format!(
-            "{:<w$}  {:>11}\n",
-            "total",
-            format!("{}/{}", self.total, self.max_total)
-        );
+        out += &format!("{:<w$}  {:>11}\n", "total", format!("{}/{}", self.total, self.max_total));
         for n in &self.notes {
             out += &format!("note: {n}\n");
         }
@@ -119,24 +96,12 @@ mod tests {
     use super::*;
 
     fn q(id: &str, p: f64, m: f64, s: Status) -> QuestionReport {
-        QuestionReport {
-            id: id.into(),
-            points: p,
-            max_points: m,
-            status: s,
-            feedback: "why\nmore".into(),
-        }
+        QuestionReport { id: id.into(), points: p, max_points: m, status: s, feedback: "why\nmore".into() }
     }
 
     #[test]
     fn json_uses_the_contract_names() {
-        let r = Report::new(
-            vec![
-                q("a", 1.0, 1.0, Status::Passed),
-                q("b", 0.0, 2.5, Status::CompileError),
-            ],
-            vec![],
-        );
+        let r = Report::new(vec![q("a", 1.0, 1.0, Status::Passed), q("b", 0.0, 2.5, Status::CompileError)], vec![]);
         let v: serde_json::Value = serde_json::to_value(&r).unwrap();
         assert_eq!(v["total"], 1.0);
         assert_eq!(v["max_total"], 3.5);
@@ -149,15 +114,9 @@ mod tests {
 
     #[test]
     fn table_lists_each_question_and_the_total() {
-        let r = Report::new(
-            vec![q("int16_info", 0.0, 1.0, Status::Timeout)],
-            vec!["n".into()],
-        );
+        let r = Report::new(vec![q("int16_info", 0.0, 1.0, Status::Timeout)], vec!["n".into()]);
         let t = r.table();
-        assert!(
-            t.contains("int16_info          0/1  timeout        why\n"),
-            "{t}"
-        );
+        assert!(t.contains("int16_info          0/1  timeout        why\n"), "{t}");
         assert!(t.contains("total               0/1\n"), "{t}");
         assert!(t.ends_with("note: n\n"));
     }

@@ -26,17 +26,13 @@ pub fn checksum_problems(nb: &Notebook) -> Result<Vec<Vec<String>>> {
         return Ok(out);
     };
     for (id, want) in sums {
-        let found = nb
-            .cells()
-            .iter()
-            .enumerate()
-            .find(|(_, c)| notebook::nbgrader(c).is_some_and(|m| &m.grade_id == id));
+        let found =
+            nb.cells().iter().enumerate().find(|(_, c)| notebook::nbgrader(c).is_some_and(|m| &m.grade_id == id));
         let (problem, at) = match found {
             None => (format!("locked cell `{id}` was deleted"), None),
             Some((i, c)) => {
                 let m = notebook::nbgrader(c).expect("found by its metadata");
-                let ok = Some(markers::checksum(id, m.points, &notebook::source(c)).as_str())
-                    == want.as_str();
+                let ok = Some(markers::checksum(id, m.points, &notebook::source(c)).as_str()) == want.as_str();
                 if ok {
                     continue;
                 } else {
@@ -56,12 +52,7 @@ pub fn checksum_problems(nb: &Notebook) -> Result<Vec<Vec<String>>> {
 }
 
 /// Runs the submission's visible tests and reports per question.
-pub fn validate(
-    spec: &KernelSpec,
-    submission: &Notebook,
-    cwd: &Path,
-    opts: &Options,
-) -> Result<Report> {
+pub fn validate(spec: &KernelSpec, submission: &Notebook, cwd: &Path, opts: &Options) -> Result<Report> {
     let plan = plan(submission, submission)?;
     let problems = checksum_problems(submission)?;
     let nonce = uuid::Uuid::new_v4().simple().to_string();
@@ -69,33 +60,16 @@ pub fn validate(
     let mut notes = Vec::new();
     let mut kernel = Kernel::start(spec.clone(), cwd)?;
     kernel.output_cap = opts.output_cap;
-    let runs = run_cells(
-        &mut kernel,
-        &plan.cells,
-        opts,
-        &nonce,
-        &ids,
-        |_, _| false,
-        &mut notes,
-    )?;
+    let runs = run_cells(&mut kernel, &plan.cells, opts, &nonce, &ids, |_, _| false, &mut notes)?;
     let mut reports = Vec::new();
     for (qi, q) in plan.questions.iter().enumerate() {
-        let sol = q.solution_id.as_ref().and_then(|id| {
-            plan.cells
-                .iter()
-                .position(|c| c.kind == Kind::Solution(id.clone()))
-        });
+        let sol =
+            q.solution_id.as_ref().and_then(|id| plan.cells.iter().position(|c| c.kind == Kind::Solution(id.clone())));
         let sol_run = sol.and_then(|i| runs[i].as_ref());
         let test_at = plan.cells.iter().position(|c| c.kind == Kind::Test(qi));
         let test_run = test_at.and_then(|i| runs[i].as_ref());
         let (status, feedback) = if !problems[qi].is_empty() {
-            (
-                Status::Tampered,
-                format!(
-                    "{}: restore it from the release before handing in",
-                    problems[qi].join("; ")
-                ),
-            )
+            (Status::Tampered, format!("{}: restore it from the release before handing in", problems[qi].join("; ")))
         } else if let Some(f) = sol_run.and_then(|r| cell_failure(r, opts.output_cap)) {
             f
         } else if sol_run.is_some_and(|r| shown(r).is_empty() && r.outputs.is_empty())
@@ -104,48 +78,23 @@ pub fn validate(
             (Status::Failed, "the answer cell shows nothing yet".into())
         } else if let Some(f) = test_run.and_then(|r| cell_failure(r, opts.output_cap)) {
             if f.1.contains("todo!") {
-                (
-                    Status::Failed,
-                    "not answered yet: the tests reached todo!(\"your code here\")".into(),
-                )
+                (Status::Failed, "not answered yet: the tests reached todo!(\"your code here\")".into())
             } else {
                 (Status::Failed, format!("visible tests: {}", f.1))
             }
         } else if test_run.is_some_and(|r| r.watch_seen) {
-            let shows = sol_run
-                .map(shown)
-                .filter(|s| !s.is_empty())
-                .map(|s| format!("; it shows `{s}`"))
-                .unwrap_or_default();
-            (
-                Status::Passed,
-                format!("looks done: the visible tests pass{shows}; hidden tests decide the grade"),
-            )
+            let shows =
+                sol_run.map(shown).filter(|s| !s.is_empty()).map(|s| format!("; it shows `{s}`")).unwrap_or_default();
+            (Status::Passed, format!("looks done: the visible tests pass{shows}; hidden tests decide the grade"))
         } else {
-            (
-                Status::Failed,
-                "the visible tests did not run to the end".into(),
-            )
+            (Status::Failed, "the visible tests did not run to the end".into())
         };
-        let points = if status == Status::Passed {
-            q.points
-        } else {
-            0.0
-        };
-        reports.push(QuestionReport {
-            id: q.id.clone(),
-            points,
-            max_points: q.points,
-            status,
-            feedback,
-        });
+        let points = if status == Status::Passed { q.points } else { 0.0 };
+        reports.push(QuestionReport { id: q.id.clone(), points, max_points: q.points, status, feedback });
     }
     Ok(Report::new(reports, notes))
 }
 
 fn code_lines(cell: &Value) -> usize {
-    notebook::source(cell)
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with("//"))
-        .count()
+    notebook::source(cell).lines().filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with("//")).count()
 }

@@ -14,35 +14,21 @@ fn release_strips_solutions_and_hidden_tests_and_records_checksums() {
             .map(|l| l.as_str().unwrap())
             .collect::<String>()
     };
-    assert_eq!(
-        src("answer"),
-        "let answer: i32 =\n    todo!(\"your code here\")\n;"
-    );
-    assert_eq!(
-        src("i16_max"),
-        "// TODO: show the largest 16-bit signed integer"
-    );
+    assert_eq!(src("answer"), "let answer: i32 =\n    todo!(\"your code here\")\n;");
+    assert_eq!(src("i16_max"), "// TODO: show the largest 16-bit signed integer");
     assert_eq!(src("q_answer"), "::std::assert!(answer > 0);");
     assert_eq!(src("q_i16_max"), "");
     let text = serde_json::to_string(&rel).unwrap();
     assert!(!text.contains("HIDDEN") && !text.contains("SOLUTION") && !text.contains("base + 2"));
-    let sums = rel["metadata"]["quantlab"]["locked_checksums"]
-        .as_object()
-        .unwrap();
+    let sums = rel["metadata"]["quantlab"]["locked_checksums"].as_object().unwrap();
     let mut ids: Vec<&str> = sums.keys().map(String::as_str).collect();
     ids.sort();
-    assert_eq!(
-        ids,
-        ["lesson2", "q_answer", "q_double", "q_i16_max", "setup"]
-    );
+    assert_eq!(ids, ["lesson2", "q_answer", "q_double", "q_i16_max", "setup"]);
 }
 
 #[test]
 fn grade_without_a_readable_source_fails_with_a_message() {
-    let out = bin()
-        .args(["grade", "nope.ipynb", "--source", "missing.ipynb"])
-        .output()
-        .unwrap();
+    let out = bin().args(["grade", "nope.ipynb", "--source", "missing.ipynb"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read notebook missing.ipynb"));
     let out = bin()
@@ -64,10 +50,7 @@ fn the_solution_scores_full_marks_and_the_release_zero_in_one_run() {
     let subs = dir.path().join("subs");
     std::fs::create_dir(&subs).unwrap();
     std::fs::copy(&source, subs.join("a_solution.ipynb")).unwrap();
-    write(
-        &release_of(&source, dir.path()),
-        &subs.join("b_release.ipynb"),
-    );
+    write(&release_of(&source, dir.path()), &subs.join("b_release.ipynb"));
     let reports = dir.path().join("reports");
     let out = run_ok(
         bin()
@@ -80,19 +63,12 @@ fn the_solution_scores_full_marks_and_the_release_zero_in_one_run() {
             .arg(&reports),
     );
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        stdout.contains("a_solution.ipynb") && stdout.contains("b_release.ipynb"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("a_solution.ipynb") && stdout.contains("b_release.ipynb"), "{stdout}");
     let read = |n: &str| -> serde_json::Value {
         serde_json::from_str(&std::fs::read_to_string(reports.join(n)).unwrap()).unwrap()
     };
     let sol = read("a_solution.json");
-    assert_eq!(
-        (sol["total"].as_f64(), sol["max_total"].as_f64()),
-        (Some(4.0), Some(4.0)),
-        "{sol:#}"
-    );
+    assert_eq!((sol["total"].as_f64(), sol["max_total"].as_f64()), (Some(4.0), Some(4.0)), "{sol:#}");
     let rel = read("b_release.json");
     assert_eq!(rel["total"].as_f64(), Some(0.0));
     for q in rel["questions"].as_array().unwrap() {
@@ -101,10 +77,7 @@ fn the_solution_scores_full_marks_and_the_release_zero_in_one_run() {
     }
     assert_eq!(question(&rel, "q_answer").0, "panic");
     assert!(question(&rel, "q_answer").2.contains("not answered yet"));
-    assert_eq!(
-        question(&rel, "q_i16_max"),
-        ("failed", 0.0, "the answer cell shows nothing")
-    );
+    assert_eq!(question(&rel, "q_i16_max"), ("failed", 0.0, "the answer cell shows nothing"));
     // Executed copies go beside the reports, with the hidden tests' pass line in them.
     assert!(reports.join("a_solution.executed.ipynb").is_file());
 }

@@ -12,20 +12,12 @@ fn a_quantlab_notebook_grades_through_its_dep() {
     let source = data("quantlab_source.ipynb");
     let mut nb = release_of(&source, dir.path());
     // A right answer to the output question, a wrong one to the value question.
-    set(
-        &mut nb,
-        "int16_info",
-        "// TODO: Information of `16-bit (signed) integer`\niinfo(DType::Int16)?.to_string()",
-    );
+    set(&mut nb, "int16_info", "// TODO: Information of `16-bit (signed) integer`\niinfo(DType::Int16)?.to_string()");
     set(&mut nb, "int8_bits", "let bits: u32 = 16;");
     let sub = dir.path().join("learner.ipynb");
     write(&nb, &sub);
     let (r, _) = grade(&source, &sub, &[]);
-    assert_eq!(
-        question(&r, "q_int16_info"),
-        ("passed", 1.0, "all tests passed"),
-        "{r:#}"
-    );
+    assert_eq!(question(&r, "q_int16_info"), ("passed", 1.0, "all tests passed"), "{r:#}");
     assert_eq!(question(&r, "q_int8_bits").0, "failed");
     assert_eq!(r["total"].as_f64(), Some(1.0));
 }
@@ -43,21 +35,11 @@ fn validate_says_which_questions_look_done() {
     write(&nb, &sub);
     let out = run_ok(bin().arg("validate").arg(&sub));
     let text = String::from_utf8(out.stdout).unwrap();
-    let line = |id: &str| {
-        text.lines()
-            .find(|l| l.starts_with(id))
-            .unwrap_or_else(|| panic!("{id} in {text}"))
-            .to_string()
-    };
-    assert!(
-        line("q_answer").contains("passed") && line("q_answer").contains("looks done"),
-        "{text}"
-    );
+    let line =
+        |id: &str| text.lines().find(|l| l.starts_with(id)).unwrap_or_else(|| panic!("{id} in {text}")).to_string();
+    assert!(line("q_answer").contains("passed") && line("q_answer").contains("looks done"), "{text}");
     assert!(line("q_i16_max").contains("shows nothing yet"), "{text}");
-    assert!(
-        line("q_double").contains("tampered") && line("q_double").contains("lesson2"),
-        "{text}"
-    );
+    assert!(line("q_double").contains("tampered") && line("q_double").contains("lesson2"), "{text}");
 }
 
 /// `notebooks/quantization.ipynb` must be exactly what `release` makes of the source today.
@@ -70,10 +52,7 @@ fn the_learners_release_is_not_stale() {
         eprintln!("the_learners_release_is_not_stale: no course/quantization.ipynb yet");
         return;
     }
-    let fresh = quantlab_grade::release::release(
-        &quantlab_grade::notebook::Notebook::load(&source).unwrap(),
-    )
-    .unwrap();
+    let fresh = quantlab_grade::release::release(&quantlab_grade::notebook::Notebook::load(&source).unwrap()).unwrap();
     let current = std::fs::read_to_string(&release).unwrap_or_default();
     assert!(
         current == fresh.to_text(),
@@ -88,9 +67,7 @@ fn the_learners_release_is_not_stale() {
 fn the_lesson_solution_scores_full_marks_and_its_release_zero() {
     let source = workspace_root().join("course/quantization.ipynb");
     if !source.exists() {
-        eprintln!(
-            "the_lesson_solution_scores_full_marks_and_its_release_zero: no course/quantization.ipynb yet"
-        );
+        eprintln!("the_lesson_solution_scores_full_marks_and_its_release_zero: no course/quantization.ipynb yet");
         return;
     }
     if !kernel_available("the_lesson_solution_scores_full_marks_and_its_release_zero") {
@@ -100,10 +77,7 @@ fn the_lesson_solution_scores_full_marks_and_its_release_zero() {
     let subs = dir.path().join("subs");
     std::fs::create_dir(&subs).unwrap();
     std::fs::copy(&source, subs.join("solution.ipynb")).unwrap();
-    write(
-        &release_of(&source, dir.path()),
-        &subs.join("release.ipynb"),
-    );
+    write(&release_of(&source, dir.path()), &subs.join("release.ipynb"));
     let reports = dir.path().join("reports");
     run_ok(
         bin()

@@ -10,9 +10,7 @@ pub fn bin() -> Command {
 }
 
 pub fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
 }
 
 pub fn workspace_root() -> PathBuf {
@@ -75,33 +73,16 @@ pub fn write(nb: &Value, path: &Path) {
 /// Grades one submission against `source`; returns the JSON report and the stdout table.
 pub fn grade(source: &Path, submission: &Path, extra: &[&str]) -> (Value, String) {
     let report = submission.with_extension("report.json");
-    let out = run_ok(
-        bin()
-            .arg("grade")
-            .arg(submission)
-            .arg("--source")
-            .arg(source)
-            .arg("--json")
-            .arg(&report)
-            .args(extra),
-    );
+    let out =
+        run_ok(bin().arg("grade").arg(submission).arg("--source").arg(source).arg("--json").arg(&report).args(extra));
     let json = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     (json, String::from_utf8(out.stdout).unwrap())
 }
 
 /// `(status, points)` of question `id`.
 pub fn question<'a>(report: &'a Value, id: &str) -> (&'a str, f64, &'a str) {
-    let q = report["questions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|q| q["id"] == id)
-        .unwrap();
-    (
-        q["status"].as_str().unwrap(),
-        q["points"].as_f64().unwrap(),
-        q["feedback"].as_str().unwrap(),
-    )
+    let q = report["questions"].as_array().unwrap().iter().find(|q| q["id"] == id).unwrap();
+    (q["status"].as_str().unwrap(), q["points"].as_f64().unwrap(), q["feedback"].as_str().unwrap())
 }
 
 /// The plain test lesson: release, with answers set, graded; returns the report.
@@ -116,26 +97,17 @@ pub fn grade_plain(answers: &[(&str, &str)], extra: &[&str]) -> (Value, String) 
     write(&nb, &sub);
     let before = std::fs::read(&sub).unwrap();
     let out = grade(&source, &sub, extra);
-    assert_eq!(
-        std::fs::read(&sub).unwrap(),
-        before,
-        "the submission must never be modified"
-    );
+    assert_eq!(std::fs::read(&sub).unwrap(), before, "the submission must never be modified");
     out
 }
 
 /// Correct answers for the plain lesson, to combine with one wrong one.
 pub const GOOD: [(&str, &str); 3] = [
     ("answer", "let answer: i32 = base + 2;"),
-    (
-        "i16_max",
-        "// TODO: show the largest 16-bit signed integer\ni16::MAX",
-    ),
+    ("i16_max", "// TODO: show the largest 16-bit signed integer\ni16::MAX"),
     ("double", "fn double(x: i32) -> i32 { x + x }"),
 ];
 
 pub fn with(replace: (&'static str, &'static str)) -> Vec<(&'static str, &'static str)> {
-    GOOD.iter()
-        .map(|&(id, s)| if id == replace.0 { replace } else { (id, s) })
-        .collect()
+    GOOD.iter().map(|&(id, s)| if id == replace.0 { replace } else { (id, s) }).collect()
 }

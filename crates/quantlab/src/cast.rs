@@ -88,9 +88,7 @@ impl DType {
     /// # Ok::<(), quantlab::Error>(())
     /// ```
     pub fn nearest(self, x: f64) -> Result<f64> {
-        let cast = |v: Result<f64, crate::element::Narrow>| {
-            v.map_err(|why| narrow_error(why, x, 0, self))
-        };
+        let cast = |v: Result<f64, crate::element::Narrow>| v.map_err(|why| narrow_error(why, x, 0, self));
         use float8::{F8E4M3, F8E5M2};
         use half::{bf16, f16};
         fn via<T: Element>(x: f64) -> Result<f64, crate::element::Narrow> {

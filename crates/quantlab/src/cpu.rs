@@ -46,7 +46,11 @@ impl fmt::Display for CpuFeatures {
         write!(
             f,
             "bfloat16 arithmetic: {}",
-            if self.has_bf16() { "yes" } else { "no (bf16 still works as a storage type, converted to f32 to compute)" }
+            if self.has_bf16() {
+                "yes"
+            } else {
+                "no (bf16 still works as a storage type, converted to f32 to compute)"
+            }
         )
     }
 }
@@ -72,7 +76,11 @@ fn detect() -> Vec<CpuFeature> {
         feat("f16c", "f32 <-> f16 conversion in hardware", std::arch::is_x86_feature_detected!("f16c")),
         feat("avx2", "256-bit integer and float vectors", std::arch::is_x86_feature_detected!("avx2")),
         feat("avx512f", "512-bit vectors", std::arch::is_x86_feature_detected!("avx512f")),
-        feat("avx512bf16", "bf16 dot products and f32 -> bf16 conversion", std::arch::is_x86_feature_detected!("avx512bf16")),
+        feat(
+            "avx512bf16",
+            "bf16 dot products and f32 -> bf16 conversion",
+            std::arch::is_x86_feature_detected!("avx512bf16"),
+        ),
         feat("avx512fp16", "f16 arithmetic", std::arch::is_x86_feature_detected!("avx512fp16")),
         feat("amx-bf16", "bf16 matrix tiles (AMX)", amx_bf16()),
     ]
@@ -94,7 +102,11 @@ fn detect() -> Vec<CpuFeature> {
         feat("neon", "128-bit SIMD (always on AArch64)", std::arch::is_aarch64_feature_detected!("neon")),
         feat("fp16", "f16 arithmetic (FEAT_FP16)", std::arch::is_aarch64_feature_detected!("fp16")),
         feat("bf16", "bf16 dot products and conversion (FEAT_BF16)", std::arch::is_aarch64_feature_detected!("bf16")),
-        feat("dotprod", "int8 dot products SDOT/UDOT (FEAT_DotProd)", std::arch::is_aarch64_feature_detected!("dotprod")),
+        feat(
+            "dotprod",
+            "int8 dot products SDOT/UDOT (FEAT_DotProd)",
+            std::arch::is_aarch64_feature_detected!("dotprod"),
+        ),
         feat("i8mm", "int8 matrix multiply SMMLA (FEAT_I8MM)", std::arch::is_aarch64_feature_detected!("i8mm")),
         feat("sve", "scalable vectors (FEAT_SVE)", std::arch::is_aarch64_feature_detected!("sve")),
     ]

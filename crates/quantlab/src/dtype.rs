@@ -93,14 +93,7 @@ impl DType {
     ];
 
     /// The integer types that linear quantization can target.
-    pub const QUANTIZED: [DType; 6] = [
-        DType::Int8,
-        DType::UInt8,
-        DType::Int4,
-        DType::UInt4,
-        DType::Int2,
-        DType::UInt2,
-    ];
+    pub const QUANTIZED: [DType; 6] = [DType::Int8, DType::UInt8, DType::Int4, DType::UInt4, DType::Int2, DType::UInt2];
 
     /// PyTorch's name for the type (what `Display` prints).
     pub const fn name(self) -> &'static str {
@@ -164,10 +157,7 @@ impl DType {
 
     /// True for types that hold negative values (all floats and the signed integers).
     pub const fn is_signed(self) -> bool {
-        !matches!(
-            self,
-            DType::UInt8 | DType::UInt16 | DType::UInt32 | DType::UInt64 | DType::UInt4 | DType::UInt2
-        )
+        !matches!(self, DType::UInt8 | DType::UInt16 | DType::UInt32 | DType::UInt64 | DType::UInt4 | DType::UInt2)
     }
 
     /// True for the types narrower than a byte, which are stored packed.
@@ -268,10 +258,7 @@ impl FromStr for DType {
             .copied()
             .find(|d| d.name() == key)
             .or_else(|| ALIASES.iter().find(|(alias, _)| *alias == key).map(|(_, d)| *d))
-            .ok_or_else(|| Error::UnknownDType {
-                name: s.to_string(),
-                known: DType::ALL.map(DType::name).join(", "),
-            })
+            .ok_or_else(|| Error::UnknownDType { name: s.to_string(), known: DType::ALL.map(DType::name).join(", ") })
     }
 }
 
@@ -313,9 +300,6 @@ mod tests {
         assert_eq!(DType::UInt64.int_range(), Some((0, u64::MAX as i128)));
         assert_eq!(DType::Int2.int_range(), Some((-2, 1)));
         assert_eq!(DType::Float32.int_range(), None);
-        assert_eq!(
-            DType::BFloat16.float_layout(),
-            Some(FloatLayout { sign: 1, exponent: 8, mantissa: 7 })
-        );
+        assert_eq!(DType::BFloat16.float_layout(), Some(FloatLayout { sign: 1, exponent: 8, mantissa: 7 }));
     }
 }

@@ -225,11 +225,7 @@ impl Element for F8E5M2 {
 /// Turns a failed narrowing into the library's error, naming the value and where it was.
 pub(crate) fn narrow_error(why: Narrow, value: f64, index: usize, dtype: DType) -> Error {
     match why {
-        Narrow::NaN => Error::NonFinite {
-            what: "casting to an integer type",
-            value: format_g(value),
-            index,
-        },
+        Narrow::NaN => Error::NonFinite { what: "casting to an integer type", value: format_g(value), index },
         Narrow::Overflow => Error::OutOfRange {
             value: format_g(value),
             index,
@@ -257,11 +253,7 @@ mod tests {
             return f64::NAN; // e4m3fn: only S.1111.111 is NaN
         }
         let frac = f64::from(man) / f64::from(1u32 << man_bits);
-        if exp == 0 {
-            sign * frac * 2f64.powi(1 - bias)
-        } else {
-            sign * (1.0 + frac) * 2f64.powi(exp as i32 - bias)
-        }
+        if exp == 0 { sign * frac * 2f64.powi(1 - bias) } else { sign * (1.0 + frac) * 2f64.powi(exp as i32 - bias) }
     }
 
     #[test]

@@ -34,7 +34,9 @@ pub enum Error {
         what: &'static str,
     },
     /// NaN or an infinity in data that must be finite.
-    #[error("the tensor holds {value} at flat index {index}: {what} needs finite values; replace or mask non-finite values first")]
+    #[error(
+        "the tensor holds {value} at flat index {index}: {what} needs finite values; replace or mask non-finite values first"
+    )]
     NonFinite {
         /// The operation that needed finite data.
         what: &'static str,
@@ -52,7 +54,9 @@ pub enum Error {
         ndim: usize,
     },
     /// A group size that does not split the tensor into whole groups.
-    #[error("group size {group_size} does not divide the {numel} elements of the tensor: choose a divisor of {numel} (e.g. {suggestion})")]
+    #[error(
+        "group size {group_size} does not divide the {numel} elements of the tensor: choose a divisor of {numel} (e.g. {suggestion})"
+    )]
     BadGroupSize {
         /// The group size that was asked for.
         group_size: usize,
@@ -62,7 +66,9 @@ pub enum Error {
         suggestion: usize,
     },
     /// Symmetric quantization needs a signed type (its zero point is 0).
-    #[error("symmetric quantization needs a signed type, but {dtype} is unsigned: use {signed} or the asymmetric scheme")]
+    #[error(
+        "symmetric quantization needs a signed type, but {dtype} is unsigned: use {signed} or the asymmetric scheme"
+    )]
     SymmetricUnsigned {
         /// The unsigned type that was asked for.
         dtype: DType,
@@ -70,7 +76,9 @@ pub enum Error {
         signed: DType,
     },
     /// A value that does not fit the target type.
-    #[error("{value} at flat index {index} is out of range for {dtype} (largest magnitude {max}): scale the data down or ask to saturate")]
+    #[error(
+        "{value} at flat index {index} is out of range for {dtype} (largest magnitude {max}): scale the data down or ask to saturate"
+    )]
     OutOfRange {
         /// The offending value, as printed.
         value: String,

@@ -84,11 +84,8 @@ pub fn iinfo(dtype: DType) -> Result<IInfo> {
 /// # Ok::<(), quantlab::Error>(())
 /// ```
 pub fn finfo(dtype: DType) -> Result<FInfo> {
-    let layout = dtype.float_layout().ok_or(Error::WrongDType {
-        what: "finfo",
-        dtype,
-        hint: "use iinfo for integer types",
-    })?;
+    let layout =
+        dtype.float_layout().ok_or(Error::WrongDType { what: "finfo", dtype, hint: "use iinfo for integer types" })?;
     let m = layout.mantissa as i32;
     let bias = (1i32 << (layout.exponent - 1)) - 1;
     let max = if dtype == DType::Float8E4M3Fn {
@@ -116,13 +113,7 @@ pub fn finfo(dtype: DType) -> Result<FInfo> {
 impl fmt::Display for IInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // PyTorch formats the bounds as doubles with C's `%g`, hence `-2.14748e+09`.
-        write!(
-            f,
-            "iinfo(min={}, max={}, dtype={})",
-            format_g(self.min as f64),
-            format_g(self.max as f64),
-            self.dtype
-        )
+        write!(f, "iinfo(min={}, max={}, dtype={})", format_g(self.min as f64), format_g(self.max as f64), self.dtype)
     }
 }
 

@@ -45,9 +45,9 @@ pub mod pack;
 pub mod plot;
 pub mod prelude;
 
-pub use arch::{available_kernels, kernel};
 #[doc(hidden)]
 pub use arch::{Affine, Kernels, MinMax, kernel_tables};
+pub use arch::{available_kernels, kernel};
 pub use cast::{CastExt, CastOptions, cast_to_bytes};
 pub use cpu::{CpuFeature, CpuFeatures, cpu_features};
 pub use dtype::{DType, FloatLayout};
@@ -60,8 +60,7 @@ pub use info::{FInfo, IInfo, finfo, format_g, iinfo};
 pub use metrics::{ErrorStats, error_stats};
 pub use platform::{PLATFORM_SUPPORT, PlatformSupport, Support, platform_support, support_table};
 pub use quant::{
-    Codes, Granularity, QuantParams, QuantSpec, QuantizeExt, Quantized, Scheme, asymmetric_params,
-    symmetric_scale,
+    Codes, Granularity, QuantParams, QuantSpec, QuantizeExt, Quantized, Scheme, asymmetric_params, symmetric_scale,
 };
 
 /// The crates a notebook cell needs, re-exported: a cell can only name crates

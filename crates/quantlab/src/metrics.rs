@@ -65,11 +65,7 @@ where
         noise += d * d;
         max_abs = max_abs.max(d.abs());
     });
-    Ok(ErrorStats {
-        mse: noise / original.len() as f64,
-        max_abs,
-        sqnr_db: 10.0 * (signal / noise).log10(),
-    })
+    Ok(ErrorStats { mse: noise / original.len() as f64, max_abs, sqnr_db: 10.0 * (signal / noise).log10() })
 }
 
 /// One measure of [`error_stats`] as a function of its own.

@@ -33,10 +33,7 @@ pub fn pack(codes: &[i8], bits: u32) -> Result<Vec<u8>> {
     Ok(codes
         .chunks(per_byte)
         .map(|chunk| {
-            chunk
-                .iter()
-                .enumerate()
-                .fold(0u8, |byte, (i, &c)| byte | (((c as u8) & mask) << (i as u32 * bits)))
+            chunk.iter().enumerate().fold(0u8, |byte, (i, &c)| byte | (((c as u8) & mask) << (i as u32 * bits)))
         })
         .collect())
 }

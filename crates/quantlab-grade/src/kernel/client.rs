@@ -45,11 +45,7 @@ pub struct StreamText {
 
 impl StreamText {
     fn push(&mut self, chunk: &str, cap: usize) {
-        let room = if self.dropped > 0 {
-            0
-        } else {
-            cap.saturating_sub(self.text.len())
-        };
+        let room = if self.dropped > 0 { 0 } else { cap.saturating_sub(self.text.len()) };
         if chunk.len() <= room {
             self.text.push_str(chunk);
         } else {
@@ -177,10 +173,7 @@ pub struct CellRun {
 impl CellRun {
     /// The cell ran to the end without error or panic.
     pub fn clean(&self) -> bool {
-        self.outcome == Outcome::Completed
-            && self.reply_status == "ok"
-            && self.error.is_none()
-            && self.panic.is_none()
+        self.outcome == Outcome::Completed && self.reply_status == "ok" && self.error.is_none() && self.panic.is_none()
     }
 }
 
@@ -208,10 +201,7 @@ fn free_ports(n: usize) -> Result<Vec<u16>> {
         .map(|_| TcpListener::bind("127.0.0.1:0"))
         .collect::<std::io::Result<_>>()
         .context("cannot reserve local ports for the kernel")?;
-    listeners
-        .iter()
-        .map(|l| Ok(l.local_addr()?.port()))
-        .collect()
+    listeners.iter().map(|l| Ok(l.local_addr()?.port())).collect()
 }
 
 fn kill_group(child: &mut Child) {
@@ -240,13 +230,7 @@ impl Kernel {
             .enable_all()
             .build()
             .context("cannot start the async runtime")?;
-        let mut k = Self {
-            rt,
-            spec,
-            cwd: cwd.to_path_buf(),
-            live: None,
-            output_cap: 256 * 1024,
-        };
+        let mut k = Self { rt, spec, cwd: cwd.to_path_buf(), live: None, output_cap: 256 * 1024 };
         k.restart()?;
         Ok(k)
     }
@@ -279,40 +263,24 @@ impl Kernel {
 async fn launch(spec: &KernelSpec, cwd: &Path) -> Result<Live> {
     let ports = free_ports(5)?;
     let key = uuid::Uuid::new_v4().to_string();
-    let connection_file = std::env::temp_dir().join(format!(
-        "quantlab-grade-kernel-{}.json",
-        uuid::Uuid::new_v4()
-    ));
+    let connection_file = std::env::temp_dir().join(format!("quantlab-grade-kernel-{}.json", uuid::Uuid::new_v4()));
     let info = json!({"ip": "127.0.0.1", "transport": "tcp", "signature_scheme": "hmac-sha256",
         "key": key, "shell_port": ports[0], "iopub_port": ports[1], "stdin_port": ports[2],
         "control_port": ports[3], "hb_port": ports[4], "kernel_name": "rust"});
     std::fs::write(&connection_file, info.to_string())
         .with_context(|| format!("cannot write {}", connection_file.display()))?;
-    let argv: Vec<String> = spec
-        .argv
-        .iter()
-        .map(|a| a.replace("{connection_file}", &connection_file.to_string_lossy()))
-        .collect();
+    let argv: Vec<String> =
+        spec.argv.iter().map(|a| a.replace("{connection_file}", &connection_file.to_string_lossy())).collect();
     let mut cmd = Command::new(&argv[0]);
     // Every grading kernel builds in its own temporary directory: a fixed EVCXR_TMPDIR (the
     // lesson's kernelspec sets one to keep its warm build) would be shared by kernels running
     // side by side, which then overwrite each other's build. evcxr's `:cache` still applies.
-    let env = spec
-        .env
-        .iter()
-        .filter(|(k, _)| k.as_str() != "EVCXR_TMPDIR");
-    cmd.args(&argv[1..])
-        .env_remove("EVCXR_TMPDIR")
-        .envs(env)
-        .current_dir(cwd);
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    let env = spec.env.iter().filter(|(k, _)| k.as_str() != "EVCXR_TMPDIR");
+    cmd.args(&argv[1..]).env_remove("EVCXR_TMPDIR").envs(env).current_dir(cwd);
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
     // Own process group, so a time-out kills the kernel and everything it started.
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let child = cmd
-        .spawn()
-        .with_context(|| format!("cannot start kernel `{}`", argv[0]))?;
+    let child = cmd.spawn().with_context(|| format!("cannot start kernel `{}`", argv[0]))?;
     let mut live = Live {
         child,
         shell: DealerSocket::new(),
@@ -397,13 +365,7 @@ async fn drain(live: &mut Live) -> Result<()> {
 }
 
 fn error_text(content: &Value) -> String {
-    let s = |k: &str| {
-        content
-            .get(k)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
+    let s = |k: &str| content.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     let mut text = match (s("ename"), s("evalue")) {
         (n, v) if n.is_empty() => v,
         (n, v) if v.is_empty() => n,
@@ -417,11 +379,7 @@ fn error_text(content: &Value) -> String {
             }
         }
     }
-    if text.trim().is_empty() {
-        "the kernel reported an error without details".into()
-    } else {
-        text
-    }
+    if text.trim().is_empty() { "the kernel reported an error without details".into() } else { text }
 }
 
 /// Appends stream text to the outputs, merging with the previous output of the same stream.
@@ -437,13 +395,7 @@ fn push_stream(outputs: &mut Vec<Value>, name: &str, text: &str) {
     outputs.push(json!({"output_type": "stream", "name": name, "text": text}));
 }
 
-async fn run_cell(
-    live: &mut Live,
-    code: &str,
-    limit: Duration,
-    watch: Option<&str>,
-    cap: usize,
-) -> Result<CellRun> {
+async fn run_cell(live: &mut Live, code: &str, limit: Duration, watch: Option<&str>, cap: usize) -> Result<CellRun> {
     let (msg, id) = live.codec.encode(
         "execute_request",
         json!({"code": code, "silent": false, "store_history": true, "user_expressions": {},
@@ -462,10 +414,7 @@ async fn run_cell(
         outputs: Vec::new(),
         execution_count: None,
     };
-    let mut watcher = LineWatch {
-        target: watch.map(str::to_string),
-        ..Default::default()
-    };
+    let mut watcher = LineWatch { target: watch.map(str::to_string), ..Default::default() };
     let mut spotter = Spotter::default();
     let deadline = Instant::now() + limit;
     let mut idle = false;
@@ -521,10 +470,7 @@ async fn run_cell(
     run.panic = spotter.excerpt;
     for (name, s) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
         if s.dropped > 0 {
-            let note = format!(
-                "\n[quantlab-grade: {} more bytes of {name} not kept]\n",
-                s.dropped
-            );
+            let note = format!("\n[quantlab-grade: {} more bytes of {name} not kept]\n", s.dropped);
             push_stream(&mut run.outputs, name, &note);
         }
     }
@@ -544,13 +490,8 @@ async fn settle(
 ) -> Result<()> {
     let hard_stop = Instant::now() + SETTLE_MAX;
     let mut quiet_until = Instant::now() + SETTLE_QUIET;
-    while let Ok(m) = timeout(
-        quiet_until
-            .min(hard_stop)
-            .saturating_duration_since(Instant::now()),
-        live.iopub.recv(),
-    )
-    .await
+    while let Ok(m) =
+        timeout(quiet_until.min(hard_stop).saturating_duration_since(Instant::now()), live.iopub.recv()).await
     {
         let Some(m) = live.codec.decode(m?) else {
             continue;
@@ -563,27 +504,13 @@ async fn settle(
     Ok(())
 }
 
-fn on_iopub(
-    m: &Message,
-    run: &mut CellRun,
-    watcher: &mut LineWatch,
-    spotter: &mut Spotter,
-    cap: usize,
-) {
+fn on_iopub(m: &Message, run: &mut CellRun, watcher: &mut LineWatch, spotter: &mut Spotter, cap: usize) {
     let c = &m.content;
     match m.msg_type.as_str() {
         "stream" => {
             let text = c["text"].as_str().unwrap_or("");
-            let name = if c["name"] == "stderr" {
-                "stderr"
-            } else {
-                "stdout"
-            };
-            let stream = if name == "stderr" {
-                &mut run.stderr
-            } else {
-                &mut run.stdout
-            };
+            let name = if c["name"] == "stderr" { "stderr" } else { "stdout" };
+            let stream = if name == "stderr" { &mut run.stderr } else { &mut run.stdout };
             let before = stream.text.len();
             stream.push(text, cap);
             let kept = stream.text[before..].to_string();
@@ -625,25 +552,16 @@ mod tests {
 
     #[test]
     fn line_watch_needs_a_whole_line_across_chunks() {
-        let mut w = LineWatch {
-            target: Some("N q ok".into()),
-            ..Default::default()
-        };
+        let mut w = LineWatch { target: Some("N q ok".into()), ..Default::default() };
         w.feed("xx N q ok\nN q");
         assert!(!w.seen);
         w.feed(" ok\r\n");
         assert!(w.seen);
-        let mut w = LineWatch {
-            target: Some("N q ok".into()),
-            ..Default::default()
-        };
+        let mut w = LineWatch { target: Some("N q ok".into()), ..Default::default() };
         w.feed("N q okay\n");
         w.finish_line();
         assert!(!w.seen);
-        let mut w = LineWatch {
-            target: Some("N q ok".into()),
-            ..Default::default()
-        };
+        let mut w = LineWatch { target: Some("N q ok".into()), ..Default::default() };
         w.feed("N q ok");
         w.finish_line();
         assert!(w.seen);
@@ -655,10 +573,7 @@ mod tests {
         s.feed(&"x".repeat(10_000));
         s.feed("\nthread '<unnamed>' pani");
         s.feed("cked at src/lib.rs:1:1:\nboom\n");
-        assert_eq!(
-            s.excerpt.unwrap(),
-            "thread '<unnamed>' panicked at src/lib.rs:1:1:\nboom\n"
-        );
+        assert_eq!(s.excerpt.unwrap(), "thread '<unnamed>' panicked at src/lib.rs:1:1:\nboom\n");
     }
 
     #[test]
@@ -672,10 +587,7 @@ mod tests {
     #[test]
     fn error_text_copes_with_missing_ename() {
         assert_eq!(error_text(&json!({"evalue": "E0308"})), "E0308");
-        assert_eq!(
-            error_text(&json!({"ename": "Error", "evalue": "x", "traceback": ["x", "at 1"]})),
-            "Error: x\nat 1"
-        );
+        assert_eq!(error_text(&json!({"ename": "Error", "evalue": "x", "traceback": ["x", "at 1"]})), "Error: x\nat 1");
         assert!(error_text(&json!({})).contains("without details"));
     }
 }

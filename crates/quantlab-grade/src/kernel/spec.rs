@@ -50,18 +50,14 @@ pub fn find(name: &str) -> Result<KernelSpec> {
     }
     bail!(
         "no `{name}` Jupyter kernel found (looked in {}); for Rust run `evcxr_jupyter --install`",
-        dirs.iter()
-            .map(|d| d.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
+        dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
     )
 }
 
 fn load(file: &Path) -> Result<KernelSpec> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let spec: KernelSpec = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a kernel spec", file.display()))?;
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let spec: KernelSpec =
+        serde_json::from_str(&text).with_context(|| format!("{} is not a kernel spec", file.display()))?;
     if spec.argv.is_empty() {
         bail!("{}: empty argv", file.display());
     }

@@ -36,10 +36,7 @@ fn hex(bytes: &[u8]) -> String {
 impl Codec {
     /// A codec for `session` signing with `key`.
     pub fn new(key: &str, session: &str) -> Self {
-        Self {
-            key: key.as_bytes().to_vec(),
-            session: session.to_string(),
-        }
+        Self { key: key.as_bytes().to_vec(), session: session.to_string() }
     }
 
     fn sign(&self, parts: &[&[u8]]) -> String {
@@ -81,11 +78,7 @@ impl Codec {
         let parent: Value = serde_json::from_slice(&parts[1]).unwrap_or(Value::Null);
         Some(Message {
             msg_type: header.get("msg_type")?.as_str()?.to_string(),
-            parent_id: parent
-                .get("msg_id")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string(),
+            parent_id: parent.get("msg_id").and_then(Value::as_str).unwrap_or("").to_string(),
             content: serde_json::from_slice(&parts[3]).unwrap_or(Value::Null),
         })
     }
@@ -108,16 +101,8 @@ mod tests {
         assert_eq!(id.len(), 36);
         let mut forged = frames.clone();
         forged[5] = Bytes::from_static(br#"{"code":"evil"}"#);
-        assert!(
-            codec
-                .decode(ZmqMessage::try_from(forged).unwrap())
-                .is_none()
-        );
-        assert!(
-            Codec::new("other", "s1")
-                .decode(ZmqMessage::try_from(frames).unwrap())
-                .is_none()
-        );
+        assert!(codec.decode(ZmqMessage::try_from(forged).unwrap()).is_none());
+        assert!(Codec::new("other", "s1").decode(ZmqMessage::try_from(frames).unwrap()).is_none());
     }
 
     #[test]

@@ -16,12 +16,11 @@ pub(crate) fn param_count(shape: &[usize], granularity: Granularity) -> Result<u
     let numel: usize = shape.iter().product();
     match granularity {
         Granularity::PerTensor => Ok(1),
-        Granularity::PerChannel { axis } => {
-            shape.get(axis).copied().ok_or(Error::BadAxis { axis, ndim: shape.len() })
-        }
+        Granularity::PerChannel { axis } => shape.get(axis).copied().ok_or(Error::BadAxis { axis, ndim: shape.len() }),
         Granularity::PerGroup { size } => {
             if size == 0 || !numel.is_multiple_of(size) {
-                let suggestion = (1..=size.clamp(1, numel.max(1))).rev().find(|&d| numel.is_multiple_of(d)).unwrap_or(1);
+                let suggestion =
+                    (1..=size.clamp(1, numel.max(1))).rev().find(|&d| numel.is_multiple_of(d)).unwrap_or(1);
                 Err(Error::BadGroupSize { group_size: size, numel, suggestion })
             } else {
                 Ok(numel / size)

@@ -21,8 +21,8 @@ use crate::dtype::DType;
 use crate::element::Element;
 use crate::error::{Error, Result};
 use crate::metrics::ErrorStats;
-use layout::segments;
 pub(crate) use layout::param_count;
+use layout::segments;
 use params::non_finite_error;
 use spec::qrange;
 

@@ -34,7 +34,11 @@ impl QuantParams {
 
     /// One pair per index along `axis`.
     pub fn per_channel(axis: usize, scale: Vec<f32>, zero_point: Vec<i32>) -> Self {
-        QuantParams { granularity: Granularity::PerChannel { axis }, scale: scale.into(), zero_point: zero_point.into() }
+        QuantParams {
+            granularity: Granularity::PerChannel { axis },
+            scale: scale.into(),
+            zero_point: zero_point.into(),
+        }
     }
 
     /// One pair per `size` consecutive elements.
@@ -115,9 +119,7 @@ pub(crate) fn symmetric_checked(max_abs: f32, qmax: i32) -> f32 {
 
 fn check_range(rmin: f32, rmax: f32) -> Result<()> {
     if !(rmin.is_finite() && rmax.is_finite()) || rmin > rmax {
-        return Err(Error::BadParams {
-            reason: format!("the range [{rmin}, {rmax}] must be finite with min <= max"),
-        });
+        return Err(Error::BadParams { reason: format!("the range [{rmin}, {rmax}] must be finite with min <= max") });
     }
     Ok(())
 }
