@@ -343,21 +343,9 @@ pub fn executed_copy(submission: &Notebook, plan: &Plan, runs: &[Option<CellRun>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::StreamText;
 
     fn run() -> CellRun {
-        CellRun {
-            outcome: Outcome::Completed,
-            reply_status: "ok".into(),
-            error: None,
-            stdout: StreamText::default(),
-            stderr: StreamText::default(),
-            panic: None,
-            result: None,
-            watch_seen: false,
-            outputs: vec![],
-            execution_count: None,
-        }
+        CellRun { reply_status: "ok".into(), ..CellRun::default() }
     }
 
     #[test]

@@ -23,9 +23,10 @@ const SETTLE_MAX: Duration = Duration::from_secs(3);
 const IDLE_GRACE: Duration = Duration::from_secs(3);
 
 /// How a cell's execution ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Outcome {
     /// The kernel replied (`ok` or `error`).
+    #[default]
     Completed,
     /// No reply within the time limit; the kernel has been killed.
     TimedOut,
@@ -145,7 +146,7 @@ impl Spotter {
 }
 
 /// Everything one cell's execution produced.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct CellRun {
     /// How the execution ended.
     pub outcome: Outcome,
@@ -402,18 +403,7 @@ async fn run_cell(live: &mut Live, code: &str, limit: Duration, watch: Option<&s
                "allow_stdin": false, "stop_on_error": false}),
     );
     live.shell.send(msg).await?;
-    let mut run = CellRun {
-        outcome: Outcome::Completed,
-        reply_status: String::new(),
-        error: None,
-        stdout: StreamText::default(),
-        stderr: StreamText::default(),
-        panic: None,
-        result: None,
-        watch_seen: false,
-        outputs: Vec::new(),
-        execution_count: None,
-    };
+    let mut run = CellRun::default();
     let mut watcher = LineWatch { target: watch.map(str::to_string), ..Default::default() };
     let mut spotter = Spotter::default();
     let deadline = Instant::now() + limit;
