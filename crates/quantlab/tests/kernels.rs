@@ -248,20 +248,10 @@ fn grouped_kernels_match_scalar() {
                         "{} G={group}",
                         k.name
                     );
-                    let (mut p, mut q) = (vec![f32::NAN; groups], vec![0f32; groups]);
-                    (k.max_abs_groups)(x, group, &mut p);
-                    (scalar().max_abs_groups)(x, group, &mut q);
-                    assert_eq!(bits(&p), bits(&q), "{} max_abs G={group}", k.name);
-                    // max |v| of a finite group is max(|min|, |max|); non-finite groups say so.
-                    let mut mm = vec![(k.min_max)(&[]); groups];
-                    (scalar().min_max_groups)(x, group, &mut mm);
-                    for (m, r) in q.iter().zip(&mm) {
-                        if r.finite {
-                            assert_eq!(m.to_bits(), r.min.abs().max(r.max.abs()).to_bits());
-                        } else {
-                            assert!(!m.is_finite());
-                        }
-                    }
+                    symmetric_groups_match_scalar(k, x, group, groups);
+                    // Most groups above hold a NaN or an infinity: the same data made finite.
+                    let finite: Vec<f32> = x.iter().map(|&v| if v.is_finite() { v } else { -0.0 }).collect();
+                    assert!(symmetric_groups_match_scalar(k, &finite, group, groups));
                     let affines: Vec<Affine> = (0..groups)
                         .map(|g| affines()[g % 7])
                         .map(|a| Affine { qmin: -8, qmax: 7, zero_point: a.zero_point.clamp(-8, 7), ..a })
@@ -278,6 +268,45 @@ fn grouped_kernels_match_scalar() {
             }
         }
     }
+}
+
+/// `quantize_pack4_symmetric` on `groups` groups of `x`: the same scales,
+/// bytes and verdict as the scalar path, for int4 and uint2-like limits; and
+/// the scalar path's scales are `max(|min|, |max|) / qmax` group by group,
+/// its verdict `false` exactly when a group is not all finite.
+/// Says whether the data was all finite.
+fn symmetric_groups_match_scalar(k: &Kernels, x: &[f32], group: usize, groups: usize) -> bool {
+    let mut all_finite = true;
+    for (qmin, qmax) in [(-8, 7), (-2, 1)] {
+        let limits = Affine { scale: 123.0, zero_point: 5, qmin, qmax };
+        let run = |k: &Kernels, poison: u8| {
+            let mut scales = vec![f32::NAN; groups];
+            let mut out = vec![MaybeUninit::new(poison); x.len() / 2];
+            let finite = (k.quantize_pack4_symmetric)(x, group, limits, &mut scales, &mut out);
+            // SAFETY: every element was initialized (with the poison value) above.
+            (finite, bits(&scales), out.into_iter().map(|v| unsafe { v.assume_init() }).collect::<Vec<u8>>())
+        };
+        let (finite, scales, bytes) = run(scalar(), 0x55);
+        let (f, s, b) = run(k, 0xAA);
+        assert_eq!(f, finite, "{} G={group} verdict", k.name);
+        // A failing call leaves the outputs unspecified (callers drop them).
+        let done = if finite { groups } else { 0 };
+        assert_eq!(s[..done], scales[..done], "{} G={group} scales", k.name);
+        assert_eq!(b[..done * group / 2], bytes[..done * group / 2], "{} G={group} codes", k.name);
+        let mut mm = vec![(k.min_max)(&[]); groups];
+        (scalar().min_max_groups)(x, group, &mut mm);
+        assert_eq!(finite, mm.iter().all(|r| r.finite));
+        for (g, r) in mm[..done].iter().enumerate() {
+            let want = (r.min.abs().max(r.max.abs()) / qmax as f32).max(f32::EPSILON);
+            assert_eq!(scales[g], want.to_bits(), "G={group} group {g}");
+            let a = Affine { scale: want, zero_point: 0, qmin, qmax };
+            let mut one = vec![0u8; group / 2];
+            (scalar().quantize_pack4)(&x[g * group..(g + 1) * group], a, &mut one);
+            assert_eq!(bytes[g * group / 2..(g + 1) * group / 2], one[..], "G={group} group {g}");
+        }
+        all_finite &= finite;
+    }
+    all_finite
 }
 
 #[test]
@@ -444,6 +473,11 @@ fn fused_int4_matches_quantize_then_pack() {
         bad.quantize_packed(QuantSpec::new(DType::Int4).per_group(2)).unwrap_err().to_string(),
         bad.quantize(QuantSpec::new(DType::Int4).per_group(2)).unwrap_err().to_string()
     );
+    let spec = QuantSpec::new(DType::Int4).symmetric().per_group(2);
+    let bad = array![1.0f32, 2.0, 3.0, f32::INFINITY];
+    let err = bad.quantize_packed(spec).unwrap_err().to_string();
+    assert_eq!(err, bad.quantize(spec).unwrap_err().to_string());
+    assert!(err.contains("inf") && err.contains('3'), "{err}");
 }
 
 /// Prints the path this process uses, for `scripts/test-aarch64.sh`, and

@@ -11,7 +11,7 @@ pub(crate) static KERNELS: Kernels = Kernels {
     name: "scalar",
     min_max,
     min_max_groups,
-    max_abs_groups,
+    quantize_pack4_symmetric,
     quantize_i8,
     quantize_u8,
     quantize_pack4,
@@ -46,12 +46,29 @@ pub(crate) fn min_max_groups(x: &[f32], group: usize, out: &mut [MinMax]) {
     }
 }
 
-pub(crate) fn max_abs_groups(x: &[f32], group: usize, out: &mut [f32]) {
-    for (o, xs) in out.iter_mut().zip(x.chunks_exact(group.max(1))) {
-        // Non-negative floats order as their bit patterns do, and every
-        // non-finite pattern is above every finite one.
-        *o = f32::from_bits(xs.iter().fold(0, |m, v| m.max(v.to_bits() & 0x7FFF_FFFF)));
-    }
+/// The largest magnitude in `x`, over the bit patterns with the sign
+/// cleared: non-negative floats order as their bit patterns do, and every
+/// non-finite pattern is above every finite one, so this is `max |v|` when
+/// all are finite and inf or NaN when not. (0 for an empty slice.)
+pub(crate) fn max_abs(x: &[f32]) -> f32 {
+    f32::from_bits(max_abs_bits(x))
+}
+
+/// [`max_abs`] as bits, for the SIMD paths' tails.
+pub(crate) fn max_abs_bits(x: &[f32]) -> u32 {
+    x.iter().fold(0, |m, v| m.max(v.to_bits() & 0x7FFF_FFFF))
+}
+
+pub(crate) fn quantize_pack4_symmetric(
+    x: &[f32],
+    group: usize,
+    limits: Affine,
+    scales: &mut [f32],
+    out: &mut [MaybeUninit<u8>],
+) -> bool {
+    let pack =
+        |xs: &[f32], scale, os: &mut [MaybeUninit<u8>]| pack4_into(xs, Affine { scale, zero_point: 0, ..limits }, os);
+    super::symmetric_groups(x, group, limits, scales, out, max_abs, pack)
 }
 
 /// Reports a zero min or max as `+0.0` (`-0.0 + 0.0` is `+0.0`; every other

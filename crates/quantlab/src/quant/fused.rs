@@ -5,7 +5,7 @@ use super::layout::{param_count, segments};
 use std::mem::MaybeUninit;
 
 use super::QuantParams;
-use super::params::{self, asymmetric_checked, non_finite_error, symmetric_checked};
+use super::params::{self, asymmetric_checked, non_finite_error};
 use super::spec::{Granularity, QuantSpec, Scheme, qrange};
 use crate::arch::{self, Affine, MinMax};
 use crate::error::{Error, Result};
@@ -35,53 +35,23 @@ pub(super) fn quantize_packed(
     if let Granularity::PerGroup { size } = spec.granularity
         && size % 2 == 0
     {
-        // One pass over memory: blocks of whole groups small enough to stay
-        // in cache get their ranges, parameters and packed codes in turn,
-        // with one kernel call per block rather than per group.
-        let per_block = (BLOCK / size).max(1);
-        let mut ranges = vec![MinMax { min: 0.0, max: 0.0, finite: true }; per_block];
-        let mut max_abs = vec![0f32; per_block];
-        let mut affines = Vec::with_capacity(per_block);
-        let (mut scale, mut zero_point) = (Vec::with_capacity(count), Vec::with_capacity(count));
-        let fill = |out: &mut [MaybeUninit<u8>]| {
-            for (xs, os) in data.chunks(per_block * size).zip(out.chunks_mut(per_block * size / 2)) {
-                let groups = xs.len() / size;
-                affines.clear();
-                // The checks `asymmetric_params`/`symmetric_scale` make hold:
-                // the type passed `spec.check()`, a finite range has min <= max.
-                match spec.scheme {
-                    Scheme::Asymmetric => {
-                        (k.min_max_groups)(xs, size, &mut ranges[..groups]);
-                        for r in &ranges[..groups] {
-                            if !r.finite {
-                                return Err(non_finite_error(data, "quantization"));
-                            }
-                            let (s, z) = asymmetric_checked(r.min, r.max, qmin, qmax);
-                            affines.push(Affine { scale: s, zero_point: z, qmin, qmax });
-                        }
-                    }
-                    Scheme::Symmetric => {
-                        // max |v| is what `choose` gets as max(|min|, |max|), in one
-                        // integer max per vector instead of a min, a max and a check.
-                        (k.max_abs_groups)(xs, size, &mut max_abs[..groups]);
-                        for &m in &max_abs[..groups] {
-                            if !m.is_finite() {
-                                return Err(non_finite_error(data, "quantization"));
-                            }
-                            affines.push(Affine { scale: symmetric_checked(m, qmax), zero_point: 0, qmin, qmax });
-                        }
-                    }
-                }
-                scale.extend(affines.iter().map(|a| a.scale));
-                zero_point.extend(affines.iter().map(|a| a.zero_point));
-                (k.quantize_pack4_groups)(xs, size, &affines, os);
+        let limits = Affine { scale: 1.0, zero_point: 0, qmin, qmax };
+        return match spec.scheme {
+            Scheme::Symmetric => {
+                // One kernel call: each group's range, scale and codes in
+                // turn, the group read from L1 the second time.
+                let mut scale = vec![0f32; count];
+                let fill = |out: &mut [MaybeUninit<u8>]| {
+                    let finite = (k.quantize_pack4_symmetric)(data, size, limits, &mut scale, out);
+                    if finite { Ok(()) } else { Err(non_finite_error(data, "quantization")) }
+                };
+                // SAFETY: the groups tile `data` (`param_count` checked that
+                // `size` divides it), so on success all `len / 2` bytes were written.
+                let out = unsafe { arch::output_try_filled(data.len() / 2, fill)? };
+                Ok(Some((out, QuantParams::per_group(size, scale, vec![0; count]))))
             }
-            Ok(())
+            Scheme::Asymmetric => asymmetric_groups(data, size, count, limits).map(Some),
         };
-        // SAFETY: the groups tile `data` (`param_count` checked that `size`
-        // divides it), so on success the kernel wrote all `len / 2` bytes.
-        let out = unsafe { arch::output_try_filled(data.len() / 2, fill)? };
-        return Ok(Some((out, QuantParams::per_group(size, scale, zero_point))));
     }
     if !segments(shape, spec.granularity).all(|(_, r)| r.start % 2 == 0) {
         return Ok(None);
@@ -93,4 +63,40 @@ pub(super) fn quantize_packed(
         (k.quantize_pack4)(&data[r.clone()], a, &mut out[r.start / 2..r.end.div_ceil(2)]);
     }
     Ok(Some((out, params)))
+}
+
+/// Asymmetric per-group 4-bit quantization in one pass over memory: blocks
+/// of whole groups small enough to stay in cache get their ranges,
+/// parameters and packed codes in turn, one kernel call per block rather
+/// than per group.
+fn asymmetric_groups(data: &[f32], size: usize, count: usize, limits: Affine) -> Result<(Vec<u8>, QuantParams)> {
+    let k = arch::kernels();
+    let per_block = (BLOCK / size).max(1);
+    let mut ranges = vec![MinMax { min: 0.0, max: 0.0, finite: true }; per_block];
+    let mut affines = Vec::with_capacity(per_block);
+    let (mut scale, mut zero_point) = (Vec::with_capacity(count), Vec::with_capacity(count));
+    let fill = |out: &mut [MaybeUninit<u8>]| {
+        for (xs, os) in data.chunks(per_block * size).zip(out.chunks_mut(per_block * size / 2)) {
+            let groups = xs.len() / size;
+            (k.min_max_groups)(xs, size, &mut ranges[..groups]);
+            affines.clear();
+            for r in &ranges[..groups] {
+                if !r.finite {
+                    return Err(non_finite_error(data, "quantization"));
+                }
+                // The checks `asymmetric_params` makes hold: the type passed
+                // `spec.check()`, and a finite range has min <= max.
+                let (s, z) = asymmetric_checked(r.min, r.max, limits.qmin, limits.qmax);
+                affines.push(Affine { scale: s, zero_point: z, ..limits });
+            }
+            scale.extend(affines.iter().map(|a| a.scale));
+            zero_point.extend(affines.iter().map(|a| a.zero_point));
+            (k.quantize_pack4_groups)(xs, size, &affines, os);
+        }
+        Ok(())
+    };
+    // SAFETY: the groups tile `data` (`param_count` checked that `size`
+    // divides it), so on success the kernel wrote all `len / 2` bytes.
+    let out = unsafe { arch::output_try_filled(data.len() / 2, fill)? };
+    Ok((out, QuantParams::per_group(size, scale, zero_point)))
 }

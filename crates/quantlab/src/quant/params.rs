@@ -108,13 +108,7 @@ pub(crate) fn asymmetric_checked(rmin: f32, rmax: f32, qmin: i32, qmax: i32) -> 
 pub fn symmetric_scale(max_abs: f32, dtype: DType) -> Result<f32> {
     QuantSpec::new(dtype).symmetric().check()?;
     check_range(-max_abs, max_abs)?;
-    Ok(symmetric_checked(max_abs, qrange(dtype).1))
-}
-
-/// [`symmetric_scale`] once the type and the range have been checked.
-#[inline]
-pub(crate) fn symmetric_checked(max_abs: f32, qmax: i32) -> f32 {
-    (max_abs.abs() / qmax as f32).max(f32::EPSILON)
+    Ok(arch::symmetric_scale(max_abs, qrange(dtype).1))
 }
 
 fn check_range(rmin: f32, rmax: f32) -> Result<()> {

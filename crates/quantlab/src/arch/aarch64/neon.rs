@@ -13,13 +13,13 @@ use half::slice::HalfFloatSliceExt;
 use half::{bf16, f16};
 
 use super::super::scalar;
-use crate::arch::{Affine, MinMax};
+use crate::arch::{Affine, MinMax, symmetric_groups};
 
 simd_kernels! {
     name: "neon",
     min_max: min_max_neon,
     min_max_groups: min_max_groups_neon,
-    max_abs_groups: max_abs_groups_neon,
+    quantize_pack4_symmetric: quantize_pack4_symmetric_neon,
     quantize_bytes: quantize_bytes_neon,
     quantize_pack4: quantize_pack4_neon,
     quantize_pack4_groups: quantize_pack4_groups_neon,
@@ -54,20 +54,39 @@ unsafe fn min_max_groups_neon(x: &[f32], group: usize, out: &mut [MinMax]) {
 /// # Safety
 /// The CPU must have NEON.
 #[target_feature(enable = "neon")]
-unsafe fn max_abs_groups_neon(x: &[f32], group: usize, out: &mut [f32]) {
-    // As in `scalar::max_abs_groups`: the largest bit pattern with the sign cleared.
-    let mask = vdupq_n_u32(0x7FFF_FFFF);
-    for (o, xs) in out.iter_mut().zip(x.chunks_exact(group.max(1))) {
-        let chunks = xs.chunks_exact(4);
-        let tail = chunks.remainder().iter().fold(0, |m, v| m.max(v.to_bits() & 0x7FFF_FFFF));
-        let mut m = vdupq_n_u32(0);
-        for c in chunks {
-            // SAFETY: `c` has 4 f32.
-            let v = unsafe { vld1q_u32(c.as_ptr().cast()) };
-            m = vmaxq_u32(m, vandq_u32(v, mask));
-        }
-        *o = f32::from_bits(vmaxvq_u32(m).max(tail));
+unsafe fn quantize_pack4_symmetric_neon(
+    x: &[f32],
+    group: usize,
+    limits: Affine,
+    scales: &mut [f32],
+    out: &mut [MaybeUninit<u8>],
+) -> bool {
+    // The limits are broadcast once (see `quantize_pack4_symmetric_avx512`).
+    let limits = Affine { zero_point: 0, ..limits };
+    let fixed = consts(limits);
+    // SAFETY (both): same features.
+    let max_abs = |xs: &[f32]| unsafe { max_abs_neon(xs) };
+    let pack = |xs: &[f32], scale: f32, os: &mut [MaybeUninit<u8>]| unsafe {
+        pack4_neon(xs, Consts { scale: vdupq_n_f32(scale), ..fixed }, Affine { scale, ..limits }, os)
+    };
+    symmetric_groups(x, group, limits, scales, out, max_abs, pack)
+}
+
+/// # Safety
+/// The CPU must have NEON.
+#[inline]
+#[target_feature(enable = "neon")]
+unsafe fn max_abs_neon(x: &[f32]) -> f32 {
+    // As `scalar::max_abs`: the largest bit pattern with the sign cleared.
+    let chunks = x.chunks_exact(4);
+    let tail = scalar::max_abs_bits(chunks.remainder());
+    let mut m = vdupq_n_u32(0);
+    for c in chunks {
+        // SAFETY: `c` has 4 f32.
+        let v = unsafe { vld1q_u32(c.as_ptr().cast()) };
+        m = vmaxq_u32(m, vandq_u32(v, vdupq_n_u32(0x7FFF_FFFF)));
     }
+    f32::from_bits(vmaxvq_u32(m).max(tail))
 }
 
 /// # Safety
@@ -185,8 +204,18 @@ unsafe fn quantize_bytes_neon(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>])
 #[inline]
 #[target_feature(enable = "neon")]
 unsafe fn quantize_pack4_neon(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>]) {
+    // SAFETY: same features.
+    unsafe { pack4_neon(x, consts(a), a, out) }
+}
+
+/// [`quantize_pack4_neon`] with the parameters already broadcast (`c` is `consts(a)`).
+///
+/// # Safety
+/// The CPU must have NEON.
+#[inline]
+#[target_feature(enable = "neon")]
+unsafe fn pack4_neon(x: &[f32], c: Consts, a: Affine, out: &mut [MaybeUninit<u8>]) {
     let n = x.len().min(2 * out.len());
-    let c = consts(a);
     let body = n / 16 * 16;
     for (xs, os) in x[..body].chunks_exact(16).zip(out.chunks_exact_mut(8)) {
         // As 16-bit lanes each holds (even code, odd code << 8): keep the even
@@ -196,7 +225,9 @@ unsafe fn quantize_pack4_neon(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>])
         // SAFETY: `os` has 8 bytes.
         unsafe { vst1_u8(os.as_mut_ptr().cast(), vmovn_u16(packed)) };
     }
-    scalar::pack4_into(&x[body..n], a, &mut out[body / 2..]);
+    if body < n {
+        scalar::pack4_into(&x[body..n], a, &mut out[body / 2..]);
+    }
 }
 
 /// # Safety

@@ -9,13 +9,13 @@ use std::mem::MaybeUninit;
 use half::{bf16, f16};
 
 use super::super::scalar;
-use crate::arch::{Affine, MinMax};
+use crate::arch::{Affine, MinMax, symmetric_groups};
 
 simd_kernels! {
     name: "avx2",
     min_max: min_max_avx2,
     min_max_groups: min_max_groups_avx2,
-    max_abs_groups: max_abs_groups_avx2,
+    quantize_pack4_symmetric: quantize_pack4_symmetric_avx2,
     quantize_bytes: quantize_bytes_avx2,
     quantize_pack4: quantize_pack4_avx2,
     quantize_pack4_groups: quantize_pack4_groups_avx2,
@@ -39,23 +39,42 @@ unsafe fn min_max_groups_avx2(x: &[f32], group: usize, out: &mut [MinMax]) {
 /// # Safety
 /// The CPU must have AVX2.
 #[target_feature(enable = "avx2")]
-unsafe fn max_abs_groups_avx2(x: &[f32], group: usize, out: &mut [f32]) {
-    // As in `scalar::max_abs_groups`: the largest bit pattern with the sign cleared.
-    let mask = _mm256_set1_epi32(0x7FFF_FFFF);
-    for (o, xs) in out.iter_mut().zip(x.chunks_exact(group.max(1))) {
-        let chunks = xs.chunks_exact(8);
-        let tail = chunks.remainder().iter().fold(0, |m, v| m.max(v.to_bits() & 0x7FFF_FFFF));
-        let mut m = _mm256_setzero_si256();
-        for c in chunks {
-            // SAFETY: `c` has 8 f32.
-            let v = unsafe { _mm256_loadu_si256(c.as_ptr().cast()) };
-            m = _mm256_max_epu32(m, _mm256_and_si256(v, mask));
-        }
-        let m4 = _mm_max_epu32(_mm256_castsi256_si128(m), _mm256_extracti128_si256::<1>(m));
-        let m2 = _mm_max_epu32(m4, _mm_shuffle_epi32::<0b01_00_11_10>(m4));
-        let m1 = _mm_max_epu32(m2, _mm_shuffle_epi32::<0b10_11_00_01>(m2));
-        *o = f32::from_bits((_mm_cvtsi128_si32(m1) as u32).max(tail));
+unsafe fn quantize_pack4_symmetric_avx2(
+    x: &[f32],
+    group: usize,
+    limits: Affine,
+    scales: &mut [f32],
+    out: &mut [MaybeUninit<u8>],
+) -> bool {
+    // The limits are broadcast once (see `quantize_pack4_symmetric_avx512`).
+    let limits = Affine { zero_point: 0, ..limits };
+    let fixed = consts(limits);
+    // SAFETY (both): same features.
+    let max_abs = |xs: &[f32]| unsafe { max_abs_avx2(xs) };
+    let pack = |xs: &[f32], scale: f32, os: &mut [MaybeUninit<u8>]| unsafe {
+        pack4_avx2(xs, Consts { scale: _mm256_set1_ps(scale), ..fixed }, Affine { scale, ..limits }, os)
+    };
+    symmetric_groups(x, group, limits, scales, out, max_abs, pack)
+}
+
+/// # Safety
+/// The CPU must have AVX2.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn max_abs_avx2(x: &[f32]) -> f32 {
+    // As `scalar::max_abs`: the largest bit pattern with the sign cleared.
+    let chunks = x.chunks_exact(8);
+    let tail = scalar::max_abs_bits(chunks.remainder());
+    let mut m = _mm256_setzero_si256();
+    for c in chunks {
+        // SAFETY: `c` has 8 f32.
+        let v = unsafe { _mm256_loadu_si256(c.as_ptr().cast()) };
+        m = _mm256_max_epu32(m, _mm256_and_si256(v, _mm256_set1_epi32(0x7FFF_FFFF)));
     }
+    let m4 = _mm_max_epu32(_mm256_castsi256_si128(m), _mm256_extracti128_si256::<1>(m));
+    let m2 = _mm_max_epu32(m4, _mm_shuffle_epi32::<0b01_00_11_10>(m4));
+    let m1 = _mm_max_epu32(m2, _mm_shuffle_epi32::<0b10_11_00_01>(m2));
+    f32::from_bits((_mm_cvtsi128_si32(m1) as u32).max(tail))
 }
 
 /// # Safety
@@ -186,8 +205,18 @@ unsafe fn quantize_bytes_avx2(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>])
 #[inline]
 #[target_feature(enable = "avx2")]
 unsafe fn quantize_pack4_avx2(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>]) {
+    // SAFETY: same features.
+    unsafe { pack4_avx2(x, consts(a), a, out) }
+}
+
+/// [`quantize_pack4_avx2`] with the parameters already broadcast (`c` is `consts(a)`).
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn pack4_avx2(x: &[f32], c: Consts, a: Affine, out: &mut [MaybeUninit<u8>]) {
     let n = x.len().min(2 * out.len());
-    let c = consts(a);
     let body = n / 32 * 32;
     for (xs, os) in x[..body].chunks_exact(32).zip(out.chunks_exact_mut(16)) {
         // Codes in order as bytes; as 16-bit words each holds (even, odd).
@@ -199,7 +228,9 @@ unsafe fn quantize_pack4_avx2(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>])
         // SAFETY: `os` has 16 bytes.
         unsafe { _mm_storeu_si128(os.as_mut_ptr().cast(), _mm256_castsi256_si128(packed)) };
     }
-    scalar::pack4_into(&x[body..n], a, &mut out[body / 2..]);
+    if body < n {
+        scalar::pack4_into(&x[body..n], a, &mut out[body / 2..]);
+    }
 }
 
 /// # Safety

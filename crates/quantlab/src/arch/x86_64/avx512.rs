@@ -12,13 +12,13 @@ use half::{bf16, f16};
 
 use super::super::scalar;
 use super::avx2;
-use crate::arch::{Affine, MinMax};
+use crate::arch::{Affine, MinMax, symmetric_groups};
 
 simd_kernels! {
     name: "avx512",
     min_max: min_max_avx512,
     min_max_groups: min_max_groups_avx512,
-    max_abs_groups: max_abs_groups_avx512,
+    quantize_pack4_symmetric: quantize_pack4_symmetric_avx512,
     quantize_bytes: quantize_bytes_avx512,
     quantize_pack4: quantize_pack4_avx512,
     quantize_pack4_groups: quantize_pack4_groups_avx512,
@@ -41,21 +41,59 @@ unsafe fn min_max_groups_avx512(x: &[f32], group: usize, out: &mut [MinMax]) {
 
 /// # Safety
 /// The CPU must have AVX-512F.
+#[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn max_abs_groups_avx512(x: &[f32], group: usize, out: &mut [f32]) {
-    // As in `scalar::max_abs_groups`: the largest bit pattern with the sign cleared.
-    let mask = _mm512_set1_epi32(0x7FFF_FFFF);
-    for (o, xs) in out.iter_mut().zip(x.chunks_exact(group.max(1))) {
-        let chunks = xs.chunks_exact(16);
-        let tail = chunks.remainder().iter().fold(0, |m, v| m.max(v.to_bits() & 0x7FFF_FFFF));
-        let mut m = _mm512_setzero_si512();
-        for c in chunks {
-            // SAFETY: `c` has 16 f32.
-            let v = unsafe { _mm512_loadu_si512(c.as_ptr().cast()) };
-            m = _mm512_max_epu32(m, _mm512_and_si512(v, mask));
-        }
-        *o = f32::from_bits(_mm512_reduce_max_epu32(m).max(tail));
+unsafe fn max_abs_avx512(x: &[f32]) -> f32 {
+    // As `scalar::max_abs`: the largest bit pattern with the sign cleared.
+    let chunks = x.chunks_exact(16);
+    let tail = scalar::max_abs_bits(chunks.remainder());
+    let mut m = _mm512_setzero_si512();
+    for c in chunks {
+        // SAFETY: `c` has 16 f32.
+        let v = unsafe { _mm512_loadu_si512(c.as_ptr().cast()) };
+        m = _mm512_max_epu32(m, _mm512_and_si512(v, _mm512_set1_epi32(0x7FFF_FFFF)));
     }
+    f32::from_bits(_mm512_reduce_max_epu32(m).max(tail))
+}
+
+/// # Safety
+/// The CPU must have AVX-512F.
+#[target_feature(enable = "avx512f")]
+unsafe fn quantize_pack4_symmetric_avx512(
+    x: &[f32],
+    group: usize,
+    limits: Affine,
+    scales: &mut [f32],
+    out: &mut [MaybeUninit<u8>],
+) -> bool {
+    let far = x.len() >= STREAM_MIN;
+    let max_abs = |xs: &[f32]| {
+        if far {
+            // Each group is read twice, from L1 the second time; ask ahead
+            // for the one `PREFETCH` values on (see `PREFETCH`).
+            let ahead = xs.as_ptr().wrapping_add(PREFETCH);
+            for line in (0..xs.len()).step_by(16) {
+                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line).cast());
+            }
+        }
+        // SAFETY: same features.
+        unsafe { max_abs_avx512(xs) }
+    };
+    // The limits are broadcast once; a group's own `Affine` would go
+    // through memory and stall on store forwarding, every group.
+    let limits = Affine { zero_point: 0, ..limits };
+    let fixed = consts(limits);
+    let pack = |xs: &[f32], scale: f32, os: &mut [MaybeUninit<u8>]| {
+        let body = xs.len() / 16 * 16;
+        let c = Consts { scale: _mm512_set1_ps(scale), ..fixed };
+        // SAFETY: same features; `body` is a multiple of 16 within `xs`, and
+        // `os` has room for half of `xs`.
+        unsafe { pack4_run::<true>(&xs[..body], c, os) };
+        if body < xs.len() {
+            scalar::pack4_into(&xs[body..], Affine { scale, ..limits }, &mut os[body / 2..]);
+        }
+    };
+    symmetric_groups(x, group, limits, scales, out, max_abs, pack)
 }
 
 /// # Safety
@@ -274,18 +312,60 @@ unsafe fn quantize_run_avx512<const STREAM: bool, const RANGE: u8>(
     _mm512_test_epi32_mask(bad, bad) == 0
 }
 
+/// Sixteen 4-bit codes, each in the low nibble of an i32 lane (the rest of
+/// the lane is not the scalar code: only the nibble is kept by packing).
+///
+/// Leaner than [`codes`], as only the nibble matters: NaN needs no mask, as
+/// the conversion turns it into 0x8000_0000, whose low nibble is the 0 that
+/// `NaN as i32` gives; and with no zero point (the symmetric schemes) the
+/// clamp can come before the rounding, which the conversion then does:
+/// rounding is monotone and the limits are integers, so clamping first gives
+/// the same code.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn nibbles<const SYMMETRIC: bool>(v: __m512, c: Consts) -> __m512i {
+    const NEAREST: i32 = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+    let q = _mm512_div_ps(v, c.scale);
+    // vmaxps/vminps return their second operand when either is NaN: NaN survives both.
+    if SYMMETRIC {
+        _mm512_cvt_roundps_epi32::<NEAREST>(_mm512_min_ps(c.qmax, _mm512_max_ps(c.qmin, q)))
+    } else {
+        let t = _mm512_add_ps(_mm512_roundscale_ps::<NEAREST>(q), c.zero);
+        _mm512_cvtps_epi32(_mm512_min_ps(c.qmax, _mm512_max_ps(c.qmin, t)))
+    }
+}
+
 /// # Safety
 /// The CPU must have AVX-512F.
 #[inline]
 #[target_feature(enable = "avx512f")]
 unsafe fn quantize_pack4_avx512(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>]) {
     let n = x.len().min(2 * out.len());
-    let c = consts(a);
     let body = n / 16 * 16;
-    for (xs, os) in x[..body].chunks_exact(16).zip(out.chunks_exact_mut(8)) {
+    // SAFETY: same features; `body` is a multiple of 16 within both slices.
+    unsafe {
+        if a.zero_point == 0 {
+            pack4_run::<true>(&x[..body], consts(a), out);
+        } else {
+            pack4_run::<false>(&x[..body], consts(a), out);
+        }
+    }
+    if body < n {
+        scalar::pack4_into(&x[body..n], a, &mut out[body / 2..]);
+    }
+}
+
+/// Packs the codes of `x` (a multiple of 16 long) two to a byte.
+///
+/// # Safety
+/// The CPU must have AVX-512F.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn pack4_run<const SYMMETRIC: bool>(x: &[f32], c: Consts, out: &mut [MaybeUninit<u8>]) {
+    for (xs, os) in x.chunks_exact(16).zip(out.chunks_exact_mut(8)) {
         // SAFETY: `xs` has 16 f32, `os` 8 bytes.
         unsafe {
-            let q = codes(_mm512_loadu_ps(xs.as_ptr()), c);
+            let q = nibbles::<SYMMETRIC>(_mm512_loadu_ps(xs.as_ptr()), c);
             // As 64-bit lanes each holds (even code, odd code << 32): shifted
             // right by 28, the odd code's low nibble sits in bits 4..8. Only
             // the low byte of each lane is kept by the narrow, so one bitwise
@@ -295,7 +375,6 @@ unsafe fn quantize_pack4_avx512(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>
             _mm_storel_epi64(os.as_mut_ptr().cast(), bytes);
         }
     }
-    scalar::pack4_into(&x[body..n], a, &mut out[body / 2..]);
 }
 
 /// # Safety
