@@ -167,9 +167,9 @@ pub(crate) fn symmetric_groups(
             }
             scales[first + i] = symmetric_scale(m, limits.qmax);
         }
-        for i in first..first + n {
+        for (i, &scale) in (first..).zip(&scales[first..first + n]) {
             let (at, half) = (i * group, i * group / 2);
-            pack(&x[at..at + group], scales[i], &mut out[half..half + group / 2]);
+            pack(&x[at..at + group], scale, &mut out[half..half + group / 2]);
         }
     }
     true
