@@ -124,6 +124,11 @@ pub struct BenchArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Cast into one preallocated output (`cast_into`, as numpy.copyto and
+    /// Tensor.copy_ do) instead of a new array each time (as astype and .to
+    /// do), leaving out the operating system zeroing fresh pages.
+    #[arg(long)]
+    pub reuse_output: bool,
 }
 
 /// The integer types linear quantization targets.

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use half::{bf16, f16};
-use ndarray::ArrayView1;
-use quantlab::{CastExt, DType, QuantParams, QuantSpec, QuantizeExt, asymmetric_params};
+use ndarray::{Array1, ArrayView1};
+use quantlab::{CastExt, CastOptions, DType, QuantParams, QuantSpec, QuantizeExt, asymmetric_params};
 use serde_json::json;
 
 use crate::args::BenchArgs;
@@ -49,7 +49,8 @@ pub fn run(args: &BenchArgs, out: &mut impl Write) -> Result<()> {
     if args.json {
         // Written by hand to keep the contract's key order (serde_json sorts keys).
         let n = args.n.unwrap_or(BIG);
-        let ops: Vec<String> = measure(n)?.iter().map(|(name, e)| format!("{}: {}", json!(name), json!(e))).collect();
+        let ops: Vec<String> =
+            measure(n, args.reuse_output)?.iter().map(|(name, e)| format!("{}: {}", json!(name), json!(e))).collect();
         writeln!(out, "{{\"n\": {n}, \"kernel\": {}, \"ops\": {{{}}}}}", json!(quantlab::kernel()), ops.join(", "))?;
         return Ok(());
     }
@@ -57,12 +58,13 @@ pub fn run(args: &BenchArgs, out: &mut impl Write) -> Result<()> {
         Some(n) => vec![n],
         None => vec![BIG, SMALL],
     };
-    let results = sizes.iter().map(|&n| measure(n)).collect::<Result<Vec<_>>>()?;
+    let results = sizes.iter().map(|&n| measure(n, args.reuse_output)).collect::<Result<Vec<_>>>()?;
     writeln!(
         out,
-        "kernel: {} (available: {}); one thread; best of >= {MIN_REPS} runs",
+        "kernel: {} (available: {}); one thread; best of >= {MIN_REPS} runs; casts into {}",
         quantlab::kernel(),
-        quantlab::available_kernels().join(", ")
+        quantlab::available_kernels().join(", "),
+        if args.reuse_output { "one preallocated output" } else { "a new array each run" }
     )?;
     write!(out, "{:<20}", "operation")?;
     for n in &sizes {
@@ -86,8 +88,9 @@ pub fn run(args: &BenchArgs, out: &mut impl Write) -> Result<()> {
     Ok(())
 }
 
-/// Elements per second of every operation on N values.
-fn measure(n: usize) -> Result<Vec<(&'static str, f64)>> {
+/// Elements per second of every operation on N values; `reuse` casts into
+/// one preallocated output rather than a new array each run.
+fn measure(n: usize, reuse: bool) -> Result<Vec<(&'static str, f64)>> {
     if n == 0 || !n.is_multiple_of(GROUP) {
         bail!("--n {n}: use a positive multiple of {GROUP} (the int4 group size)");
     }
@@ -98,6 +101,8 @@ fn measure(n: usize) -> Result<Vec<(&'static str, f64)>> {
     let params = QuantParams::per_tensor(s, z);
     let q8 = view.quantize_with(DType::Int8, &params)?;
     let mut dst = vec![0f32; n];
+    let (mut b16, mut h16) = (Array1::from_elem(n, bf16::ZERO), Array1::from_elem(n, f16::ZERO));
+    let none = CastOptions::default();
     let secs = [
         best(|| {
             dst.copy_from_slice(black_box(&x));
@@ -113,11 +118,21 @@ fn measure(n: usize) -> Result<Vec<(&'static str, f64)>> {
             Ok(())
         })?,
         best(|| {
-            black_box(view.cast::<bf16>()?);
+            if reuse {
+                view.cast_into(&mut b16, none)?;
+                black_box(&mut b16);
+            } else {
+                black_box(view.cast::<bf16>()?);
+            }
             Ok(())
         })?,
         best(|| {
-            black_box(view.cast::<f16>()?);
+            if reuse {
+                view.cast_into(&mut h16, none)?;
+                black_box(&mut h16);
+            } else {
+                black_box(view.cast::<f16>()?);
+            }
             Ok(())
         })?,
         best(|| {

@@ -11,7 +11,7 @@
 //! is 2, here it is 3), and wraps on overflow; quantlab rounds because that is
 //! what quantization needs. NaN has no integer and is an error.
 
-use ndarray::{Array, ArrayBase, Data, Dimension};
+use ndarray::{Array, ArrayBase, Data, DataMut, Dimension};
 
 use crate::arch;
 use crate::dtype::DType;
@@ -46,6 +46,29 @@ pub trait CastExt<D: Dimension> {
 
     /// Casts every element to `T`.
     fn cast_with<T: Element>(&self, options: CastOptions) -> Result<Array<T, D>>;
+
+    /// Casts every element into `out`, an array of the same shape, instead
+    /// of allocating a new one: what `numpy.copyto(out, x, casting="unsafe")`
+    /// and PyTorch's `out.copy_(x)` do. Reusing one output saves the
+    /// allocation and, for a large tensor, the operating system zeroing its
+    /// fresh pages, which can take as long as the cast itself.
+    ///
+    /// On error, `out` holds the values cast before the failing one.
+    ///
+    /// ```
+    /// use quantlab::prelude::*;
+    /// let x = array![[0.1f32, 2.0], [-3.5, 1e9]];
+    /// let mut out = Array2::from_elem((2, 2), bf16::ZERO);
+    /// x.cast_into(&mut out, CastOptions::default())?;
+    /// assert_eq!(out[[0, 0]].to_f32(), 0.10009765625);
+    /// assert!(x.cast_into(&mut Array2::from_elem((2, 3), bf16::ZERO), CastOptions::default()).is_err());
+    /// # Ok::<(), quantlab::Error>(())
+    /// ```
+    fn cast_into<T: Element, S2: DataMut<Elem = T>>(
+        &self,
+        out: &mut ArrayBase<S2, D>,
+        options: CastOptions,
+    ) -> Result<()>;
 }
 
 impl<A, S, D> CastExt<D> for ArrayBase<S, D>
@@ -67,6 +90,30 @@ where
             out.push(cast_one::<A, T>(v, options, index)?);
         }
         Ok(Array::from_shape_vec(self.raw_dim(), out).expect("same element count"))
+    }
+
+    fn cast_into<T: Element, S2: DataMut<Elem = T>>(
+        &self,
+        out: &mut ArrayBase<S2, D>,
+        options: CastOptions,
+    ) -> Result<()> {
+        if self.shape() != out.shape() {
+            return Err(Error::ShapeMismatch {
+                what: "cast_into (the output must have the input's shape)",
+                left: self.shape().to_vec(),
+                right: out.shape().to_vec(),
+            });
+        }
+        if let (Some(src), Some(dst)) = (self.as_slice(), out.as_slice_mut())
+            && arch::cast_fast_into(src, dst)
+        {
+            return Ok(());
+        }
+        // Both iterate in logical (row-major) order, whatever the memory layouts.
+        for (index, (o, &v)) in out.iter_mut().zip(self.iter()).enumerate() {
+            *o = cast_one::<A, T>(v, options, index)?;
+        }
+        Ok(())
     }
 }
 
@@ -208,6 +255,46 @@ mod tests {
         );
         let err = x.cast::<i32>().unwrap_err();
         assert!(matches!(err, Error::NonFinite { index: 1, .. }), "{err}");
+    }
+
+    #[test]
+    fn cast_into_writes_what_cast_returns() {
+        // Contiguous f32 -> bf16/f16 (the SIMD kernels), and back.
+        let x = Array2::from_shape_fn((3, 37), |(i, j)| ((i * 37 + j) as f32 * 0.731).sin() * 70000.0);
+        let mut b = Array2::from_elem((3, 37), bf16::ZERO);
+        x.cast_into(&mut b, CastOptions::default()).unwrap();
+        assert_eq!(b, x.cast::<bf16>().unwrap());
+        let mut h = Array2::from_elem((3, 37), f16::ZERO);
+        x.cast_into(&mut h, CastOptions::default()).unwrap();
+        assert_eq!(h.mapv(f16::to_bits), x.cast::<f16>().unwrap().mapv(f16::to_bits));
+        let mut back = Array2::<f32>::zeros((3, 37));
+        b.cast_into(&mut back, CastOptions::default()).unwrap();
+        assert_eq!(back, b.cast::<f32>().unwrap());
+        // A strided source and a transposed (non-contiguous) output: the scalar path.
+        let mut t = Array2::from_elem((37, 3), f16::ZERO);
+        let mut tv = t.view_mut().reversed_axes();
+        x.cast_into(&mut tv, CastOptions::default()).unwrap();
+        assert_eq!(t.t().mapv(f16::to_bits), h.mapv(f16::to_bits));
+        let view = x.slice(s![.., ..;5]);
+        let mut i = Array2::<i16>::zeros(view.raw_dim());
+        view.cast_into(&mut i, CastOptions { saturate: true }).unwrap();
+        assert_eq!(i, view.cast_with::<i16>(CastOptions { saturate: true }).unwrap());
+    }
+
+    #[test]
+    fn cast_into_errors() {
+        let x = array![1.0f32, 2.0, 1000.0, 3.0];
+        let err = x.cast_into(&mut ndarray::Array1::from_elem(3, bf16::ZERO), CastOptions::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "shape mismatch: cast_into (the output must have the input's shape) needs equal shapes, got [4] and [3]"
+        );
+        // float8_e4m3fn tops out at 448: the values before 1000 are written, then the error.
+        let mut out = ndarray::Array1::<float8::F8E4M3>::from_elem(4, float8::F8E4M3::from_f32(-1.0));
+        let err = x.cast_into(&mut out, CastOptions::default()).unwrap_err();
+        assert!(matches!(err, Error::OutOfRange { .. }), "{err}");
+        assert!(err.to_string().starts_with("1000 at flat index 2"), "{err}");
+        assert_eq!(out.mapv(|v| v.to_f32()).to_vec(), [1.0, 2.0, -1.0, -1.0]);
     }
 
     #[test]

@@ -44,6 +44,12 @@ fn bench_json_has_the_contracted_shape() {
     names.sort();
     assert_eq!(names, want);
     assert!(ops.values().all(|e| e.as_f64().unwrap() > 0.0));
+    // The same shape when the casts reuse one output.
+    let reused: serde_json::Value =
+        serde_json::from_str(&ok(&["bench", "--n", "4096", "--json", "--reuse-output"])).unwrap();
+    let mut keys: Vec<&str> = reused["ops"].as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, want);
     let bad = quantlab(&["bench", "--n", "100"]);
     assert_eq!(bad.status.code(), Some(2));
 }

@@ -167,9 +167,11 @@ pub(crate) fn symmetric_groups(
             }
             scales[first + i] = symmetric_scale(m, limits.qmax);
         }
-        for (i, &scale) in (first..).zip(&scales[first..first + n]) {
+        // (Zipping `scales` in instead made this 20% slower at 2^24 values.)
+        #[allow(clippy::needless_range_loop)]
+        for i in first..first + n {
             let (at, half) = (i * group, i * group / 2);
-            pack(&x[at..at + group], scale, &mut out[half..half + group / 2]);
+            pack(&x[at..at + group], scales[i], &mut out[half..half + group / 2]);
         }
     }
     true
@@ -276,36 +278,43 @@ pub fn kernel_tables() -> Vec<&'static Kernels> {
 /// The fast path for casting a contiguous slice from `A` to `T`, where one
 /// exists: f32 to and from bf16 and f16. `None` sends the caller to the scalar path.
 pub(crate) fn cast_fast<A: Element, T: Element>(src: &[A]) -> Option<Vec<T>> {
-    let k = kernels();
-    let is = |a: TypeId, t: TypeId| TypeId::of::<A>() == a && TypeId::of::<T>() == t;
+    let (from, to) = (TypeId::of::<A>(), TypeId::of::<T>());
     let (f32_, bf16_, f16_) = (TypeId::of::<f32>(), TypeId::of::<bf16>(), TypeId::of::<f16>());
-    if is(f32_, bf16_) {
-        Some(convert(same_type(src), k.f32_to_bf16, bf16::ZERO))
-    } else if is(f32_, f16_) {
-        Some(convert(same_type(src), k.f32_to_f16, f16::ZERO))
-    } else if is(bf16_, f32_) {
-        Some(convert(same_type(src), k.bf16_to_f32, 0f32))
-    } else if is(f16_, f32_) {
-        Some(convert(same_type(src), k.f16_to_f32, 0f32))
-    } else {
-        None
-    }
-}
-
-fn convert<U: Copy + 'static, V: Copy + 'static, T: 'static>(src: &[U], f: fn(&[U], &mut [V]), zero: V) -> Vec<T> {
-    let mut out = if TypeId::of::<V>() == TypeId::of::<bf16>() || TypeId::of::<V>() == TypeId::of::<f16>() {
+    let mut out: Vec<T> = if from == f32_ && (to == bf16_ || to == f16_) {
         // All-zero u16s, moved over: `vec![0u16; n]` gets fresh zeroed pages
         // from the allocator where `vec![bf16::ZERO; n]` would write every one.
         let bits = std::mem::ManuallyDrop::new(output::<u16>(src.len()));
         let (ptr, len, cap) = (bits.as_ptr().cast_mut(), bits.len(), bits.capacity());
-        // SAFETY: V is bf16 or f16 (checked above), both `repr(transparent)`
+        // SAFETY: T is bf16 or f16 (checked above), both `repr(transparent)`
         // over u16, so layout and allocation carry over, and all-zero bits are +0.0.
-        unsafe { Vec::from_raw_parts(ptr.cast::<V>(), len, cap) }
+        unsafe { Vec::from_raw_parts(ptr.cast::<T>(), len, cap) }
+    } else if (from == bf16_ || from == f16_) && to == f32_ {
+        same_type_vec(output::<f32>(src.len()))
     } else {
-        output_of(src.len(), zero)
+        return None;
     };
-    f(src, &mut out);
-    same_type_vec(out)
+    cast_fast_into(src, &mut out);
+    Some(out)
+}
+
+/// [`cast_fast`] into `dst` (of `src`'s length): says whether there was a
+/// fast path (and so whether `dst` was written).
+pub(crate) fn cast_fast_into<A: Element, T: Element>(src: &[A], dst: &mut [T]) -> bool {
+    let k = kernels();
+    let is = |a: TypeId, t: TypeId| TypeId::of::<A>() == a && TypeId::of::<T>() == t;
+    let (f32_, bf16_, f16_) = (TypeId::of::<f32>(), TypeId::of::<bf16>(), TypeId::of::<f16>());
+    if is(f32_, bf16_) {
+        (k.f32_to_bf16)(same_type(src), same_type_mut(dst));
+    } else if is(f32_, f16_) {
+        (k.f32_to_f16)(same_type(src), same_type_mut(dst));
+    } else if is(bf16_, f32_) {
+        (k.bf16_to_f32)(same_type(src), same_type_mut(dst));
+    } else if is(f16_, f32_) {
+        (k.f16_to_f32)(same_type(src), same_type_mut(dst));
+    } else {
+        return false;
+    }
+    true
 }
 
 /// A zeroed output buffer of `n` values, backed by huge pages where the OS
@@ -392,6 +401,13 @@ fn same_type<A: 'static, U: 'static>(s: &[A]) -> &[U] {
     assert_eq!(TypeId::of::<A>(), TypeId::of::<U>());
     // SAFETY: A and U are the same type (asserted above).
     unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<U>(), s.len()) }
+}
+
+/// Views a `&mut [A]` as `&mut [U]` when the caller has checked that they are one type.
+fn same_type_mut<A: 'static, U: 'static>(s: &mut [A]) -> &mut [U] {
+    assert_eq!(TypeId::of::<A>(), TypeId::of::<U>());
+    // SAFETY: A and U are the same type (asserted above).
+    unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<U>(), s.len()) }
 }
 
 /// Moves a `Vec<U>` into a `Vec<T>` when the caller has checked that they are one type.
