@@ -28,6 +28,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod arch;
+mod buffer;
 mod cast;
 mod cpu;
 mod dtype;

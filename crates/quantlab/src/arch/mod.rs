@@ -18,6 +18,7 @@ use std::sync::OnceLock;
 
 use half::{bf16, f16};
 
+use crate::buffer;
 use crate::element::Element;
 
 /// Declares one instruction set's kernel table, `KERNELS`, from the
@@ -281,15 +282,14 @@ pub(crate) fn cast_fast<A: Element, T: Element>(src: &[A]) -> Option<Vec<T>> {
     let (from, to) = (TypeId::of::<A>(), TypeId::of::<T>());
     let (f32_, bf16_, f16_) = (TypeId::of::<f32>(), TypeId::of::<bf16>(), TypeId::of::<f16>());
     let mut out: Vec<T> = if from == f32_ && (to == bf16_ || to == f16_) {
-        // All-zero u16s, moved over: `vec![0u16; n]` gets fresh zeroed pages
-        // from the allocator where `vec![bf16::ZERO; n]` would write every one.
-        let bits = std::mem::ManuallyDrop::new(output::<u16>(src.len()));
+        // All-zero u16s, moved over (`buffer::zeroed` takes plain numbers only).
+        let bits = std::mem::ManuallyDrop::new(buffer::zeroed::<u16>(src.len()));
         let (ptr, len, cap) = (bits.as_ptr().cast_mut(), bits.len(), bits.capacity());
         // SAFETY: T is bf16 or f16 (checked above), both `repr(transparent)`
         // over u16, so layout and allocation carry over, and all-zero bits are +0.0.
         unsafe { Vec::from_raw_parts(ptr.cast::<T>(), len, cap) }
     } else if (from == bf16_ || from == f16_) && to == f32_ {
-        same_type_vec(output::<f32>(src.len()))
+        same_type_vec(buffer::zeroed::<f32>(src.len()))
     } else {
         return None;
     };
@@ -315,85 +315,6 @@ pub(crate) fn cast_fast_into<A: Element, T: Element>(src: &[A], dst: &mut [T]) -
         return false;
     }
     true
-}
-
-/// A zeroed output buffer of `n` values, backed by huge pages where the OS
-/// allows it (see [`advise_huge_pages`]). For types whose zero is all-zero bits.
-pub(crate) fn output<T: Clone + Default>(n: usize) -> Vec<T> {
-    output_of(n, T::default())
-}
-
-fn output_of<T: Clone>(n: usize, zero: T) -> Vec<T> {
-    let mut v = vec![zero; n];
-    advise_huge_pages(&mut v);
-    v
-}
-
-/// An output of `n` values written by `fill`, without zeroing it first (a
-/// whole extra pass over memory for the quantize kernels, which write every byte).
-///
-/// # Safety
-/// `fill` must write every element of the slice it is given.
-pub(crate) unsafe fn output_filled<T>(n: usize, fill: impl FnOnce(&mut [MaybeUninit<T>])) -> Vec<T> {
-    // SAFETY: passed on to the caller.
-    let filled = unsafe {
-        output_try_filled::<T, ()>(n, |out| {
-            fill(out);
-            Ok(())
-        })
-    };
-    filled.unwrap_or_default()
-}
-
-/// [`output_filled`] for a `fill` that can fail; on failure the partly
-/// written buffer is dropped, never read.
-///
-/// # Safety
-/// When `fill` returns `Ok`, it must have written every element of its slice.
-pub(crate) unsafe fn output_try_filled<T, E>(
-    n: usize,
-    fill: impl FnOnce(&mut [MaybeUninit<T>]) -> Result<(), E>,
-) -> Result<Vec<T>, E> {
-    let mut v = Vec::with_capacity(n);
-    let spare = &mut v.spare_capacity_mut()[..n];
-    advise_huge_pages(spare);
-    fill(spare)?;
-    // SAFETY: the capacity is at least n, and `fill` succeeded, so (by the
-    // caller's promise) it wrote all n elements.
-    unsafe { v.set_len(n) };
-    Ok(v)
-}
-
-/// Asks Linux to back a large, not yet touched buffer with 2 MiB pages.
-///
-/// A fresh 64 MiB output costs 16384 page faults with 4 KiB pages, which on
-/// a virtual machine take longer than the kernel that fills the buffer; with
-/// huge pages it is 32. Transparent huge pages are often in `madvise` mode,
-/// so they must be asked for, as numpy does for its arrays. Only a hint:
-/// failure (or another OS) changes nothing but speed.
-pub(crate) fn advise_huge_pages<T>(buf: &mut [T]) {
-    #[cfg(target_os = "linux")]
-    {
-        const HUGE: usize = 2 << 20;
-        const MADV_HUGEPAGE: i32 = 14;
-        unsafe extern "C" {
-            fn madvise(addr: *mut std::ffi::c_void, len: usize, advice: i32) -> i32;
-        }
-        let (start, len) = (buf.as_mut_ptr() as usize, std::mem::size_of_val(buf));
-        if len < 4 * HUGE {
-            return;
-        }
-        // Whole huge pages inside the buffer only: madvise needs a page-aligned start.
-        let first = start.next_multiple_of(HUGE);
-        let end = (start + len) / HUGE * HUGE;
-        if end > first {
-            // SAFETY: [first, end) lies inside `buf`, which we own mutably;
-            // MADV_HUGEPAGE changes how pages are backed, never their contents.
-            unsafe { madvise(first as *mut std::ffi::c_void, end - first, MADV_HUGEPAGE) };
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = buf;
 }
 
 /// Views a `&[A]` as `&[U]` when the caller has checked that they are one type.

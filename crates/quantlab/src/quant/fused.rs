@@ -8,6 +8,7 @@ use super::QuantParams;
 use super::params::{self, asymmetric_checked, non_finite_error};
 use super::spec::{Granularity, QuantSpec, Scheme, qrange};
 use crate::arch::{self, Affine, MinMax};
+use crate::buffer;
 use crate::error::{Error, Result};
 
 /// Elements per block of groups: 4 KiB of f32, so the second look at a block
@@ -47,7 +48,7 @@ pub(super) fn quantize_packed(
                 };
                 // SAFETY: the groups tile `data` (`param_count` checked that
                 // `size` divides it), so on success all `len / 2` bytes were written.
-                let out = unsafe { arch::output_try_filled(data.len() / 2, fill)? };
+                let out = unsafe { buffer::try_filled(data.len() / 2, fill)? };
                 Ok(Some((out, QuantParams::per_group(size, scale, vec![0; count]))))
             }
             Scheme::Asymmetric => asymmetric_groups(data, size, count, limits).map(Some),
@@ -57,7 +58,7 @@ pub(super) fn quantize_packed(
         return Ok(None);
     }
     let params = params::choose(data, shape, spec)?;
-    let mut out = arch::output::<u8>(data.len().div_ceil(2));
+    let mut out = buffer::zeroed::<u8>(data.len().div_ceil(2));
     for (p, r) in segments(shape, spec.granularity) {
         let a = Affine { scale: params.scale[p], zero_point: params.zero_point[p], qmin, qmax };
         (k.quantize_pack4)(&data[r.clone()], a, &mut out[r.start / 2..r.end.div_ceil(2)]);
@@ -97,6 +98,6 @@ fn asymmetric_groups(data: &[f32], size: usize, count: usize, limits: Affine) ->
     };
     // SAFETY: the groups tile `data` (`param_count` checked that `size`
     // divides it), so on success the kernel wrote all `len / 2` bytes.
-    let out = unsafe { arch::output_try_filled(data.len() / 2, fill)? };
+    let out = unsafe { buffer::try_filled(data.len() / 2, fill)? };
     Ok((out, QuantParams::per_group(size, scale, zero_point)))
 }

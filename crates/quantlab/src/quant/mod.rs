@@ -17,6 +17,7 @@ pub use params::{QuantParams, asymmetric_params, symmetric_scale};
 pub use spec::{Granularity, QuantSpec, Scheme};
 
 use crate::arch::{self, Affine};
+use crate::buffer;
 use crate::dtype::DType;
 use crate::element::Element;
 use crate::error::{Error, Result};
@@ -102,7 +103,7 @@ impl<D: Dimension> Quantized<D> {
     /// Back to f32: `s * (q - z)` for every element.
     pub fn dequantize(&self) -> Array<f32, D> {
         let shape = self.codes.shape().to_vec();
-        let mut out = arch::output::<f32>(shape.iter().product());
+        let mut out = buffer::zeroed::<f32>(shape.iter().product());
         let k = arch::kernels();
         let (scale, zp) = (&self.params.scale, &self.params.zero_point);
         match &self.codes {
@@ -262,7 +263,7 @@ fn apply<D: Dimension>(data: &[f32], dim: D, dtype: DType, params: QuantParams) 
     let codes = if dtype.is_signed() {
         // SAFETY: the segments cover 0..numel, and each kernel call writes its whole range.
         let out = unsafe {
-            arch::output_filled::<i8>(data.len(), |out| {
+            buffer::filled::<i8>(data.len(), |out| {
                 for (p, r) in segments(&shape, params.granularity) {
                     finite &= (k.quantize_i8)(&data[r.clone()], affine(p), &mut out[r]);
                 }
@@ -272,7 +273,7 @@ fn apply<D: Dimension>(data: &[f32], dim: D, dtype: DType, params: QuantParams) 
     } else {
         // SAFETY: as above.
         let out = unsafe {
-            arch::output_filled::<u8>(data.len(), |out| {
+            buffer::filled::<u8>(data.len(), |out| {
                 for (p, r) in segments(&shape, params.granularity) {
                     finite &= (k.quantize_u8)(&data[r.clone()], affine(p), &mut out[r]);
                 }
