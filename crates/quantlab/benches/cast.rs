@@ -68,7 +68,8 @@ fn half_slices(c: &mut Criterion) {
     g.finish();
 }
 
-/// The public `cast` (allocates its output), on the path `QUANTLAB_KERNEL` picks.
+/// The public `cast` (allocates its output) and `cast_into` (reuses one), on
+/// the path `QUANTLAB_KERNEL` picks.
 fn public_api(c: &mut Criterion) {
     let mut g = c.benchmark_group(format!("api/{}", quantlab::kernel()));
     for n in SIZES {
@@ -79,6 +80,10 @@ fn public_api(c: &mut Criterion) {
         g.throughput(Throughput::Elements(n as u64));
         g.bench_with_input(BenchmarkId::new("cast bf16", n), &x, |b, x| b.iter(|| x.cast::<bf16>().unwrap()));
         g.bench_with_input(BenchmarkId::new("cast f16", n), &x, |b, x| b.iter(|| x.cast::<f16>().unwrap()));
+        let mut out = Array1::from_elem(n, bf16::ZERO);
+        g.bench_with_input(BenchmarkId::new("cast_into bf16", n), &x, |b, x| {
+            b.iter(|| x.cast_into(&mut out, CastOptions::default()).unwrap())
+        });
     }
     g.finish();
 }

@@ -46,6 +46,11 @@ fn kernels(c: &mut Criterion) {
             g.bench_with_input(BenchmarkId::new("quantize_pack4", n), &x, |b, x| {
                 b.iter(|| (k.quantize_pack4)(black_box(x), int4, &mut p))
             });
+            let mut scales = vec![0f32; n / 128];
+            let mut packed = vec![std::mem::MaybeUninit::new(0u8); n / 2];
+            g.bench_with_input(BenchmarkId::new("quantize_pack4_symmetric g128", n), &x, |b, x| {
+                b.iter(|| (k.quantize_pack4_symmetric)(black_box(x), 128, int4, &mut scales, &mut packed))
+            });
             // SAFETY: `q` was initialized when created.
             let codes: Vec<i8> = q.iter().map(|v| unsafe { v.assume_init() }).collect();
             g.bench_with_input(BenchmarkId::new("dequantize_i8", n), &codes, |b, q| {
