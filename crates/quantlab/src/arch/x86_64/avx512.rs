@@ -83,12 +83,23 @@ unsafe fn quantize_pack4_symmetric_avx512(
     // through memory and stall on store forwarding, every group.
     let limits = Affine { zero_point: 0, ..limits };
     let fixed = consts(limits);
+    // A group's scale is s = max(fl(m / qmax), EPSILON) >= (m / qmax)(1 - 2^-24)
+    // for its largest magnitude m, so every |v / s| rounds to at most
+    // qmax(1 + 2^-22) < qmax + 1/2, and to a code in [-qmax, qmax]: the
+    // clamp never acts where qmin <= -qmax (every signed type).
+    let own_range = limits.qmin <= -limits.qmax && limits.qmax < 1 << 20;
     let pack = |xs: &[f32], scale: f32, os: &mut [MaybeUninit<u8>]| {
         let body = xs.len() / 16 * 16;
         let c = Consts { scale: _mm512_set1_ps(scale), ..fixed };
         // SAFETY: same features; `body` is a multiple of 16 within `xs`, and
         // `os` has room for half of `xs`.
-        unsafe { pack4_run::<true>(&xs[..body], c, os) };
+        unsafe {
+            if own_range {
+                pack4_run::<OWN_RANGE>(&xs[..body], c, os);
+            } else {
+                pack4_run::<NO_ZERO>(&xs[..body], c, os);
+            }
+        }
         if body < xs.len() {
             scalar::pack4_into(&xs[body..], Affine { scale, ..limits }, &mut os[body / 2..]);
         }
@@ -312,26 +323,36 @@ unsafe fn quantize_run_avx512<const STREAM: bool, const RANGE: u8>(
     _mm512_test_epi32_mask(bad, bad) == 0
 }
 
+/// How [`nibbles`] computes codes: with a zero point; with none (the
+/// symmetric schemes); or with none for values whose scale came from their
+/// own largest magnitude (see `quantize_pack4_symmetric_avx512`).
+type Nibbles = u8;
+const WITH_ZERO: Nibbles = 0;
+const NO_ZERO: Nibbles = 1;
+const OWN_RANGE: Nibbles = 2;
+
 /// Sixteen 4-bit codes, each in the low nibble of an i32 lane (the rest of
 /// the lane is not the scalar code: only the nibble is kept by packing).
 ///
 /// Leaner than [`codes`], as only the nibble matters: NaN needs no mask, as
 /// the conversion turns it into 0x8000_0000, whose low nibble is the 0 that
-/// `NaN as i32` gives; and with no zero point (the symmetric schemes) the
-/// clamp can come before the rounding, which the conversion then does:
-/// rounding is monotone and the limits are integers, so clamping first gives
-/// the same code.
+/// `NaN as i32` gives; and with no zero point the clamp can come before the
+/// rounding, which the conversion then does: rounding is monotone and the
+/// limits are integers, so clamping first gives the same code. `OWN_RANGE`
+/// drops the clamp: its caller proves it never acts.
 #[inline]
 #[target_feature(enable = "avx512f")]
-fn nibbles<const SYMMETRIC: bool>(v: __m512, c: Consts) -> __m512i {
+fn nibbles<const HOW: Nibbles>(v: __m512, c: Consts) -> __m512i {
     const NEAREST: i32 = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
     let q = _mm512_div_ps(v, c.scale);
     // vmaxps/vminps return their second operand when either is NaN: NaN survives both.
-    if SYMMETRIC {
-        _mm512_cvt_roundps_epi32::<NEAREST>(_mm512_min_ps(c.qmax, _mm512_max_ps(c.qmin, q)))
-    } else {
-        let t = _mm512_add_ps(_mm512_roundscale_ps::<NEAREST>(q), c.zero);
-        _mm512_cvtps_epi32(_mm512_min_ps(c.qmax, _mm512_max_ps(c.qmin, t)))
+    match HOW {
+        OWN_RANGE => _mm512_cvt_roundps_epi32::<NEAREST>(q),
+        NO_ZERO => _mm512_cvt_roundps_epi32::<NEAREST>(_mm512_min_ps(c.qmax, _mm512_max_ps(c.qmin, q))),
+        _ => {
+            let t = _mm512_add_ps(_mm512_roundscale_ps::<NEAREST>(q), c.zero);
+            _mm512_cvtps_epi32(_mm512_min_ps(c.qmax, _mm512_max_ps(c.qmin, t)))
+        }
     }
 }
 
@@ -345,9 +366,9 @@ unsafe fn quantize_pack4_avx512(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>
     // SAFETY: same features; `body` is a multiple of 16 within both slices.
     unsafe {
         if a.zero_point == 0 {
-            pack4_run::<true>(&x[..body], consts(a), out);
+            pack4_run::<NO_ZERO>(&x[..body], consts(a), out);
         } else {
-            pack4_run::<false>(&x[..body], consts(a), out);
+            pack4_run::<WITH_ZERO>(&x[..body], consts(a), out);
         }
     }
     if body < n {
@@ -361,11 +382,11 @@ unsafe fn quantize_pack4_avx512(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>
 /// The CPU must have AVX-512F.
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn pack4_run<const SYMMETRIC: bool>(x: &[f32], c: Consts, out: &mut [MaybeUninit<u8>]) {
+unsafe fn pack4_run<const HOW: Nibbles>(x: &[f32], c: Consts, out: &mut [MaybeUninit<u8>]) {
     for (xs, os) in x.chunks_exact(16).zip(out.chunks_exact_mut(8)) {
         // SAFETY: `xs` has 16 f32, `os` 8 bytes.
         unsafe {
-            let q = nibbles::<SYMMETRIC>(_mm512_loadu_ps(xs.as_ptr()), c);
+            let q = nibbles::<HOW>(_mm512_loadu_ps(xs.as_ptr()), c);
             // As 64-bit lanes each holds (even code, odd code << 32): shifted
             // right by 28, the odd code's low nibble sits in bits 4..8. Only
             // the low byte of each lane is kept by the narrow, so one bitwise
