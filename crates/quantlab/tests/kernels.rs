@@ -545,4 +545,25 @@ proptest! {
             prop_assert_eq!(p.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), q.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
         }
     }
+
+    /// Symmetric per-group int4 on finite groups of any magnitude (the SIMD
+    /// paths skip the clamp there: this is what shows it never acts).
+    #[test]
+    fn symmetric_groups_match_scalar_on_finite_data(
+        raw in proptest::collection::vec(any::<u32>(), 0..300),
+        exponent in 0u32..255,
+        group in prop_oneof![Just(2usize), Just(16), Just(32), Just(128)],
+    ) {
+        // Random mantissas and signs at one exponent, plus random finite values.
+        let x: Vec<f32> = raw
+            .iter()
+            .map(|&b| if b % 3 == 0 { f32::from_bits(b & 0x807F_FFFF | exponent.min(254) << 23) } else { f32::from_bits(b) })
+            .map(|v| if v.is_finite() { v } else { 1.0 })
+            .collect();
+        let groups = x.len() / group;
+        let x = &x[..groups * group];
+        for k in simd() {
+            prop_assert!(symmetric_groups_match_scalar(k, x, group, groups));
+        }
+    }
 }
