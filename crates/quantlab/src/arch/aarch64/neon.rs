@@ -61,13 +61,16 @@ unsafe fn quantize_pack4_symmetric_neon(
     scales: &mut [f32],
     out: &mut [MaybeUninit<u8>],
 ) -> bool {
-    // The limits are broadcast once (see `quantize_pack4_symmetric_avx512`).
+    // The limits are broadcast once, and the clamp is left out where it
+    // cannot act (both as in `quantize_pack4_symmetric_avx512`).
     let limits = Affine { zero_point: 0, ..limits };
     let fixed = consts(limits);
+    let own_range = limits.qmin <= -limits.qmax && limits.qmax < 1 << 20;
     // SAFETY (both): same features.
     let max_abs = |xs: &[f32]| unsafe { max_abs_neon(xs) };
     let pack = |xs: &[f32], scale: f32, os: &mut [MaybeUninit<u8>]| unsafe {
-        pack4_neon(xs, Consts { scale: vdupq_n_f32(scale), ..fixed }, Affine { scale, ..limits }, os)
+        let (c, a) = (Consts { scale: vdupq_n_f32(scale), ..fixed }, Affine { scale, ..limits });
+        if own_range { pack4_neon::<true>(xs, c, a, os) } else { pack4_neon::<false>(xs, c, a, os) }
     };
     symmetric_groups(x, group, limits, scales, out, max_abs, pack)
 }
@@ -164,15 +167,19 @@ fn codes(v: float32x4_t, c: Consts) -> int32x4_t {
 }
 
 /// Sixteen codes as bytes, in order (the narrows truncate: codes fit a byte).
+/// `bad` collects the bits of `v - v` of every input (see `min_max_neon`) to
+/// tell non-finite input. With `OWN_RANGE` (zero point 0, and a scale its
+/// caller chose from these values' largest magnitude: see
+/// `quantize_pack4_symmetric_avx512` for why the clamp then never acts), a
+/// code is one FCVTNS of the quotient, which rounds half to even.
 #[inline]
 #[target_feature(enable = "neon")]
-/// `bad` collects the bits of `v - v` of every input (see `min_max_neon`) to tell non-finite input.
-fn codes16(p: &[f32], c: Consts, bad: &mut uint32x4_t) -> uint8x16_t {
+fn codes16<const OWN_RANGE: bool>(p: &[f32], c: Consts, bad: &mut uint32x4_t) -> uint8x16_t {
     let mut v = |i: usize| {
         // SAFETY: callers pass 16 f32.
         let v = unsafe { vld1q_f32(p.as_ptr().add(i)) };
         *bad = vorrq_u32(*bad, vreinterpretq_u32_f32(vsubq_f32(v, v)));
-        codes(v, c)
+        if OWN_RANGE { vcvtnq_s32_f32(vdivq_f32(v, c.scale)) } else { codes(v, c) }
     };
     let lo = vcombine_s16(vmovn_s32(v(0)), vmovn_s32(v(4)));
     let hi = vcombine_s16(vmovn_s32(v(8)), vmovn_s32(v(12)));
@@ -189,7 +196,7 @@ unsafe fn quantize_bytes_neon(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>])
     let body = n / 16 * 16;
     for (xs, os) in x[..body].chunks_exact(16).zip(out[..body].chunks_exact_mut(16)) {
         // SAFETY: `os` has 16 bytes.
-        unsafe { vst1q_u8(os.as_mut_ptr().cast(), codes16(xs, c, &mut bad)) };
+        unsafe { vst1q_u8(os.as_mut_ptr().cast(), codes16::<false>(xs, c, &mut bad)) };
     }
     let mut finite = vmaxvq_u32(bad) == 0;
     for (o, &v) in out[body..n].iter_mut().zip(&x[body..n]) {
@@ -205,7 +212,7 @@ unsafe fn quantize_bytes_neon(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>])
 #[target_feature(enable = "neon")]
 unsafe fn quantize_pack4_neon(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>]) {
     // SAFETY: same features.
-    unsafe { pack4_neon(x, consts(a), a, out) }
+    unsafe { pack4_neon::<false>(x, consts(a), a, out) }
 }
 
 /// [`quantize_pack4_neon`] with the parameters already broadcast (`c` is `consts(a)`).
@@ -214,13 +221,13 @@ unsafe fn quantize_pack4_neon(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>])
 /// The CPU must have NEON.
 #[inline]
 #[target_feature(enable = "neon")]
-unsafe fn pack4_neon(x: &[f32], c: Consts, a: Affine, out: &mut [MaybeUninit<u8>]) {
+unsafe fn pack4_neon<const OWN_RANGE: bool>(x: &[f32], c: Consts, a: Affine, out: &mut [MaybeUninit<u8>]) {
     let n = x.len().min(2 * out.len());
     let body = n / 16 * 16;
     for (xs, os) in x[..body].chunks_exact(16).zip(out.chunks_exact_mut(8)) {
         // As 16-bit lanes each holds (even code, odd code << 8): keep the even
         // one's low nibble, move the odd one's next to it, narrow to bytes.
-        let w = vreinterpretq_u16_u8(codes16(xs, c, &mut vdupq_n_u32(0)));
+        let w = vreinterpretq_u16_u8(codes16::<OWN_RANGE>(xs, c, &mut vdupq_n_u32(0)));
         let packed = vorrq_u16(vandq_u16(w, vdupq_n_u16(0x000F)), vandq_u16(vshrq_n_u16::<4>(w), vdupq_n_u16(0x00F0)));
         // SAFETY: `os` has 8 bytes.
         unsafe { vst1_u8(os.as_mut_ptr().cast(), vmovn_u16(packed)) };

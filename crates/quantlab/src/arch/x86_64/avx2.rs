@@ -46,13 +46,16 @@ unsafe fn quantize_pack4_symmetric_avx2(
     scales: &mut [f32],
     out: &mut [MaybeUninit<u8>],
 ) -> bool {
-    // The limits are broadcast once (see `quantize_pack4_symmetric_avx512`).
+    // The limits are broadcast once, and the clamp is left out where it
+    // cannot act (both as in `quantize_pack4_symmetric_avx512`).
     let limits = Affine { zero_point: 0, ..limits };
     let fixed = consts(limits);
+    let own_range = limits.qmin <= -limits.qmax && limits.qmax < 1 << 20;
     // SAFETY (both): same features.
     let max_abs = |xs: &[f32]| unsafe { max_abs_avx2(xs) };
     let pack = |xs: &[f32], scale: f32, os: &mut [MaybeUninit<u8>]| unsafe {
-        pack4_avx2(xs, Consts { scale: _mm256_set1_ps(scale), ..fixed }, Affine { scale, ..limits }, os)
+        let (c, a) = (Consts { scale: _mm256_set1_ps(scale), ..fixed }, Affine { scale, ..limits });
+        if own_range { pack4_avx2::<true>(xs, c, a, os) } else { pack4_avx2::<false>(xs, c, a, os) }
     };
     symmetric_groups(x, group, limits, scales, out, max_abs, pack)
 }
@@ -159,15 +162,19 @@ fn codes(v: __m256, c: Consts) -> __m256i {
 
 /// 32 codes as bytes, in order: each code's low byte, as `as i8`/`as u8`
 /// keep it (the i32 to i16 pack saturates, but codes lie in `qmin..=qmax`).
+/// `bad` collects `v - v` of every input (see `min_max_avx2`) to tell
+/// non-finite input. With `OWN_RANGE` (zero point 0, and a scale its caller
+/// chose from these values' largest magnitude: see
+/// `quantize_pack4_symmetric_avx512` for why the clamp then never acts), a
+/// code is the quotient converted in the default rounding, half to even.
 #[inline]
 #[target_feature(enable = "avx2")]
-/// `bad` collects `v - v` of every input (see `min_max_avx2`) to tell non-finite input.
-fn codes32(p: &[f32], c: Consts, bad: &mut __m256) -> __m256i {
+fn codes32<const OWN_RANGE: bool>(p: &[f32], c: Consts, bad: &mut __m256) -> __m256i {
     let mut v = |i: usize| {
         // SAFETY: callers pass 32 f32.
         let v = unsafe { _mm256_loadu_ps(p.as_ptr().add(i)) };
         *bad = _mm256_or_ps(*bad, _mm256_sub_ps(v, v));
-        codes(v, c)
+        if OWN_RANGE { _mm256_cvtps_epi32(_mm256_div_ps(v, c.scale)) } else { codes(v, c) }
     };
     let (a, b, d, e) = (v(0), v(8), v(16), v(24));
     let low = _mm256_set1_epi16(0x00FF);
@@ -189,7 +196,7 @@ unsafe fn quantize_bytes_avx2(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>])
     let body = n / 32 * 32;
     for (xs, os) in x[..body].chunks_exact(32).zip(out[..body].chunks_exact_mut(32)) {
         // SAFETY: `os` has 32 bytes.
-        unsafe { _mm256_storeu_si256(os.as_mut_ptr().cast(), codes32(xs, c, &mut bad)) };
+        unsafe { _mm256_storeu_si256(os.as_mut_ptr().cast(), codes32::<false>(xs, c, &mut bad)) };
     }
     let bad = _mm256_castps_si256(bad);
     let mut finite = _mm256_testz_si256(bad, bad) == 1;
@@ -206,7 +213,7 @@ unsafe fn quantize_bytes_avx2(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>])
 #[target_feature(enable = "avx2")]
 unsafe fn quantize_pack4_avx2(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>]) {
     // SAFETY: same features.
-    unsafe { pack4_avx2(x, consts(a), a, out) }
+    unsafe { pack4_avx2::<false>(x, consts(a), a, out) }
 }
 
 /// [`quantize_pack4_avx2`] with the parameters already broadcast (`c` is `consts(a)`).
@@ -215,12 +222,12 @@ unsafe fn quantize_pack4_avx2(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>])
 /// The CPU must have AVX2.
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn pack4_avx2(x: &[f32], c: Consts, a: Affine, out: &mut [MaybeUninit<u8>]) {
+unsafe fn pack4_avx2<const OWN_RANGE: bool>(x: &[f32], c: Consts, a: Affine, out: &mut [MaybeUninit<u8>]) {
     let n = x.len().min(2 * out.len());
     let body = n / 32 * 32;
     for (xs, os) in x[..body].chunks_exact(32).zip(out.chunks_exact_mut(16)) {
         // Codes in order as bytes; as 16-bit words each holds (even, odd).
-        let w = codes32(xs, c, &mut _mm256_setzero_ps());
+        let w = codes32::<OWN_RANGE>(xs, c, &mut _mm256_setzero_ps());
         let lo = _mm256_and_si256(w, _mm256_set1_epi16(0x000F));
         let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(w), _mm256_set1_epi16(0x00F0));
         let packed = _mm256_packus_epi16(_mm256_or_si256(lo, hi), _mm256_setzero_si256());
