@@ -206,6 +206,47 @@ fn quantize_matches_scalar() {
     });
 }
 
+/// Values on and beside rounding ties, where multiplying by `1 / s` can round
+/// to another code than dividing by `s`: a SIMD path that multiplies must
+/// notice and divide (see `arch::reciprocal`). Every value passes through
+/// every lane of a 64-value block (the data is shifted 16 at a time).
+#[test]
+fn near_ties_match_scalar_where_a_reciprocal_would_not() {
+    let mut rng = Rng(7);
+    let mut scales = vec![0.1f32, 1.0 / 3.0, 0.7, 6.0 / 255.0, 3.0e-5, 1.5e7];
+    scales.extend((0..40).map(|_| f32::from_bits(0x3000_0000 + (rng.next() % 0x1800_0000) as u32)));
+    let mut differ = 0;
+    for &s in &scales {
+        let mut x = vec![];
+        for k in -140i32..140 {
+            let tie = (k as f32 + 0.5) * s;
+            for d in -3i32..=3 {
+                x.push(f32::from_bits(tie.to_bits().wrapping_add_signed(d)));
+            }
+            x.push(k as f32 * s);
+        }
+        x.extend([f32::NAN, f32::INFINITY, -f32::INFINITY, 2000.0 * s, -2000.0 * s, 1023.9 * s]);
+        x.resize(x.len().next_multiple_of(64) + 48, 0.0);
+        let r = 1.0 / s;
+        differ += x.iter().filter(|&&v| (v * r).round_ties_even() != (v / s).round_ties_even()).count();
+        for zero_point in [0, 3, -100] {
+            let a = Affine { scale: s, zero_point, qmin: -128, qmax: 127 };
+            let u = Affine { zero_point: zero_point.clamp(0, 255), qmin: 0, qmax: 255, ..a };
+            let w = Affine { zero_point: zero_point.clamp(-8, 7), qmin: -8, qmax: 7, ..a };
+            for shift in (0..64).step_by(16) {
+                let x = &x[shift..x.len() - 48 + shift];
+                for k in simd() {
+                    assert_eq!(q_i8(k, x, a, 1), q_i8(scalar(), x, a, 2), "{} s={s} z={zero_point}", k.name);
+                    assert_eq!(q_u8(k, x, u, 1), q_u8(scalar(), x, u, 2), "{} s={s} z={zero_point}", k.name);
+                    // Other limits take the general path.
+                    assert_eq!(q_i8(k, x, w, 1), q_i8(scalar(), x, w, 2), "{} s={s} z={zero_point}", k.name);
+                }
+            }
+        }
+    }
+    assert!(differ > 100, "only {differ} values round differently by the reciprocal: the test lost its teeth");
+}
+
 #[test]
 fn large_outputs_match_scalar() {
     // Past 4 Mi elements the AVX-512 quantize streams its output past the
