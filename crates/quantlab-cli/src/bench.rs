@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use half::{bf16, f16};
 use ndarray::{Array1, ArrayView1};
-use quantlab::{CastExt, CastOptions, DType, QuantParams, QuantSpec, QuantizeExt, asymmetric_params};
+use quantlab::{CastExt, CastOptions, DType, Element, QuantParams, QuantSpec, QuantizeExt, asymmetric_params};
 use serde_json::json;
 
 use crate::args::BenchArgs;
@@ -102,7 +102,6 @@ fn measure(n: usize, reuse: bool) -> Result<Vec<(&'static str, f64)>> {
     let q8 = view.quantize_with(DType::Int8, &params)?;
     let mut dst = vec![0f32; n];
     let (mut b16, mut h16) = (Array1::from_elem(n, bf16::ZERO), Array1::from_elem(n, f16::ZERO));
-    let none = CastOptions::default();
     let secs = [
         best(|| {
             dst.copy_from_slice(black_box(&x));
@@ -117,30 +116,25 @@ fn measure(n: usize, reuse: bool) -> Result<Vec<(&'static str, f64)>> {
             black_box(q8.dequantize());
             Ok(())
         })?,
-        best(|| {
-            if reuse {
-                view.cast_into(&mut b16, none)?;
-                black_box(&mut b16);
-            } else {
-                black_box(view.cast::<bf16>()?);
-            }
-            Ok(())
-        })?,
-        best(|| {
-            if reuse {
-                view.cast_into(&mut h16, none)?;
-                black_box(&mut h16);
-            } else {
-                black_box(view.cast::<f16>()?);
-            }
-            Ok(())
-        })?,
+        best(|| cast_once(view, &mut b16, reuse))?,
+        best(|| cast_once(view, &mut h16, reuse))?,
         best(|| {
             black_box(quantize_int4_g128(view)?);
             Ok(())
         })?,
     ];
     Ok(OPS.iter().zip(secs).map(|((name, _), s)| (*name, n as f64 / s)).collect())
+}
+
+/// One cast of `x` to `T`: into `out` when `reuse`, else into a new array.
+fn cast_once<T: Element>(x: ArrayView1<'_, f32>, out: &mut Array1<T>, reuse: bool) -> Result<()> {
+    if reuse {
+        x.cast_into(out, CastOptions::default())?;
+        black_box(out);
+    } else {
+        black_box(x.cast::<T>()?);
+    }
+    Ok(())
 }
 
 /// The shortest of at least `MIN_REPS` runs, going on until `MIN_TIME` has passed.

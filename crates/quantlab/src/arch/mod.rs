@@ -170,6 +170,16 @@ pub(crate) fn symmetric_scale(max_abs: f32, qmax: i32) -> f32 {
     (max_abs.abs() / qmax as f32).max(f32::EPSILON)
 }
 
+/// Whether the codes of a group quantized by [`symmetric_groups`] (zero point
+/// 0, scale from the group's own largest magnitude) can skip the clamp to
+/// `limits`. The scale is s = max(fl(m / qmax), EPSILON) >= (m / qmax)(1 - 2^-24)
+/// for the group's largest magnitude m, so every |v / s| is at most
+/// qmax(1 + 2^-23) and rounds to a code in [-qmax, qmax] (while qmax < 2^20):
+/// the clamp never acts where qmin <= -qmax, as in every signed type.
+pub(crate) fn clamp_never_acts(limits: Affine) -> bool {
+    limits.qmin <= -limits.qmax && limits.qmax < 1 << 20
+}
+
 /// The loop of every path's `quantize_pack4_symmetric`, around that path's
 /// own `max_abs` and `pack` kernels (`pack(x, scale, out)`, with `limits`
 /// and zero point 0): inlined into each path's function, so it runs with

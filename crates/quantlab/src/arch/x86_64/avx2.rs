@@ -9,7 +9,7 @@ use std::mem::MaybeUninit;
 use half::{bf16, f16};
 
 use super::super::scalar;
-use crate::arch::{Affine, MinMax, symmetric_groups};
+use crate::arch::{Affine, MinMax, clamp_never_acts, symmetric_groups};
 
 simd_kernels! {
     name: "avx2",
@@ -46,11 +46,11 @@ unsafe fn quantize_pack4_symmetric_avx2(
     scales: &mut [f32],
     out: &mut [MaybeUninit<u8>],
 ) -> bool {
-    // The limits are broadcast once, and the clamp is left out where it
-    // cannot act (both as in `quantize_pack4_symmetric_avx512`).
+    // The limits are broadcast once (see `quantize_pack4_symmetric_avx512`),
+    // and the clamp is left out where it cannot act.
     let limits = Affine { zero_point: 0, ..limits };
     let fixed = consts(limits);
-    let own_range = limits.qmin <= -limits.qmax && limits.qmax < 1 << 20;
+    let own_range = clamp_never_acts(limits);
     // SAFETY (both): same features.
     let max_abs = |xs: &[f32]| unsafe { max_abs_avx2(xs) };
     let pack = |xs: &[f32], scale: f32, os: &mut [MaybeUninit<u8>]| unsafe {
@@ -165,7 +165,7 @@ fn codes(v: __m256, c: Consts) -> __m256i {
 /// `bad` collects `v - v` of every input (see `min_max_avx2`) to tell
 /// non-finite input. With `OWN_RANGE` (zero point 0, and a scale its caller
 /// chose from these values' largest magnitude: see
-/// `quantize_pack4_symmetric_avx512` for why the clamp then never acts), a
+/// `arch::clamp_never_acts` for why the clamp then never acts), a
 /// code is the quotient converted in the default rounding, half to even.
 #[inline]
 #[target_feature(enable = "avx2")]

@@ -12,7 +12,7 @@ use half::{bf16, f16};
 
 use super::super::scalar;
 use super::avx2;
-use crate::arch::{Affine, MinMax, reciprocal, symmetric_groups};
+use crate::arch::{Affine, MinMax, clamp_never_acts, reciprocal, symmetric_groups};
 
 simd_kernels! {
     name: "avx512",
@@ -83,11 +83,7 @@ unsafe fn quantize_pack4_symmetric_avx512(
     // through memory and stall on store forwarding, every group.
     let limits = Affine { zero_point: 0, ..limits };
     let fixed = consts(limits);
-    // A group's scale is s = max(fl(m / qmax), EPSILON) >= (m / qmax)(1 - 2^-24)
-    // for its largest magnitude m, so every |v / s| rounds to at most
-    // qmax(1 + 2^-22) < qmax + 1/2, and to a code in [-qmax, qmax]: the
-    // clamp never acts where qmin <= -qmax (every signed type).
-    let own_range = limits.qmin <= -limits.qmax && limits.qmax < 1 << 20;
+    let own_range = clamp_never_acts(limits);
     let pack = |xs: &[f32], scale: f32, os: &mut [MaybeUninit<u8>]| {
         let body = xs.len() / 16 * 16;
         let c = Consts { scale: _mm512_set1_ps(scale), ..fixed };
@@ -171,9 +167,6 @@ const PREFETCH: usize = 4096;
 #[derive(Clone, Copy)]
 struct Consts {
     scale: __m512,
-    /// `1 / scale` where `reciprocal::of` allows it, else NaN (every quotient
-    /// by it then fails the test of [`rounded_by_reciprocal`] and is divided).
-    inv: __m512,
     zero: __m512,
     qmin: __m512,
     qmax: __m512,
@@ -183,7 +176,6 @@ struct Consts {
 fn consts(a: Affine) -> Consts {
     Consts {
         scale: _mm512_set1_ps(a.scale),
-        inv: _mm512_set1_ps(reciprocal::of(a).unwrap_or(f32::NAN)),
         zero: _mm512_set1_ps(a.zero_point as f32),
         qmin: _mm512_set1_ps(a.qmin as f32),
         qmax: _mm512_set1_ps(a.qmax as f32),
@@ -197,12 +189,14 @@ fn rounded_quotient(v: __m512, c: Consts) -> __m512 {
     _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm512_div_ps(v, c.scale))
 }
 
-/// [`rounded_quotient`] by a multiply where that gives the same integers in
-/// all sixteen lanes (see `arch::reciprocal`), else by the division.
+/// [`rounded_quotient`] by a multiply by `inv`, `1 / scale` where
+/// `reciprocal::of` allows it, when that gives the same integers in all
+/// sixteen lanes (see `arch::reciprocal`), else by the division. An `inv` of
+/// NaN fails the test in every lane: all divided.
 #[inline]
 #[target_feature(enable = "avx512f")]
-fn rounded_by_reciprocal(v: __m512, c: Consts) -> __m512 {
-    let q = _mm512_mul_ps(v, c.inv);
+fn rounded_by_reciprocal(v: __m512, c: Consts, inv: __m512) -> __m512 {
+    let q = _mm512_mul_ps(v, inv);
     let r = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(q);
     let off_tie = _mm512_set1_ps(0.5 - reciprocal::TIE_MARGIN);
     let clear = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(_mm512_abs_ps(_mm512_sub_ps(q, r)), off_tie);
@@ -232,6 +226,7 @@ fn codes(r: __m512, c: Consts) -> __m512i {
 unsafe fn quantize_bytes_avx512(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>]) -> bool {
     let n = x.len().min(out.len());
     let c = consts(a);
+    let inv = _mm512_set1_ps(reciprocal::of(a).unwrap_or(f32::NAN));
     let mut finite = true;
     // Large outputs are written with non-temporal stores: they skip reading
     // each output line into cache before overwriting it (a sixth of the
@@ -254,12 +249,12 @@ unsafe fn quantize_bytes_avx512(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>
     // SAFETY: same features; `os` is 16-byte aligned when streaming.
     finite &= unsafe {
         match (stream, range) {
-            (false, INT8) => quantize_run_avx512::<false, INT8>(xs, c, os),
-            (false, UINT8) => quantize_run_avx512::<false, UINT8>(xs, c, os),
-            (false, _) => quantize_run_avx512::<false, ANY>(xs, c, os),
-            (true, INT8) => quantize_run_avx512::<true, INT8>(xs, c, os),
-            (true, UINT8) => quantize_run_avx512::<true, UINT8>(xs, c, os),
-            (true, _) => quantize_run_avx512::<true, ANY>(xs, c, os),
+            (false, INT8) => quantize_run_avx512::<false, INT8>(xs, c, inv, os),
+            (false, UINT8) => quantize_run_avx512::<false, UINT8>(xs, c, inv, os),
+            (false, _) => quantize_run_avx512::<false, ANY>(xs, c, inv, os),
+            (true, INT8) => quantize_run_avx512::<true, INT8>(xs, c, inv, os),
+            (true, UINT8) => quantize_run_avx512::<true, UINT8>(xs, c, inv, os),
+            (true, _) => quantize_run_avx512::<true, ANY>(xs, c, inv, os),
         }
     };
     if stream {
@@ -310,6 +305,7 @@ fn code_bytes<const RANGE: u8>(r: __m512, c: Consts) -> __m128i {
 unsafe fn quantize_run_avx512<const STREAM: bool, const RANGE: u8>(
     x: &[f32],
     c: Consts,
+    inv: __m512,
     out: &mut [MaybeUninit<u8>],
 ) -> bool {
     // `v - v` of every input: nonzero bits where one was not finite (see `min_max_avx512`).
@@ -325,7 +321,7 @@ unsafe fn quantize_run_avx512<const STREAM: bool, const RANGE: u8>(
         unsafe {
             let v = _mm512_loadu_ps(xs.as_ptr());
             bad = _mm512_or_si512(bad, _mm512_castps_si512(_mm512_sub_ps(v, v)));
-            let r = if by_reciprocal { rounded_by_reciprocal(v, c) } else { rounded_quotient(v, c) };
+            let r = if by_reciprocal { rounded_by_reciprocal(v, c, inv) } else { rounded_quotient(v, c) };
             let q = code_bytes::<RANGE>(r, c);
             if STREAM {
                 _mm_stream_si128(os.as_mut_ptr().cast(), q);
@@ -351,7 +347,7 @@ unsafe fn quantize_run_avx512<const STREAM: bool, const RANGE: u8>(
 
 /// How [`nibbles`] computes codes: with a zero point; with none (the
 /// symmetric schemes); or with none for values whose scale came from their
-/// own largest magnitude (see `quantize_pack4_symmetric_avx512`).
+/// own largest magnitude (see `arch::clamp_never_acts`).
 type Nibbles = u8;
 const WITH_ZERO: Nibbles = 0;
 const NO_ZERO: Nibbles = 1;
