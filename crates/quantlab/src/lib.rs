@@ -40,6 +40,7 @@ mod quant;
 
 pub mod data;
 pub mod footprint;
+pub mod formats;
 pub mod lesson;
 pub mod metrics;
 pub mod pack;
