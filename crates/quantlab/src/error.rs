@@ -117,14 +117,6 @@ pub enum Error {
         /// Bytes needed.
         needed: usize,
     },
-    /// A figure that could not be drawn (see [`crate::plot`]).
-    #[error("could not draw the figure `{title}`: {reason}")]
-    Plot {
-        /// The figure's title.
-        title: String,
-        /// What went wrong.
-        reason: String,
-    },
 }
 
 /// The library's result type.

@@ -38,12 +38,9 @@ mod info;
 mod platform;
 mod quant;
 
-pub mod data;
 pub mod footprint;
-pub mod lesson;
 pub mod metrics;
 pub mod pack;
-pub mod plot;
 pub mod prelude;
 
 #[doc(hidden)]
@@ -64,6 +61,6 @@ pub use quant::{
     Codes, Granularity, QuantParams, QuantSpec, QuantizeExt, Quantized, Scheme, asymmetric_params, symmetric_scale,
 };
 
-/// The crates a notebook cell needs, re-exported: a cell can only name crates
-/// it `:dep`s, so one `:dep quantlab` brings them all.
-pub use {float8, half, ndarray, plotters};
+/// The crates a program needs to call quantlab, re-exported so their versions
+/// always match the library's.
+pub use {float8, half, ndarray};
