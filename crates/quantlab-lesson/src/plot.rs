@@ -323,7 +323,7 @@ where
     S: Data<Elem = A>,
 {
     let x = original.mapv(Element::to_f64);
-    let dq = q.dequantize().mapv(f64::from);
+    let dq = q.dequantize()?.mapv(f64::from);
     if x.shape() != dq.shape() {
         return Err(Core::ShapeMismatch {
             what: "quantization heatmaps",
@@ -332,10 +332,10 @@ where
         }
         .into());
     }
-    let codes = q.codes.to_i32().mapv(f64::from);
+    let codes = q.codes().to_i32().mapv(f64::from);
     let err = (&x - &dq).mapv(f64::abs);
     let stats = quantlab::error_stats(&x, &dq)?;
-    let title = format!("{} {} quantization: MSE {:.4}", q.dtype, q.params.granularity, stats.mse);
+    let title = format!("{} {} quantization: MSE {:.4}", q.dtype(), q.params().granularity, stats.mse);
     heatmaps(
         &title,
         &[

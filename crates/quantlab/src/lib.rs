@@ -37,8 +37,10 @@ mod error;
 mod info;
 mod platform;
 mod quant;
+mod sealed;
 
 pub mod footprint;
+pub mod io;
 pub mod metrics;
 pub mod pack;
 pub mod prelude;
@@ -60,6 +62,7 @@ pub use platform::{PLATFORM_SUPPORT, PlatformSupport, Support, platform_support,
 pub use quant::{
     Codes, Granularity, QuantParams, QuantSpec, QuantizeExt, Quantized, Scheme, asymmetric_params, symmetric_scale,
 };
+pub use quant::{Part, dequantize_packed};
 
 /// The crates a program needs to call quantlab, re-exported so their versions
 /// always match the library's.
