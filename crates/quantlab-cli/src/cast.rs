@@ -2,24 +2,25 @@
 
 use anyhow::{Context, Result, anyhow};
 use quantlab::CastOptions;
+use quantlab::io::{Bytes, Input, OutTensor, safetensors_float};
 
 use crate::args::CastArgs;
-use crate::io::{self, Bytes, Input, OutTensor, with_floats};
+use crate::io::{self, with_floats};
 use crate::par;
 
 /// Runs `quantlab cast`.
 pub fn run(args: &CastArgs) -> Result<()> {
     let to = args.to;
-    let storage = io::safetensors_float(to).ok_or_else(|| anyhow!("{to} is not a float type"))?;
+    let storage = safetensors_float(to).ok_or_else(|| anyhow!("{to} is not a float type"))?;
     let options = CastOptions { saturate: args.saturate };
     let input = Input::open(&args.input)?;
     let tensors = input.tensors()?;
-    let file = input.path.display().to_string();
+    let file = input.path().display().to_string();
     let mut out = Vec::with_capacity(tensors.len());
     for t in &tensors {
         if t.floats().is_none() {
             if t.is_unread_float() {
-                io::warn_unread(&input.path, t);
+                io::warn_unread(input.path(), t);
             }
             out.push(OutTensor::copy(t));
             continue;
@@ -39,6 +40,5 @@ pub fn run(args: &CastArgs) -> Result<()> {
             bytes: Bytes::Lazy(Box::new(make)),
         });
     }
-    let bar = io::progress(out.len(), "casting");
-    io::write_safetensors(&args.output, out, input.metadata()?, &bar)
+    io::write(&args.output, out, input.metadata()?, "casting")
 }

@@ -10,7 +10,6 @@ mod dequantize;
 mod footprint;
 mod info;
 mod io;
-mod layout;
 mod par;
 mod quantize;
 
