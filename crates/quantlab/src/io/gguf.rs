@@ -109,7 +109,7 @@ impl GgmlType {
     /// `inner`, or why there cannot be one.
     pub fn nbytes(self, numel: u64, inner: u64) -> std::result::Result<u64, String> {
         let (block, size) = self.block_and_size().ok_or_else(|| format!("unknown ggml type {}", self.0))?;
-        if inner % block != 0 {
+        if !inner.is_multiple_of(block) {
             return Err(format!("{}'s rows of {inner} values are not whole blocks of {block}", self.name()));
         }
         (numel / block).checked_mul(size).ok_or_else(|| "tensor size overflows".to_string())
@@ -517,12 +517,12 @@ fn put_value(w: &mut impl Write, v: &GgufValue) -> std::io::Result<()> {
 /// GGUF arrays hold values of one type (nested arrays included).
 fn check_array(key: &str, v: &GgufValue) -> Result<()> {
     if let GgufValue::Array(a) = v {
-        if let Some(first) = a.first() {
-            if a.iter().any(|x| x.type_id() != first.type_id()) {
-                return Err(Error::BadParams {
-                    reason: format!("metadata `{key}`: a GGUF array holds values of one type"),
-                });
-            }
+        if let Some(first) = a.first()
+            && a.iter().any(|x| x.type_id() != first.type_id())
+        {
+            return Err(Error::BadParams {
+                reason: format!("metadata `{key}`: a GGUF array holds values of one type"),
+            });
         }
         a.iter().try_for_each(|x| check_array(key, x))?;
     }
