@@ -14,6 +14,9 @@ use crate::par;
 
 /// Runs `quantlab dequantize`.
 pub fn run(args: &DequantizeArgs) -> Result<()> {
+    if quantlab::io::gguf::is_gguf_path(&args.input) {
+        return crate::blocks::dequantize_gguf(args);
+    }
     let input = Input::open(&args.input)?;
     let file = input.path().display().to_string();
     let mut metadata = input.metadata()?;

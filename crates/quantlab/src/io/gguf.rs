@@ -637,3 +637,45 @@ pub fn write_gguf(path: &Path, metadata: &[(String, GgufValue)], tensors: Vec<Gg
     staged.persist(path).map_err(|e| file_error("write", e.error))?;
     Ok(())
 }
+
+/// A GGUF file opened through a memory map (tensor bytes are paged in only when read).
+pub struct GgufFile {
+    path: std::path::PathBuf,
+    map: memmap2::Mmap,
+}
+
+impl GgufFile {
+    /// Opens and maps `path`.
+    pub fn open(path: &Path) -> Result<GgufFile> {
+        let shown = path.display().to_string();
+        let file = std::fs::File::open(path).map_err(|e| Error::File {
+            path: shown.clone(),
+            action: "open",
+            reason: e.to_string(),
+        })?;
+        // SAFETY: the map is read-only and lives as long as `GgufFile`; as with
+        // every memory-mapped reader, another process truncating the file while
+        // it is mapped is outside what the program can defend against.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::File {
+            path: shown,
+            action: "map",
+            reason: e.to_string(),
+        })?;
+        Ok(GgufFile { path: path.to_path_buf(), map })
+    }
+
+    /// The parsed header over the mapped bytes.
+    pub fn parse(&self) -> Result<Gguf<'_>> {
+        Gguf::parse(&self.map)
+    }
+
+    /// The path it was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Whether `path` names a GGUF file (by its extension).
+pub fn is_gguf_path(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+}
