@@ -232,12 +232,25 @@ fn to_safetensors(args: &QuantizeArgs, format: BlockFormat) -> Result<()> {
         let mut entry = serde_json::Map::new();
         entry.insert("format".into(), format.name().into());
         entry.insert("options".into(), format.to_string().into());
+        match format {
+            BlockFormat::Mx { rule, .. } => {
+                entry.insert("scale_rule".into(), rule.name().into());
+            }
+            BlockFormat::Nf4 { block, double_quant } => {
+                entry.insert("block_size".into(), block.into());
+                entry.insert("double_quant".into(), double_quant.into());
+            }
+            BlockFormat::Nvfp4 { tensor_scale } => {
+                entry.insert("tensor_scale".into(), tensor_scale.into());
+            }
+            BlockFormat::Ggml(_) => {}
+        }
         entry.insert("shape".into(), t.shape.clone().into());
         entry.insert("parts".into(), parts.into());
         layout.insert(t.name.clone(), entry.into());
     }
     let mut metadata = input.metadata()?;
-    metadata.insert("quantlab_blocks".to_string(), serde_json::Value::Object(layout).to_string());
+    metadata.insert(BLOCKS_KEY.to_string(), serde_json::Value::Object(layout).to_string());
     io::write(&args.output, out, metadata, "writing")
 }
 
@@ -282,5 +295,96 @@ pub fn dequantize_gguf(args: &DequantizeArgs) -> Result<()> {
             metadata.insert(format!("gguf.{k}"), s.to_string());
         }
     }
+    io::write(&args.output, out, metadata, "writing")
+}
+
+/// The metadata key of the block-format safetensors layout.
+pub const BLOCKS_KEY: &str = "quantlab_blocks";
+
+/// The format an entry of the layout names, options included.
+fn entry_format(e: &serde_json::Value) -> Result<BlockFormat> {
+    let name = e["format"].as_str().ok_or_else(|| anyhow!("an entry has no format"))?;
+    let format = BlockFormat::parse(name)?;
+    Ok(match format {
+        BlockFormat::Mx { .. } => {
+            let rule = e["scale_rule"].as_str().and_then(quantlab::formats::ScaleRule::parse);
+            format.with_scale_rule(rule.ok_or_else(|| anyhow!("no valid scale_rule"))?)
+        }
+        BlockFormat::Nf4 { .. } => BlockFormat::nf4(
+            e["block_size"].as_u64().ok_or_else(|| anyhow!("no block_size"))? as usize,
+            e["double_quant"].as_bool().unwrap_or(false),
+        )?,
+        BlockFormat::Nvfp4 { .. } => BlockFormat::Nvfp4 { tensor_scale: e["tensor_scale"].as_bool().unwrap_or(true) },
+        other => other,
+    })
+}
+
+fn f32s(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+/// `quantlab dequantize` of a file `quantize --format` wrote as safetensors:
+/// every block-format tensor back to F32, its parts consumed, the rest copied.
+pub fn dequantize_blocks(args: &DequantizeArgs, input: &Input, json: &str) -> Result<()> {
+    let file = input.path().display().to_string();
+    let layout: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json)
+        .with_context(|| format!("{file}: the `{BLOCKS_KEY}` metadata is not a JSON object"))?;
+    let tensors = input.tensors()?;
+    let by_name: HashMap<&str, &Tensor<'_>> = tensors.iter().map(|t| (t.name.as_str(), t)).collect();
+    let mut restored = HashMap::new();
+    let mut consumed = std::collections::HashSet::new();
+    for (name, e) in &layout {
+        let ctx = format!("{file}: {name}");
+        let format = entry_format(e).with_context(|| ctx.clone())?;
+        let shape: Vec<usize> = e["shape"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|d| d.as_u64().map(|d| d as usize)).collect())
+            .ok_or_else(|| anyhow!("{ctx}: no shape"))?;
+        let part = |role: &str| -> Result<&Tensor<'_>> {
+            let n = e["parts"][role].as_str().ok_or_else(|| anyhow!("{ctx}: no `{role}` part"))?;
+            by_name.get(n).copied().ok_or_else(|| anyhow!("{ctx}: tensor `{n}` is missing"))
+        };
+        let (data_role, scales) = match (&format, e["parts"].get("blocks")) {
+            (BlockFormat::Mx { .. }, Some(_)) => ("blocks", Scales::E8m0(part("scales")?.data.to_vec())),
+            (BlockFormat::Ggml(_), _) => ("data", Scales::InBlocks),
+            (BlockFormat::Mx { .. }, None) => ("data", Scales::E8m0(part("scales")?.data.to_vec())),
+            (BlockFormat::Nvfp4 { tensor_scale }, _) => {
+                let tensor = if *tensor_scale { f32s(&part("tensor_scale")?.data).first().copied() } else { None };
+                ("data", Scales::E4m3 { blocks: part("scales")?.data.to_vec(), tensor })
+            }
+            (BlockFormat::Nf4 { double_quant: false, .. }, _) => ("data", Scales::Absmax(f32s(&part("absmax")?.data))),
+            (BlockFormat::Nf4 { double_quant: true, .. }, _) => (
+                "data",
+                Scales::DoubleQuant {
+                    codes: part("absmax")?.data.to_vec(),
+                    absmax2: f32s(&part("nested_absmax")?.data),
+                    offset: f32s(&part("offset")?.data)
+                        .first()
+                        .copied()
+                        .ok_or_else(|| anyhow!("{ctx}: empty offset"))?,
+                },
+            ),
+        };
+        if let Some(obj) = e["parts"].as_object() {
+            consumed.extend(obj.values().filter_map(|v| v.as_str().map(String::from)));
+        }
+        let cols = shape.last().copied().unwrap_or(1);
+        let rows = if cols == 0 { 0 } else { shape.iter().product::<usize>() / cols };
+        let q = quantlab::formats::BlockQuantized { format, rows, cols, data: part(data_role)?.data.to_vec(), scales };
+        let values = q.dequantize().with_context(|| ctx.clone())?;
+        // The restored tensor takes the place of its packed data in file order.
+        restored.insert(part(data_role)?.name.clone(), (name.clone(), shape, values));
+    }
+    let mut out = Vec::with_capacity(tensors.len());
+    for t in &tensors {
+        if let Some((name, shape, values)) = restored.remove(&t.name) {
+            let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            out.push(OutTensor::owned(name, Dtype::F32, shape, bytes));
+        } else if !consumed.contains(&t.name) {
+            out.push(OutTensor::copy(t));
+        }
+    }
+    let mut metadata = input.metadata()?;
+    metadata.remove(BLOCKS_KEY);
     io::write(&args.output, out, metadata, "writing")
 }

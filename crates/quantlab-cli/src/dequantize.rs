@@ -20,6 +20,9 @@ pub fn run(args: &DequantizeArgs) -> Result<()> {
     let input = Input::open(&args.input)?;
     let file = input.path().display().to_string();
     let mut metadata = input.metadata()?;
+    if let Some(json) = metadata.get(crate::blocks::BLOCKS_KEY) {
+        return crate::blocks::dequantize_blocks(args, &input, json);
+    }
     let json = metadata
         .remove(layout::KEY)
         .ok_or_else(|| anyhow!("{file}: no `quantlab` metadata: this file was not written by `quantlab quantize`"))?;
