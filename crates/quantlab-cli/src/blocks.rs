@@ -369,7 +369,7 @@ pub fn dequantize_blocks(args: &DequantizeArgs, input: &Input, json: &str) -> Re
             consumed.extend(obj.values().filter_map(|v| v.as_str().map(String::from)));
         }
         let cols = shape.last().copied().unwrap_or(1);
-        let rows = if cols == 0 { 0 } else { shape.iter().product::<usize>() / cols };
+        let rows = shape.iter().product::<usize>().checked_div(cols).unwrap_or(0);
         let q = quantlab::formats::BlockQuantized { format, rows, cols, data: part(data_role)?.data.to_vec(), scales };
         let values = q.dequantize().with_context(|| ctx.clone())?;
         // The restored tensor takes the place of its packed data in file order.
