@@ -93,6 +93,7 @@ impl Minifloat {
     /// The code of a finite `v` whose magnitude is at most the largest finite
     /// value (callers clamp first; fp6 and fp4 also saturate here, as torchao
     /// does), rounded to nearest even, the sign kept (also for zero).
+    #[inline(always)]
     pub fn encode(self, v: f32) -> u8 {
         let sign = u8::from(v.is_sign_negative()) << (self.ebits + self.mbits);
         let a = v.abs();
@@ -107,9 +108,11 @@ impl Minifloat {
         let mag = if a >= decode_magnitude(self, max_code) {
             max_code
         } else if a < min_normal {
-            // Subnormal steps of 2^(1 - bias - mbits): an exact scaling, then round half to even.
-            let step = f32::from_bits(((1 - bias - self.mbits as i32 + 127) as u32) << 23);
-            (a / step).round_ties_even() as u8
+            // Subnormal steps of 2^(1 - bias - mbits): adding a power of two
+            // whose last place is that step rounds half to even in the float
+            // adder (torchao's `denorm_mask`); the code is what lands below it.
+            let magic = f32::from_bits(((127 - bias + 23 - self.mbits as i32 + 1) as u32) << 23);
+            ((a + magic).to_bits() - magic.to_bits()) as u8
         } else {
             // Re-bias the exponent and round the mantissa, carrying into the exponent.
             let shift = 23 - self.mbits;
@@ -130,6 +133,7 @@ impl Minifloat {
     }
 }
 
+#[inline(always)]
 fn decode_magnitude(f: Minifloat, code: u8) -> f32 {
     let e = i32::from(code >> f.mbits);
     let m = u32::from(code) & ((1 << f.mbits) - 1);
@@ -203,6 +207,7 @@ impl MxElement {
     }
 
     /// The element code of an already scaled value (torchao: clamp for fp8, the saturating cast for fp6/fp4).
+    #[inline(always)]
     fn encode(self, v: f32) -> u8 {
         match self.minifloat() {
             Some(f) => f.encode(v.clamp(-self.max(), self.max())),
@@ -273,6 +278,19 @@ pub(crate) fn e8m0_value(e: u8) -> f32 {
 /// byte, the first in the low nibble). Matches torchao 0.18 `to_mx` (codes
 /// compared after unpacking torchao's one-per-byte fp6).
 pub(crate) fn quantize(x: &[f32], element: MxElement, rule: ScaleRule, scales: &mut [u8], codes: &mut [u8]) {
+    // One loop per element type, so the element's constants fold into it.
+    match element {
+        MxElement::E4m3 => quantize_as(x, MxElement::E4m3, rule, scales, codes),
+        MxElement::E5m2 => quantize_as(x, MxElement::E5m2, rule, scales, codes),
+        MxElement::E2m3 => quantize_as(x, MxElement::E2m3, rule, scales, codes),
+        MxElement::E3m2 => quantize_as(x, MxElement::E3m2, rule, scales, codes),
+        MxElement::E2m1 => quantize_as(x, MxElement::E2m1, rule, scales, codes),
+        MxElement::Int8 => quantize_as(x, MxElement::Int8, rule, scales, codes),
+    }
+}
+
+#[inline(always)]
+fn quantize_as(x: &[f32], element: MxElement, rule: ScaleRule, scales: &mut [u8], codes: &mut [u8]) {
     let block_bytes = element.packed_len(32);
     for ((b, s), out) in x.chunks_exact(32).zip(scales.iter_mut()).zip(codes.chunks_exact_mut(block_bytes)) {
         let amax = b.iter().fold(0f32, |m, v| m.max(v.abs()));
@@ -333,10 +351,14 @@ pub(crate) fn unpack(element: MxElement, bytes: &[u8]) -> [u8; 32] {
 /// MX back to f32: element value times 2^(e - 127). Matches torchao 0.18 `to_dtype`.
 pub(crate) fn dequantize(element: MxElement, scales: &[u8], codes: &[u8], out: &mut [f32]) {
     let block_bytes = element.packed_len(32);
+    let mut values = [0f32; 256];
+    for (c, v) in values.iter_mut().enumerate() {
+        *v = element.decode(c as u8);
+    }
     for ((o, &s), b) in out.chunks_exact_mut(32).zip(scales).zip(codes.chunks_exact(block_bytes)) {
         let scale = e8m0_value(s);
         for (y, c) in o.iter_mut().zip(unpack(element, b)) {
-            *y = element.decode(c) * scale;
+            *y = values[usize::from(c)] * scale;
         }
     }
 }
