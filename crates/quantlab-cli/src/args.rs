@@ -120,8 +120,9 @@ pub struct FootprintArgs {
     /// Data types to measure (float types are cast, integer types quantized):
     /// `--dtype f16 int4`, `--dtype f16,int4` or `--dtype f16 --dtype int4`.
     /// Default: float32, float16, bfloat16, int8, int4.
-    #[arg(long = "dtype", value_name = "D", value_parser = parse_dtype, value_delimiter = ',', num_args = 1..)]
-    pub dtypes: Vec<DType>,
+    /// Block formats too (`--dtype mxfp4,nvfp4,nf4,q4_k,q8_0`): true bits per weight, scales counted.
+    #[arg(long = "dtype", value_name = "D", value_parser = parse_measure, value_delimiter = ',', num_args = 1..)]
+    pub dtypes: Vec<Measure>,
     /// Quantize with one scale and zero point per G elements instead of per tensor.
     #[arg(long, value_name = "G")]
     pub group_size: Option<usize>,
@@ -176,6 +177,29 @@ impl From<QuantDType> for DType {
             QuantDType::Int2 => DType::Int2,
             QuantDType::Uint2 => DType::UInt2,
         }
+    }
+}
+
+/// What `footprint --dtype` measures: a data type, or a block format.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Measure {
+    /// A float type (cast) or an integer type (linear quantization).
+    DType(DType),
+    /// A block format of [`quantlab::formats`].
+    Format(BlockFormat),
+}
+
+impl PartialEq<DType> for Measure {
+    fn eq(&self, d: &DType) -> bool {
+        *self == Measure::DType(*d)
+    }
+}
+
+/// A data type if the library knows the name as one, else a block format.
+fn parse_measure(s: &str) -> Result<Measure, quantlab::Error> {
+    match parse_dtype(s) {
+        Ok(d) => Ok(Measure::DType(d)),
+        Err(e) => BlockFormat::parse(s).map(Measure::Format).map_err(|_| e),
     }
 }
 

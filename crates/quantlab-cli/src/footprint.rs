@@ -5,14 +5,15 @@ use std::io::Write;
 
 use anyhow::{Context, Result, bail};
 use ndarray::{ArrayViewD, IxDyn};
+use quantlab::formats::BlockFormat;
 use quantlab::{
-    CastExt, CastOptions, DType, Element, ErrorStats, QuantSpec, QuantizeExt, Storage, error_stats, human_bytes,
-    tensor_bytes,
+    CastExt, CastOptions, DType, Element, ErrorStats, QuantSpec, QuantizeExt, Storage as LibStorage, error_stats,
+    human_bytes, tensor_bytes,
 };
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::args::FootprintArgs;
+use crate::args::{FootprintArgs, Measure};
 use quantlab::io::{Input, Tensor};
 
 use crate::io::with_floats;
@@ -107,14 +108,38 @@ pub fn run(args: &FootprintArgs, out: &mut impl Write) -> Result<()> {
     Ok(())
 }
 
+/// A storage of the library's footprint, or a block format (measured by [`block_cell`]).
+#[derive(Debug, Clone, Copy)]
+enum Storage {
+    Lib(LibStorage),
+    Block(BlockFormat),
+}
+
+impl std::fmt::Display for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Storage::Lib(s) => s.fmt(f),
+            Storage::Block(b) => f.write_str(b.name()),
+        }
+    }
+}
+
 /// The storages the flags ask for.
 fn storages(args: &FootprintArgs) -> Result<Vec<Storage>> {
-    let dtypes = if args.dtypes.is_empty() { DEFAULT_DTYPES.to_vec() } else { args.dtypes.clone() };
+    let dtypes: Vec<Measure> = if args.dtypes.is_empty() {
+        DEFAULT_DTYPES.iter().map(|&d| Measure::DType(d)).collect()
+    } else {
+        args.dtypes.clone()
+    };
     dtypes
         .into_iter()
-        .map(|d| {
+        .map(|m| {
+            let d = match m {
+                Measure::DType(d) => d,
+                Measure::Format(f) => return Ok(Storage::Block(f)),
+            };
             if d.is_float() {
-                return Ok(Storage::Plain(d));
+                return Ok(Storage::Lib(LibStorage::Plain(d)));
             }
             if !DType::QUANTIZED.contains(&d) {
                 bail!("--dtype {d}: measure a float type or a quantized type (int8, uint8, int4, uint4, int2, uint2)");
@@ -126,7 +151,7 @@ fn storages(args: &FootprintArgs) -> Result<Vec<Storage>> {
                 None => spec,
             };
             spec.check()?;
-            Ok(Storage::Quantized(spec))
+            Ok(Storage::Lib(LibStorage::Quantized(spec)))
         })
         .collect()
 }
@@ -181,18 +206,49 @@ fn measure(t: &Tensor<'_>, storages: &[Storage], totals: &mut [Totals]) -> Resul
 
 /// One float tensor in one storage, and its summed squared error.
 fn cell<T: Element>(x: &ArrayViewD<'_, T>, storage: Storage, f32_bytes: u64) -> Result<(Cell, f64)> {
+    let storage = match storage {
+        Storage::Lib(s) => s,
+        Storage::Block(f) => return block_cell(x, f, f32_bytes),
+    };
     let bytes = tensor_bytes(x.shape(), storage)?;
     let stats = if x.is_empty() {
         None
     } else {
         Some(match storage {
-            Storage::Plain(d) => cast_error(x, d)?,
-            Storage::Quantized(spec) => x.quantize(spec)?.error_stats(x)?,
+            LibStorage::Plain(d) => cast_error(x, d)?,
+            LibStorage::Quantized(spec) => x.quantize(spec)?.error_stats(x)?,
         })
     };
     let noise = stats.map_or(0.0, |s| s.mse * x.len() as f64);
     let cell = Cell {
         storage: storage.to_string(),
+        bytes,
+        ratio: f32_bytes as f64 / bytes as f64,
+        mse: stats.map(|s| s.mse),
+        max_abs: stats.map(|s| s.max_abs),
+        sqnr_db: stats.and_then(|s| s.sqnr_db.is_finite().then_some(s.sqnr_db)),
+    };
+    Ok((cell, noise))
+}
+
+/// One float tensor in a block format: its bytes with every scale counted
+/// (a tensor the format cannot take, 1-D or rows not whole blocks, is counted
+/// as F32, as GGUF files store it) and the error of the round trip.
+fn block_cell<T: Element>(x: &ArrayViewD<'_, T>, f: BlockFormat, f32_bytes: u64) -> Result<(Cell, f64)> {
+    let cols = x.shape().last().copied().unwrap_or(1);
+    let fits = !x.is_empty() && x.ndim() >= 2 && (!f.needs_whole_rows() || cols % f.block_size() == 0);
+    let (bytes, stats) = if fits {
+        let v: Vec<f32> = x.iter().map(|v| v.to_f64() as f32).collect();
+        let q = f.quantize(&v, cols)?;
+        let back = ndarray::ArrayD::from_shape_vec(IxDyn(x.shape()), q.dequantize()?)?;
+        (q.nbytes() as u64, Some(error_stats(x, &back)?))
+    } else {
+        (4 * x.len() as u64, (!x.is_empty()).then(|| cast_error(x, DType::Float32)).transpose()?)
+    };
+    let noise = stats.map_or(0.0, |s| s.mse * x.len() as f64);
+    let storage = if fits { f.name().to_string() } else { format!("{} (F32)", f.name()) };
+    let cell = Cell {
+        storage,
         bytes,
         ratio: f32_bytes as f64 / bytes as f64,
         mse: stats.map(|s| s.mse),

@@ -107,3 +107,36 @@ fn dequantize_reads_a_gguf_written_by_gguf_py() {
     }
     assert_eq!(got_file.metadata().get("gguf.general.name").map(String::as_str), Some("quantlab golden"));
 }
+
+#[test]
+fn footprint_counts_block_formats_bits_per_weight() {
+    let input = fixture("formats_input.safetensors");
+    let json =
+        ok(&["footprint", input.to_str().unwrap(), "--dtype", "mxfp4,nvfp4,nf4,q4_k,q8_0,q6_k,mxfp8_e4m3", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let heavy = v["tensors"].as_array().unwrap().iter().find(|t| t["name"] == "heavy").unwrap();
+    // heavy is [4, 256]: 1024 weights.
+    let bytes: Vec<(String, u64)> = heavy["storages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["storage"].as_str().unwrap().to_string(), c["bytes"].as_u64().unwrap()))
+        .collect();
+    let want = [
+        ("mxfp4", 1024 * 425 / 800),    // 4.25 bits
+        ("nvfp4", 1024 * 45 / 80 + 4),  // 4.5 bits + the f32 tensor scale
+        ("nf4", 1024 * 45 / 80),        // 4.5 bits
+        ("q4_k", 1024 * 45 / 80),       // 4.5 bits
+        ("q8_0", 1024 * 85 / 80),       // 8.5 bits
+        ("q6_k", 1024 * 65625 / 80000), // 6.5625 bits
+        ("mxfp8_e4m3", 1024 * 825 / 800),
+    ];
+    for ((name, got), (wname, w)) in bytes.iter().zip(want) {
+        assert_eq!((name.as_str(), *got), (wname, w as u64));
+    }
+    // A tensor a block format cannot take is counted as F32, and says so.
+    let odd = v["tensors"].as_array().unwrap().iter().find(|t| t["name"] == "odd").unwrap();
+    assert_eq!(odd["storages"][3]["storage"], "q4_k (F32)");
+    assert_eq!(odd["storages"][3]["bytes"], 35 * 4);
+    assert!(heavy["storages"][0]["sqnr_db"].as_f64().unwrap() > 10.0);
+}
