@@ -109,7 +109,7 @@ impl GgmlBlock {
     /// Quantizes whole blocks of `x` into `out` (`x.len() / block * type_size` bytes).
     pub(crate) fn quantize_blocks(self, x: &[f32], out: &mut [u8]) {
         match self {
-            GgmlBlock::Q8_0 => ggml::quantize_q8_0(x, out),
+            GgmlBlock::Q8_0 => crate::arch::formats_kernels::q8_0()(x, out),
             GgmlBlock::Q4_0 => ggml::quantize_q4_0(x, out),
             GgmlBlock::Q4_1 => ggml::quantize_q4_1(x, out),
             GgmlBlock::Q5_0 => ggml::quantize_q5_0(x, out),
@@ -543,6 +543,22 @@ impl BlockQuantized {
             _ => None,
         }
     }
+}
+
+/// A kernel quantizing whole blocks of f32 into their packed bytes.
+#[doc(hidden)]
+pub type QuantizeBlocks = fn(&[f32], &mut [u8]);
+
+/// The scalar Q8_0 reference, for the kernel table.
+pub(crate) fn q8_0_scalar(x: &[f32], out: &mut [u8]) {
+    ggml::quantize_q8_0(x, out)
+}
+
+/// Every Q8_0 quantize kernel this CPU can run, by name (`scalar` first): for
+/// tests that compare each with the reference, and benchmarks.
+#[doc(hidden)]
+pub fn q8_0_kernels() -> Vec<(&'static str, QuantizeBlocks)> {
+    crate::arch::formats_kernels::q8_0_paths()
 }
 
 #[doc(hidden)]
