@@ -8,6 +8,7 @@ pub(crate) type QuantizeBlocks = fn(&[f32], &mut [u8]);
 
 /// Every Q8_0 quantize path this CPU can run, by name, the scalar reference first.
 pub(crate) fn q8_0_paths() -> Vec<(&'static str, QuantizeBlocks)> {
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
     let mut paths: Vec<(&'static str, QuantizeBlocks)> = vec![("scalar", crate::formats::q8_0_scalar)];
     #[cfg(target_arch = "x86_64")]
     if super::available_kernels().contains(&"avx512") {
