@@ -11,7 +11,7 @@ use crate::par;
 pub fn run(args: &CastArgs) -> Result<()> {
     let to = args.to;
     let storage = io::safetensors_float(to).ok_or_else(|| anyhow!("{to} is not a float type"))?;
-    let options = CastOptions { saturate: args.saturate };
+    let options = CastOptions::saturate(args.saturate);
     let input = Input::open(&args.input)?;
     let tensors = input.tensors()?;
     let file = input.path.display().to_string();

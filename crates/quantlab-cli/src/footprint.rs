@@ -205,7 +205,7 @@ fn cell<T: Element>(x: &ArrayViewD<'_, T>, storage: Storage, f32_bytes: u64) -> 
 fn cast_error<T: Element>(x: &ArrayViewD<'_, T>, d: DType) -> Result<ErrorStats> {
     use float8::{F8E4M3, F8E5M2};
     use half::{bf16, f16};
-    let o = CastOptions { saturate: d == DType::Float8E4M3Fn };
+    let o = CastOptions::saturate(d == DType::Float8E4M3Fn);
     Ok(match d {
         DType::Float64 => error_stats(x, &x.cast_with::<f64>(o)?)?,
         DType::Float32 => error_stats(x, &x.cast_with::<f32>(o)?)?,

@@ -79,7 +79,7 @@ fn nan_stays_nan_and_infinities_follow_the_type() {
     assert_eq!((e5[1].to_f64(), e5[2].to_f64()), (f64::INFINITY, f64::NEG_INFINITY));
     let e4: Array1<F8E4M3> = v.slice(s![..1]).cast().unwrap();
     assert!(e4[0].to_f64().is_nan());
-    let sat: Array1<F8E4M3> = v.slice(s![1..]).cast_with(CastOptions { saturate: true }).unwrap();
+    let sat: Array1<F8E4M3> = v.slice(s![1..]).cast_with(CastOptions::saturating()).unwrap();
     assert_eq!((sat[0].to_f64(), sat[1].to_f64()), (448.0, -448.0));
 }
 
