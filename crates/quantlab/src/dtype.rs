@@ -439,7 +439,7 @@ mod tests {
             assert_eq!(text.parse::<DType>().unwrap(), want, "{text}");
         }
         let err = "int9".parse::<DType>().unwrap_err();
-        assert!(err.to_string().starts_with("unknown data type `int3`: use one of uint8, int8"), "{err}");
+        assert!(err.to_string().starts_with("unknown data type `int9`: use one of uint8, int8"), "{err}");
     }
 
     #[test]
