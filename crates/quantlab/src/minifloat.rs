@@ -69,7 +69,8 @@ pub enum Overflow {
     Saturate,
     /// ml_dtypes' rule: overflow gives ±inf if the type has it, else NaN if
     /// the type has NaN, else ±max (float6, float4); NaN into float6/float4
-    /// gives -0; zero and negatives into float8_e8m0fnu give NaN.
+    /// gives a zero of the opposite sign (-0 for the usual +NaN); zero and
+    /// negatives into float8_e8m0fnu give NaN.
     Nan,
     /// PyTorch 2.15's rule for the types it casts to: float8_e4m3fn saturates
     /// (infinities included), the fnuz types give NaN, IEEE types ±inf, and
@@ -202,7 +203,8 @@ impl Minifloat {
         let mag = code & self.magnitude_mask();
         let sign = if negative { -1.0 } else { 1.0 };
         if self.is_nan_code(code) {
-            return if negative && self.has_negative_zero() { -f64::NAN } else { f64::NAN };
+            // fnuz's NaN is the sign-bit code, so it decodes negative (as in ml_dtypes).
+            return if negative { -f64::NAN } else { f64::NAN };
         }
         if Some(mag) == self.inf_code() {
             return sign * f64::INFINITY;
@@ -254,9 +256,10 @@ impl Minifloat {
         if x.is_nan() {
             return match self.nan_code() {
                 // ml_dtypes and PyTorch keep NaN's sign where the type has signed NaNs.
-                Some(nan) if self.has_negative_zero() => Ok(nan | sign),
+                Some(nan) if self.has_negative_zero() => Ok(self.pytorch_nan(nan, overflow) | sign),
                 Some(nan) => Ok(nan),
-                None if overflow == Overflow::Nan => Ok(self.sign_bit()), // ml_dtypes: -0
+                // ml_dtypes: a zero of the opposite sign (-0 for the usual +NaN).
+                None if overflow == Overflow::Nan => Ok(if x.is_sign_negative() { 0 } else { self.sign_bit() }),
                 None => Err(Narrow::NaN),
             };
         }
@@ -270,12 +273,19 @@ impl Minifloat {
         Ok(mag | sign)
     }
 
+    /// PyTorch writes float8_e5m2's NaN as 0x7F (mantissa all ones), ml_dtypes as 0x7E.
+    fn pytorch_nan(self, nan: u16, overflow: Overflow) -> u16 {
+        if overflow == Overflow::PyTorch && self.dtype == DType::Float8E5M2 { self.magnitude_mask() } else { nan }
+    }
+
     /// The policy that applies to this format (PyTorch's depends on the type).
     fn resolve(self, overflow: Overflow) -> Overflow {
         match (overflow, self.specials) {
             (Overflow::PyTorch, Specials::Fn) if self.dtype == DType::Float8E4M3Fn => Overflow::Saturate,
             (Overflow::PyTorch, Specials::Fnuz) if self.dtype != DType::Float8E4M3B11Fnuz => Overflow::Nan,
             (Overflow::PyTorch, Specials::E8M0) => Overflow::PyTorch,
+            // IEEE types: kept as PyTorch so that float8_e5m2's NaN code can follow it.
+            (Overflow::PyTorch, Specials::Ieee) => Overflow::PyTorch,
             (Overflow::PyTorch, _) => Overflow::Error,
             (o, _) => o,
         }
