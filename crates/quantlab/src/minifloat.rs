@@ -371,7 +371,7 @@ impl Minifloat {
 
     /// Every code of the format, `0..2^bits`.
     pub fn codes(self) -> impl Iterator<Item = u16> {
-        0..(1u32 << self.bits()) as u16
+        (0..1u32 << self.bits()).map(|c| c as u16)
     }
 }
 
