@@ -53,7 +53,8 @@ pub struct CastArgs {
     /// Where to write the .safetensors result.
     #[arg(short, long)]
     pub output: PathBuf,
-    /// The target float type: float64, float32, float16, bfloat16, float8_e4m3fn, float8_e5m2.
+    /// The target float type: float64, float32, float16, bfloat16, float8_e4m3fn, float8_e5m2, or any
+    /// narrower float (float8_e4m3fnuz … float4_e2m1fn; see `quantlab info --all`).
     #[arg(long, value_parser = parse_float_dtype)]
     pub to: DType,
     /// Clamp values the target cannot hold to its largest finite value
@@ -173,8 +174,8 @@ fn parse_float_dtype(s: &str) -> Result<DType, String> {
         Ok(dtype)
     } else {
         Err(format!(
-            "{dtype} is not a float type: cast to float64, float32, float16, bfloat16, float8_e4m3fn or \
-             float8_e5m2 (use `quantlab quantize` for integer types)"
+            "{dtype} is not a float type: cast to float64, float32, float16, bfloat16, a float8, float6 or \
+             float4 type (see `quantlab info --all`; use `quantlab quantize` for integer types)"
         ))
     }
 }

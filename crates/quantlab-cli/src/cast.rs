@@ -1,21 +1,27 @@
 //! `quantlab cast`: every floating-point tensor to another float type.
 
+use std::collections::BTreeMap;
+
 use anyhow::{Context, Result, anyhow};
 use quantlab::CastOptions;
 
 use crate::args::CastArgs;
 use crate::io::{self, Bytes, Input, OutTensor, with_floats};
-use crate::par;
+use crate::{par, storage};
 
 /// Runs `quantlab cast`.
 pub fn run(args: &CastArgs) -> Result<()> {
     let to = args.to;
-    let storage = io::safetensors_float(to).ok_or_else(|| anyhow!("{to} is not a float type"))?;
+    if !to.is_float() {
+        return Err(anyhow!("{to} is not a float type"));
+    }
     let options = CastOptions::saturate(args.saturate);
     let input = Input::open(&args.input)?;
     let tensors = input.tensors()?;
     let file = input.path.display().to_string();
     let mut out = Vec::with_capacity(tensors.len());
+    // Tensors stored as U8 codes, named in the output's `quantlab.dtypes` metadata.
+    let mut named = BTreeMap::new();
     for t in &tensors {
         if t.floats().is_none() {
             if t.is_unread_float() {
@@ -24,21 +30,32 @@ pub fn run(args: &CastArgs) -> Result<()> {
             out.push(OutTensor::copy(t));
             continue;
         }
+        let numel = t.numel();
+        let stored = storage::float_storage(to, numel).ok_or_else(|| anyhow!("{to} is not a float type"))?;
+        if stored.codes {
+            named.insert(t.name.clone(), to);
+        }
         let file = file.clone();
         let make = move || -> Result<Vec<u8>> {
             let x = t.floats().ok_or_else(|| anyhow!("not a float tensor"))?;
-            with_floats!(x, x => par::cast(&x, to, options))
+            let packed = with_floats!(x, x => par::cast(&x, to, options))
                 .map_err(anyhow::Error::from)
-                .with_context(|| format!("{file}: {}", t.name))
+                .with_context(|| format!("{file}: {}", t.name))?;
+            if stored.codes { storage::codes_per_byte(&packed, to, numel) } else { Ok(packed) }
         };
         out.push(OutTensor {
             name: t.name.clone(),
-            dtype: storage,
+            dtype: stored.dtype,
             shape: t.shape.clone(),
-            len: to.storage_bytes(t.numel() as u64) as usize,
+            len: if stored.codes { numel } else { to.storage_bytes(numel as u64) as usize },
             bytes: Bytes::Lazy(Box::new(make)),
         });
     }
+    let mut metadata = input.metadata()?;
+    metadata.remove(storage::DTYPES_KEY);
+    if let Some(json) = storage::dtypes_json(&named) {
+        metadata.insert(storage::DTYPES_KEY.to_string(), json);
+    }
     let bar = io::progress(out.len(), "casting");
-    io::write_safetensors(&args.output, out, input.metadata()?, &bar)
+    io::write_safetensors(&args.output, out, metadata, &bar)
 }

@@ -51,6 +51,8 @@ pub struct Tensor<'a> {
     pub shape: Vec<usize>,
     /// Its bytes, borrowed from the memory map when possible.
     pub data: Cow<'a, [u8]>,
+    /// For `U8` codes of a narrow float, the type the file's `quantlab.dtypes` names.
+    pub stored_as: Option<DType>,
 }
 
 impl Input {
@@ -83,11 +85,14 @@ impl Input {
         }
         let (_, meta) = SafeTensors::read_metadata(&self.map).map_err(|e| safetensors_error(&self.path, e))?;
         let st = SafeTensors::deserialize(&self.map).map_err(|e| safetensors_error(&self.path, e))?;
+        let named = crate::storage::named_dtypes(&self.metadata()?).with_context(|| format!("{file}"))?;
         meta.offset_keys()
             .into_iter()
             .map(|name| {
                 let view = st.tensor(&name).map_err(|e| safetensors_error(&self.path, e))?;
-                Ok(Tensor { dtype: view.dtype(), shape: view.shape().to_vec(), data: Cow::Borrowed(view.data()), name })
+                let stored_as = named.get(&name).copied().filter(|_| view.dtype() == Dtype::U8);
+                let (dtype, shape, data) = (view.dtype(), view.shape().to_vec(), Cow::Borrowed(view.data()));
+                Ok(Tensor { dtype, shape, data, name, stored_as })
             })
             .collect()
     }
@@ -118,6 +123,12 @@ impl Tensor<'_> {
 
     /// The float data, typed, if quantlab reads this tensor's type.
     pub fn floats(&self) -> Option<Floats<'_>> {
+        // Narrow floats (safetensors' F4/F6/E8M0/FNUZ types, or named U8 codes)
+        // are decoded to f32, which holds every one of their values exactly.
+        if let Some(d) = self.stored_as.or_else(|| crate::storage::narrow_of(self.dtype)) {
+            let values = crate::storage::decode(&self.data, d, self.numel(), self.stored_as.is_some()).ok()?;
+            return Some(Floats::F32(Cow::Owned(values)));
+        }
         Some(match self.dtype {
             Dtype::F64 => Floats::F64(decode(&self.data)),
             Dtype::F32 => Floats::F32(decode(&self.data)),
@@ -129,19 +140,10 @@ impl Tensor<'_> {
         })
     }
 
-    /// True for a floating-point type that quantlab cannot read (MX formats,
-    /// FNUZ float8, complex): such tensors are copied through with a warning.
+    /// True for a floating-point type that quantlab cannot read (complex):
+    /// such tensors are copied through with a warning.
     pub fn is_unread_float(&self) -> bool {
-        matches!(
-            self.dtype,
-            Dtype::F4
-                | Dtype::F6_E2M3
-                | Dtype::F6_E3M2
-                | Dtype::F8_E8M0
-                | Dtype::F8_E4M3FNUZ
-                | Dtype::F8_E5M2FNUZ
-                | Dtype::C64
-        )
+        matches!(self.dtype, Dtype::C64)
     }
 }
 
@@ -223,19 +225,6 @@ fn decode<T: Pod>(bytes: &[u8]) -> Cow<'_, [T]> {
     }
 }
 
-/// The safetensors type of a float quantlab type.
-pub fn safetensors_float(d: DType) -> Option<Dtype> {
-    Some(match d {
-        DType::Float64 => Dtype::F64,
-        DType::Float32 => Dtype::F32,
-        DType::Float16 => Dtype::F16,
-        DType::BFloat16 => Dtype::BF16,
-        DType::Float8E4M3Fn => Dtype::F8_E4M3,
-        DType::Float8E5M2 => Dtype::F8_E5M2,
-        _ => return None,
-    })
-}
-
 /// Little-endian bytes of the element types a `.npy` file can hold.
 trait NpyBytes: Copy {
     fn extend_le(self, out: &mut Vec<u8>);
@@ -264,7 +253,7 @@ fn npy_tensor(name: String, buf: &[u8]) -> Result<Tensor<'_>> {
     fn owned<T: NpyBytes>(name: String, dtype: Dtype, a: ArrayViewD<'_, T>) -> Tensor<'static> {
         let mut data = Vec::with_capacity(a.len() * size_of::<T>());
         a.iter().for_each(|v| v.extend_le(&mut data));
-        Tensor { name, dtype, shape: a.shape().to_vec(), data: Cow::Owned(data) }
+        Tensor { name, dtype, shape: a.shape().to_vec(), data: Cow::Owned(data), stored_as: None }
     }
     let mut descriptor: Option<String> = None;
     macro_rules! try_type {
@@ -274,7 +263,7 @@ fn npy_tensor(name: String, buf: &[u8]) -> Result<Tensor<'_>> {
                     // `view_npy` checked that the data are the last bytes of the file.
                     let nbytes = view.len() * size_of::<$t>();
                     let data = Cow::Borrowed(&buf[buf.len() - nbytes..]);
-                    return Ok(Tensor { name, dtype: $dtype, shape: view.shape().to_vec(), data });
+                    return Ok(Tensor { name, dtype: $dtype, shape: view.shape().to_vec(), data, stored_as: None });
                 }
                 Ok(view) => return Ok(owned(name, $dtype, view)),
                 Err(ViewNpyError::WrongDescriptor(d)) => {

@@ -13,6 +13,7 @@ mod io;
 mod layout;
 mod par;
 mod quantize;
+mod storage;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -75,8 +75,8 @@ fn truncated_and_corrupt_files() {
 
 #[test]
 fn unknown_dtypes() {
-    let line = fails(&[os("info"), os("int3")]);
-    assert!(line.contains("unknown data type `int3`: use one of uint8, int8"), "{line}");
+    let line = fails(&[os("info"), os("int9")]);
+    assert!(line.contains("unknown data type `int9`: use one of uint8, int8"), "{line}");
     let model = fixture("model.safetensors");
     let line = fails(&[os("cast"), model.as_os_str(), os("-o"), os("x.safetensors"), os("--to"), os("float9")]);
     assert!(line.contains("unknown data type `float9`"), "{line}");

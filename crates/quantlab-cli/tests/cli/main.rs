@@ -7,4 +7,5 @@ mod common;
 mod errors;
 mod golden;
 mod info_bench;
+mod narrow;
 mod round_trip;
