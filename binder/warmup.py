@@ -5,7 +5,7 @@ The lesson is executed with the `rust` kernel from the notebook's own folder, wi
 the notebook's own `:cache`/`:dep`/`:opt` lines, so what gets compiled is exactly what
 a learner's first cells ask for. The released lesson contains `todo!()` stubs that
 panic; those errors are expected and only counted. An error in the set-up cells (up
-to and including the `:dep quantlab` cell) fails the warm-up: the lesson would not
+to and including the `:dep quantlab-lesson` cell) fails the warm-up: the lesson would not
 work either.
 
 Prints one summary line on stdout; progress and diagnostics go to stderr.
@@ -33,7 +33,7 @@ CELL_TIMEOUT_S = 1800
 
 
 def dep_cell_index(nb) -> int:
-    """Index of the cell that loads quantlab (`:dep quantlab = ...`)."""
+    """Index of the cell that loads quantlab (`:dep quantlab-lesson = ...`)."""
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
@@ -41,7 +41,7 @@ def dep_cell_index(nb) -> int:
             stripped = line.strip()
             if stripped.startswith(":dep") and "quantlab" in stripped:
                 return i
-    raise SystemExit("warm-up: the notebook has no `:dep quantlab = ...` cell to warm up")
+    raise SystemExit("warm-up: the notebook has no `:dep quantlab-lesson = ...` cell to warm up")
 
 
 def evcxr_commands(nb) -> list[str]:
@@ -65,8 +65,10 @@ def stamp_inputs(nb, kernel_dir: Path) -> dict[str, str]:
             h.update(chunk + b"\0")
         return h.hexdigest()
 
-    crate = REPO / "crates" / "quantlab"
-    files = [REPO / "Cargo.toml", crate / "Cargo.toml", *sorted((crate / "src").rglob("*"))]
+    # The notebook `:dep`s quantlab-lesson, which builds on quantlab: both count.
+    files = [REPO / "Cargo.toml"]
+    for crate in (REPO / "crates" / "quantlab", REPO / "crates" / "quantlab-lesson"):
+        files += [crate / "Cargo.toml", *sorted((crate / "src").rglob("*"))]
     rustc = subprocess.run(["rustc", "-vV"], capture_output=True, text=True, check=True).stdout
     return {
         "evcxr commands in the notebook": digest(*(c.encode() for c in evcxr_commands(nb))),

@@ -113,7 +113,7 @@ fn measure(n: usize, reuse: bool) -> Result<Vec<(&'static str, f64)>> {
             Ok(())
         })?,
         best(|| {
-            black_box(q8.dequantize());
+            black_box(q8.dequantize()?);
             Ok(())
         })?,
         best(|| cast_once(view, &mut b16, reuse))?,

@@ -4,10 +4,11 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, anyhow};
 use quantlab::CastOptions;
+use quantlab::io::{Bytes, Input, OutTensor, narrow};
 
 use crate::args::CastArgs;
-use crate::io::{self, Bytes, Input, OutTensor, with_floats};
-use crate::{par, storage};
+use crate::io::{self, with_floats};
+use crate::par;
 
 /// Runs `quantlab cast`.
 pub fn run(args: &CastArgs) -> Result<()> {
@@ -18,20 +19,20 @@ pub fn run(args: &CastArgs) -> Result<()> {
     let options = CastOptions::saturate(args.saturate);
     let input = Input::open(&args.input)?;
     let tensors = input.tensors()?;
-    let file = input.path.display().to_string();
+    let file = input.path().display().to_string();
     let mut out = Vec::with_capacity(tensors.len());
     // Tensors stored as U8 codes, named in the output's `quantlab.dtypes` metadata.
     let mut named = BTreeMap::new();
     for t in &tensors {
         if t.floats().is_none() {
             if t.is_unread_float() {
-                io::warn_unread(&input.path, t);
+                io::warn_unread(input.path(), t);
             }
             out.push(OutTensor::copy(t));
             continue;
         }
         let numel = t.numel();
-        let stored = storage::float_storage(to, numel).ok_or_else(|| anyhow!("{to} is not a float type"))?;
+        let stored = narrow::float_storage(to, numel).ok_or_else(|| anyhow!("{to} is not a float type"))?;
         if stored.codes {
             named.insert(t.name.clone(), to);
         }
@@ -41,7 +42,7 @@ pub fn run(args: &CastArgs) -> Result<()> {
             let packed = with_floats!(x, x => par::cast(&x, to, options))
                 .map_err(anyhow::Error::from)
                 .with_context(|| format!("{file}: {}", t.name))?;
-            if stored.codes { storage::codes_per_byte(&packed, to, numel) } else { Ok(packed) }
+            Ok(if stored.codes { narrow::codes_per_byte(&packed, to, numel)? } else { packed })
         };
         out.push(OutTensor {
             name: t.name.clone(),
@@ -52,10 +53,9 @@ pub fn run(args: &CastArgs) -> Result<()> {
         });
     }
     let mut metadata = input.metadata()?;
-    metadata.remove(storage::DTYPES_KEY);
-    if let Some(json) = storage::dtypes_json(&named) {
-        metadata.insert(storage::DTYPES_KEY.to_string(), json);
+    metadata.remove(narrow::DTYPES_KEY);
+    if let Some(json) = narrow::dtypes_json(&named) {
+        metadata.insert(narrow::DTYPES_KEY.to_string(), json);
     }
-    let bar = io::progress(out.len(), "casting");
-    io::write_safetensors(&args.output, out, metadata, &bar)
+    io::write(&args.output, out, metadata, "casting")
 }

@@ -4,18 +4,18 @@ use std::collections::{HashMap, HashSet};
 
 use anyhow::{Context, Result, anyhow, bail};
 use ndarray::Array1;
+use quantlab::io::layout::{self, Entry};
+use quantlab::io::{Bytes, Dtype, Input, OutTensor, Tensor};
 use quantlab::{DType, QuantParams};
-use safetensors::tensor::Dtype;
 
 use crate::args::DequantizeArgs;
-use crate::io::{self, Bytes, Input, OutTensor, Tensor};
-use crate::layout::{self, Entry};
+use crate::io;
 use crate::par;
 
 /// Runs `quantlab dequantize`.
 pub fn run(args: &DequantizeArgs) -> Result<()> {
     let input = Input::open(&args.input)?;
-    let file = input.path.display().to_string();
+    let file = input.path().display().to_string();
     let mut metadata = input.metadata()?;
     let json = metadata
         .remove(layout::KEY)
@@ -53,8 +53,7 @@ pub fn run(args: &DequantizeArgs) -> Result<()> {
             out.push(OutTensor::copy(t));
         }
     }
-    let bar = io::progress(out.len(), "writing");
-    io::write_safetensors(&args.output, out, metadata, &bar)
+    io::write(&args.output, out, metadata, "writing")
 }
 
 /// Checks that the codes, scales and zero points of `name` fit its entry,

@@ -13,7 +13,9 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::args::FootprintArgs;
-use crate::io::{Input, Tensor, with_floats};
+use quantlab::io::{Input, Tensor};
+
+use crate::io::with_floats;
 
 /// The data types measured when none are given.
 const DEFAULT_DTYPES: [DType; 5] = [DType::Float32, DType::Float16, DType::BFloat16, DType::Int8, DType::Int4];
@@ -70,7 +72,7 @@ struct Totals {
 pub fn run(args: &FootprintArgs, out: &mut impl Write) -> Result<()> {
     let storages = storages(args)?;
     let input = Input::open(&args.input)?;
-    let file = input.path.display().to_string();
+    let file = input.path().display().to_string();
     let tensors = input.tensors()?;
     let mut totals = vec![Totals::default(); storages.len()];
     let mut reports = Vec::with_capacity(tensors.len());

@@ -10,10 +10,8 @@ mod dequantize;
 mod footprint;
 mod info;
 mod io;
-mod layout;
 mod par;
 mod quantize;
-mod storage;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -1,15 +1,15 @@
-//! `quantlab quantize`: every floating-point tensor to integer codes plus
-//! scales and zero points, in the layout of [`crate::layout`].
+//! `quantlab quantize`: floating-point tensors to integer codes plus scales
+//! and zero points, in the layout of [`quantlab::io::layout`].
 
 use anyhow::{Context, Result, anyhow};
 use ndarray::{ArrayViewD, IxDyn};
-use quantlab::{DType, Granularity, QuantParams, QuantSpec, QuantizeExt};
+use quantlab::io::layout::{self, Entry, Layout};
+use quantlab::io::{Bytes, Dtype, Input, OutTensor, Tensor};
+use quantlab::{DType, QuantParams, QuantSpec, QuantizeExt};
 use rayon::prelude::*;
-use safetensors::tensor::Dtype;
 
 use crate::args::QuantizeArgs;
-use crate::io::{self, Bytes, Input, OutTensor, Tensor, with_floats};
-use crate::layout::{self, Entry, Layout};
+use crate::io::{self, with_floats};
 use crate::par;
 
 /// Runs `quantlab quantize`.
@@ -18,7 +18,7 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
     spec.check()?;
     let input = Input::open(&args.input)?;
     let tensors = input.tensors()?;
-    let file = input.path.display().to_string();
+    let file = input.path().display().to_string();
 
     // First pass: the parameters of every float tensor. It reads each tensor
     // once (min and max), so bad data (NaN, a shape the axis or group size does
@@ -41,18 +41,17 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
     for (t, params) in tensors.iter().zip(params) {
         let Some(params) = params else {
             if t.is_unread_float() {
-                io::warn_unread(&input.path, t);
+                io::warn_unread(input.path(), t);
             }
             out.push(OutTensor::copy(t));
             continue;
         };
-        layout.insert(t.name.clone(), entry(spec, &t.shape));
+        layout.insert(t.name.clone(), Entry::new(spec, &t.shape));
         out.extend(outputs(t, spec.dtype, params, &file));
     }
     let mut metadata = input.metadata()?;
     metadata.insert(layout::KEY.to_string(), layout::to_json(&layout));
-    let bar = io::progress(out.len(), "writing");
-    io::write_safetensors(&args.output, out, metadata, &bar)
+    io::write(&args.output, out, metadata, "writing")
 }
 
 /// The spec the flags describe.
@@ -73,25 +72,9 @@ fn plan(t: &Tensor<'_>, spec: QuantSpec) -> Result<Option<QuantParams>> {
     Ok(Some(params))
 }
 
-/// The metadata entry of a tensor of `shape`.
-fn entry(spec: QuantSpec, shape: &[usize]) -> Entry {
-    let (axis, group_size) = match spec.granularity {
-        Granularity::PerTensor => (None, None),
-        Granularity::PerChannel { axis } => (Some(axis), None),
-        Granularity::PerGroup { size } => (None, Some(size)),
-    };
-    Entry {
-        dtype: spec.dtype.name().to_string(),
-        shape: shape.to_vec(),
-        symmetric: spec.scheme == quantlab::Scheme::Symmetric,
-        axis,
-        group_size,
-    }
-}
-
 /// The three output tensors of one quantized tensor: codes (computed when
 /// written), scales and zero points.
-fn outputs<'a>(t: &'a Tensor<'_>, dtype: DType, params: QuantParams, file: &str) -> [OutTensor<'a>; 3] {
+fn outputs<'a>(t: &'a Tensor<'_>, dtype: DType, params: QuantParams, file: &str) -> [OutTensor<'a, anyhow::Error>; 3] {
     let count = params.scale.len();
     let pshape = layout::param_shape(params.granularity, count);
     let scale: Vec<u8> = params.scale.iter().flat_map(|s| s.to_le_bytes()).collect();
@@ -109,12 +92,7 @@ fn outputs<'a>(t: &'a Tensor<'_>, dtype: DType, params: QuantParams, file: &str)
             len: dtype.storage_bytes(t.numel() as u64) as usize,
             bytes: Bytes::Lazy(Box::new(codes)),
         },
-        owned(format!("{}.scale", t.name), Dtype::F32, pshape.clone(), scale),
-        owned(format!("{}.zero_point", t.name), Dtype::I32, pshape, zero_point),
+        OutTensor::owned(format!("{}.scale", t.name), Dtype::F32, pshape.clone(), scale),
+        OutTensor::owned(format!("{}.zero_point", t.name), Dtype::I32, pshape, zero_point),
     ]
-}
-
-/// A small output tensor whose bytes are already known.
-fn owned<'a>(name: String, dtype: Dtype, shape: Vec<usize>, bytes: Vec<u8>) -> OutTensor<'a> {
-    OutTensor { name, dtype, shape, len: bytes.len(), bytes: Bytes::Owned(bytes) }
 }

@@ -85,7 +85,7 @@ fn public_api(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("quantize+packed int4 per-group 128", n), &x, |b, x| {
             b.iter(|| x.quantize(spec).unwrap().packed())
         });
-        g.bench_with_input(BenchmarkId::new("dequantize int8", n), &q, |b, q| b.iter(|| q.dequantize()));
+        g.bench_with_input(BenchmarkId::new("dequantize int8", n), &q, |b, q| b.iter(|| q.dequantize().unwrap()));
     }
     g.finish();
 }

@@ -93,7 +93,9 @@ impl From<Overflow> for CastOptions {
 /// assert_eq!(i, array![0i8, 127, -2]); // half to even, saturating
 /// # Ok::<(), quantlab::Error>(())
 /// ```
-pub trait CastExt<D: Dimension> {
+///
+/// Sealed: implemented for ndarray arrays only.
+pub trait CastExt<D: Dimension>: crate::sealed::Sealed {
     /// Casts every element to `T` with the default options.
     fn cast<T: Element>(&self) -> Result<Array<T, D>> {
         self.cast_with(CastOptions::default())

@@ -132,12 +132,34 @@ pub enum Error {
         /// Bytes needed.
         needed: usize,
     },
-    /// A figure that could not be drawn (see [`crate::plot`]).
-    #[error("could not draw the figure `{title}`: {reason}")]
-    Plot {
-        /// The figure's title.
-        title: String,
-        /// What went wrong.
+    /// A file that could not be opened, read or written.
+    #[error("{path}: cannot {action}: {reason}")]
+    File {
+        /// The file, as the caller named it.
+        path: String,
+        /// What was being done (`open`, `write`, ...).
+        action: &'static str,
+        /// The operating system's reason.
+        reason: String,
+    },
+    /// A file whose contents are not what its format requires.
+    #[error("{path}: {reason}")]
+    BadFile {
+        /// The file, as the caller named it.
+        path: String,
+        /// What is wrong with it, and what to do.
+        reason: String,
+    },
+    /// quantlab's layout metadata of a quantized safetensors file that does not fit its tensors.
+    #[error("invalid quantlab layout: {reason}")]
+    BadLayout {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Quantized codes that do not fit their parameters (see [`crate::Quantized::new`]).
+    #[error("inconsistent quantized tensor: {reason}")]
+    BadQuantized {
+        /// What does not fit.
         reason: String,
     },
 }

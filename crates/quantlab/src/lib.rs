@@ -38,13 +38,12 @@ mod info;
 mod minifloat;
 mod platform;
 mod quant;
+mod sealed;
 
-pub mod data;
 pub mod footprint;
-pub mod lesson;
+pub mod io;
 pub mod metrics;
 pub mod pack;
-pub mod plot;
 pub mod prelude;
 
 #[doc(hidden)]
@@ -69,7 +68,8 @@ pub use platform::{PLATFORM_SUPPORT, PlatformSupport, Support, platform_support,
 pub use quant::{
     Codes, Granularity, QuantParams, QuantSpec, QuantizeExt, Quantized, Scheme, asymmetric_params, symmetric_scale,
 };
+pub use quant::{Part, dequantize_packed};
 
-/// The crates a notebook cell needs, re-exported: a cell can only name crates
-/// it `:dep`s, so one `:dep quantlab` brings them all.
-pub use {float8, half, ndarray, plotters};
+/// The crates a program needs to call quantlab, re-exported so their versions
+/// always match the library's.
+pub use {float8, half, ndarray};

@@ -499,7 +499,7 @@ fn fused_int4_matches_quantize_then_pack() {
         QuantSpec::new(DType::Int2).symmetric().per_group(128),
     ] {
         let q = w.quantize(spec).unwrap();
-        assert_eq!(w.quantize_packed(spec).unwrap(), (q.packed(), q.params), "{spec}");
+        assert_eq!(w.quantize_packed(spec).unwrap(), (q.packed(), q.params().clone()), "{spec}");
     }
     // Golden: per-group(2) symmetric int4 of [0.5, -1.25 | 2, 0 | 3, 1 | -0.5, 0.25]
     // with PyTorch's float32 arithmetic: scales 1.25/7, 2/7, 3/7, 0.5/7.

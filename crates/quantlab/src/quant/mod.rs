@@ -22,6 +22,8 @@ use crate::dtype::DType;
 use crate::element::Element;
 use crate::error::{Error, Result};
 use crate::metrics::ErrorStats;
+pub use fused::dequantize_packed;
+pub use layout::Part;
 pub(crate) use layout::param_count;
 use layout::segments;
 use params::non_finite_error;
@@ -52,6 +54,11 @@ impl<D: Dimension> Codes<D> {
         self.to_i32().iter().copied().collect()
     }
 
+    /// True for `Codes::Signed`.
+    pub fn is_signed(&self) -> bool {
+        matches!(self, Codes::Signed(_))
+    }
+
     /// The shape of the tensor.
     pub fn shape(&self) -> &[usize] {
         match self {
@@ -79,17 +86,70 @@ impl<D: Dimension> fmt::Display for Codes<D> {
 }
 
 /// A quantized tensor: codes, the type they belong to, and their parameters.
+///
+/// The parts always fit together: [`Quantized::new`] checks them, and the
+/// quantizing methods of [`QuantizeExt`] build only consistent ones, so
+/// [`Quantized::dequantize`] cannot meet a short scale or a bad axis.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Quantized<D: Dimension> {
-    /// The integer type of the codes.
-    pub dtype: DType,
-    /// The codes, in the tensor's shape.
-    pub codes: Codes<D>,
-    /// Scales and zero points.
-    pub params: QuantParams,
+    dtype: DType,
+    codes: Codes<D>,
+    params: QuantParams,
 }
 
 impl<D: Dimension> Quantized<D> {
+    /// Codes of `dtype` with their parameters, checked: `dtype` must be a
+    /// quantization target, the codes of its signedness (`Codes::Signed` for
+    /// int8/int4/int2) and within its range, and `params` must fit the codes'
+    /// shape (one pair per tensor, channel or group, zero points in range).
+    ///
+    /// ```
+    /// use quantlab::prelude::*;
+    /// let codes = Codes::Signed(array![-15i8, 127]);
+    /// let q = Quantized::new(DType::Int8, codes.clone(), QuantParams::per_tensor(3.5, -70))?;
+    /// assert_eq!(q.dequantize()?, array![192.5f32, 689.5]);
+    /// // One scale per channel of a 2-element tensor needs two scales:
+    /// let short = QuantParams::per_channel(0, vec![1.0], vec![0]);
+    /// assert!(Quantized::new(DType::Int8, codes, short).is_err());
+    /// # Ok::<(), quantlab::Error>(())
+    /// ```
+    pub fn new(dtype: DType, codes: Codes<D>, params: QuantParams) -> Result<Self> {
+        params.check(dtype, codes.shape())?;
+        let bad = |reason: String| Err(Error::BadQuantized { reason });
+        if codes.is_signed() != dtype.is_signed() {
+            let (has, wants) = if dtype.is_signed() { ("unsigned", "signed") } else { ("signed", "unsigned") };
+            return bad(format!(
+                "{dtype} needs {wants} codes, got {has} ones: use Codes::{}",
+                if dtype.is_signed() { "Signed" } else { "Unsigned" }
+            ));
+        }
+        let (qmin, qmax) = qrange(dtype);
+        if let Some((index, code)) = codes.to_i32().iter().enumerate().find(|(_, c)| !(qmin..=qmax).contains(*c)) {
+            return bad(format!("code {code} at flat index {index} is outside {dtype}'s range [{qmin}, {qmax}]"));
+        }
+        Ok(Quantized { dtype, codes, params })
+    }
+
+    /// The integer type of the codes.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// The codes, in the tensor's shape.
+    pub fn codes(&self) -> &Codes<D> {
+        &self.codes
+    }
+
+    /// Scales and zero points.
+    pub fn params(&self) -> &QuantParams {
+        &self.params
+    }
+
+    /// The type, codes and parameters, taken apart.
+    pub fn into_parts(self) -> (DType, Codes<D>, QuantParams) {
+        (self.dtype, self.codes, self.params)
+    }
+
     /// The scales.
     pub fn scale(&self) -> &Array1<f32> {
         &self.params.scale
@@ -101,22 +161,27 @@ impl<D: Dimension> Quantized<D> {
     }
 
     /// Back to f32: `s * (q - z)` for every element.
-    pub fn dequantize(&self) -> Array<f32, D> {
+    ///
+    /// A `Quantized` is consistent by construction, so this fails only if
+    /// memory for the result cannot be laid out in the tensor's shape.
+    pub fn dequantize(&self) -> Result<Array<f32, D>> {
         let shape = self.codes.shape().to_vec();
-        let mut out = buffer::zeroed::<f32>(shape.iter().product());
+        let numel = shape.iter().product();
+        self.params.check(self.dtype, &shape)?;
+        let mut out = buffer::zeroed::<f32>(numel);
         let k = arch::kernels();
         let (scale, zp) = (&self.params.scale, &self.params.zero_point);
         match &self.codes {
             Codes::Signed(a) => {
                 let a = a.as_standard_layout();
-                let q = a.as_slice().expect("standard layout is contiguous");
+                let q = standard_slice(&a)?;
                 for (p, r) in segments(&shape, self.params.granularity) {
                     (k.dequantize_i8)(&q[r.clone()], scale[p], zp[p], &mut out[r]);
                 }
             }
             Codes::Unsigned(a) => {
                 let a = a.as_standard_layout();
-                let q = a.as_slice().expect("standard layout is contiguous");
+                let q = standard_slice(&a)?;
                 for (p, r) in segments(&shape, self.params.granularity) {
                     (k.dequantize_u8)(&q[r.clone()], scale[p], zp[p], &mut out[r]);
                 }
@@ -126,7 +191,8 @@ impl<D: Dimension> Quantized<D> {
             Codes::Signed(a) => a.raw_dim(),
             Codes::Unsigned(a) => a.raw_dim(),
         };
-        Array::from_shape_vec(dim, out).expect("same element count")
+        Array::from_shape_vec(dim, out)
+            .map_err(|e| Error::BadQuantized { reason: format!("cannot shape the dequantized values: {e}") })
     }
 
     /// The codes packed as they are stored: one byte each for 8-bit types,
@@ -142,7 +208,8 @@ impl<D: Dimension> Quantized<D> {
         let bytes = self.codes.to_bytes();
         if self.dtype.is_sub_byte() {
             let codes: Vec<i8> = bytes.iter().map(|&b| b as i8).collect();
-            crate::pack::pack(&codes, self.dtype.bits()).expect("sub-byte widths are packable")
+            // Quantization targets are 2, 4 or 8 bits wide, all packable.
+            crate::pack::pack(&codes, self.dtype.bits()).unwrap_or_default()
         } else {
             bytes
         }
@@ -157,8 +224,13 @@ impl<D: Dimension> Quantized<D> {
 
     /// MSE, max abs error and SQNR of the round trip against `original`.
     pub fn error_stats<A: Element, S: Data<Elem = A>>(&self, original: &ArrayBase<S, D>) -> Result<ErrorStats> {
-        crate::metrics::error_stats(original, &self.dequantize())
+        crate::metrics::error_stats(original, &self.dequantize()?)
     }
+}
+
+/// The elements of a standard-layout array, in order.
+fn standard_slice<S: Data, D: Dimension>(a: &ArrayBase<S, D>) -> Result<&[S::Elem]> {
+    a.as_slice().ok_or(Error::BadQuantized { reason: "the codes are not contiguous".into() })
 }
 
 /// Quantization for ndarray arrays of any float element type and dimension.
@@ -170,14 +242,16 @@ impl<D: Dimension> Quantized<D> {
 /// use quantlab::prelude::*;
 /// let x = array![[191.6, -13.5, 728.6], [92.14, 295.5, -184.0], [0.0, 684.6, 245.5]];
 /// let q = x.quantize_with(DType::Int8, &QuantParams::per_tensor(3.5, -70))?;
-/// assert_eq!(q.codes.to_i32(), array![[-15, -74, 127], [-44, 14, -123], [-70, 126, 0]]);
-/// assert_eq!(q.dequantize(), array![[192.5f32, -14.0, 689.5], [91.0, 294.0, -185.5], [0.0, 686.0, 245.0]]);
+/// assert_eq!(q.codes().to_i32(), array![[-15, -74, 127], [-44, 14, -123], [-70, 126, 0]]);
+/// assert_eq!(q.dequantize()?, array![[192.5f32, -14.0, 689.5], [91.0, 294.0, -185.5], [0.0, 686.0, 245.0]]);
 ///
 /// let q = x.quantize(QuantSpec::new(DType::Int8).symmetric().per_channel(0))?;
-/// assert_eq!(q.codes.to_i32(), array![[33, -2, 127], [40, 127, -79], [0, 127, 46]]);
+/// assert_eq!(q.codes().to_i32(), array![[33, -2, 127], [40, 127, -79], [0, 127, 46]]);
 /// # Ok::<(), quantlab::Error>(())
 /// ```
-pub trait QuantizeExt<D: Dimension> {
+///
+/// Sealed: implemented for ndarray arrays only.
+pub trait QuantizeExt<D: Dimension>: crate::sealed::Sealed {
     /// The scales and zero points `spec` would choose for this data.
     fn quant_params(&self, spec: QuantSpec) -> Result<QuantParams>;
 
@@ -199,10 +273,25 @@ pub trait QuantizeExt<D: Dimension> {
     /// let spec = QuantSpec::new(DType::Int4).symmetric().per_group(4);
     /// let (bytes, params) = w.quantize_packed(spec)?;
     /// let q = w.quantize(spec)?;
-    /// assert_eq!((bytes, params), (q.packed(), q.params));
+    /// assert_eq!((bytes, params), (q.packed(), q.params().clone()));
     /// # Ok::<(), quantlab::Error>(())
     /// ```
     fn quantize_packed(&self, spec: QuantSpec) -> Result<(Vec<u8>, QuantParams)>;
+
+    /// Quantizes with the caller's parameters straight to packed bytes (the
+    /// bytes of `self.quantize_with(dtype, params)?.packed()`), a block at a
+    /// time: no byte-per-code copy of the tensor is ever made for 4-bit
+    /// types, and at most one small block's for the others.
+    ///
+    /// ```
+    /// use quantlab::prelude::*;
+    /// let w = array![[0.5f32, -1.25, 2.0], [3.0, 1.0, -0.5]];
+    /// let params = QuantParams::per_channel(0, vec![0.5, 0.25], vec![0, 1]);
+    /// let bytes = w.quantize_packed_with(DType::Int4, &params)?;
+    /// assert_eq!(bytes, w.quantize_with(DType::Int4, &params)?.packed());
+    /// # Ok::<(), quantlab::Error>(())
+    /// ```
+    fn quantize_packed_with(&self, dtype: DType, params: &QuantParams) -> Result<Vec<u8>>;
 }
 
 impl<A, S, D> QuantizeExt<D> for ArrayBase<S, D>
@@ -249,6 +338,13 @@ where
             Some(done) => Ok(done),
             None => self.quantize(spec).map(|q| (q.packed(), q.params)),
         }
+    }
+
+    fn quantize_packed_with(&self, dtype: DType, params: &QuantParams) -> Result<Vec<u8>> {
+        let x = A::view_as_f32(self.view());
+        let x = x.as_standard_layout();
+        let data = standard_slice(&x)?;
+        fused::quantize_packed_with(data, self.shape(), dtype, params)
     }
 }
 

@@ -17,8 +17,8 @@ fn close(got: f64, want: f64, tol: f64) {
 fn explicit_scale_and_zero_point() {
     let x = lesson_tensor();
     let q = x.quantize_with(DType::Int8, &QuantParams::per_tensor(3.5, -70)).unwrap();
-    assert_eq!(q.codes.to_i32(), array![[-15, -74, 127], [-44, 14, -123], [-70, 126, 0]]);
-    let y = q.dequantize();
+    assert_eq!(q.codes().to_i32(), array![[-15, -74, 127], [-44, 14, -123], [-70, 126, 0]]);
+    let y = q.dequantize().unwrap();
     assert_eq!(y, array![[192.5f32, -14.0, 689.5], [91.0, 294.0, -185.5], [0.0, 686.0, 245.0]]);
     close(error_stats(&x, &y).unwrap().mse, 170.8753, 5e-5);
 }
@@ -41,7 +41,7 @@ fn symmetric_per_tensor_and_per_channel() {
     let rows = x.quantize(QuantSpec::new(DType::Int8).symmetric().per_channel(0)).unwrap();
     let scales: Vec<String> = rows.scale().iter().map(|s| format!("{s:.4}")).collect();
     assert_eq!(scales, ["5.7370", "2.3268", "5.3906"]);
-    assert_eq!(rows.codes.to_i32(), array![[33, -2, 127], [40, 127, -79], [0, 127, 46]]);
+    assert_eq!(rows.codes().to_i32(), array![[33, -2, 127], [40, 127, -79], [0, 127, 46]]);
     close(rows.error_stats(&x).unwrap().mse, 1.8084, 5e-5);
 
     let cols = x.quantize(QuantSpec::new(DType::Int8).symmetric().per_channel(1)).unwrap();
@@ -54,9 +54,9 @@ fn per_group_matches_quantizing_each_group_alone() {
     let spec = QuantSpec::new(DType::Int4).symmetric().per_group(8);
     let q = x.quantize(spec).unwrap();
     assert_eq!(q.scale().len(), 4);
-    for (row, codes) in x.rows().into_iter().zip(q.codes.to_i32().rows()) {
+    for (row, codes) in x.rows().into_iter().zip(q.codes().to_i32().rows()) {
         let alone = row.quantize(spec.per_tensor()).unwrap();
-        assert_eq!(alone.codes.to_i32(), codes);
+        assert_eq!(alone.codes().to_i32(), codes);
     }
 }
 
@@ -65,8 +65,8 @@ fn all_zero_group_quantizes_to_its_zero_point() {
     let x = array![[0.0f32, 0.0], [1.0, -1.0]];
     let q = x.quantize(QuantSpec::new(DType::UInt8).per_channel(0)).unwrap();
     assert_eq!(q.scale()[0], f32::EPSILON);
-    assert_eq!(q.codes.to_i32().row(0).to_vec(), vec![q.zero_point()[0]; 2]);
-    assert_eq!(q.dequantize().row(0).to_vec(), vec![0.0, 0.0]);
+    assert_eq!(q.codes().to_i32().row(0).to_vec(), vec![q.zero_point()[0]; 2]);
+    assert_eq!(q.dequantize().unwrap().row(0).to_vec(), vec![0.0, 0.0]);
 }
 
 #[test]
@@ -132,7 +132,7 @@ mod properties {
             let (qmin, qmax) = spec::qrange(dtype);
             let lo = s * (qmin - z) as f32;
             let hi = s * (qmax - z) as f32;
-            for (&v, &r) in x.iter().zip(q.dequantize().iter()) {
+            for (&v, &r) in x.iter().zip(q.dequantize().unwrap().iter()) {
                 if v >= lo && v <= hi {
                     // s/2 plus the f32 rounding of the division and the product.
                     let slack = s / 2.0 + 4.0 * f32::EPSILON * v.abs().max(s);
@@ -141,4 +141,87 @@ mod properties {
             }
         }
     }
+}
+
+#[test]
+fn an_inconsistent_quantized_tensor_is_an_error() {
+    let codes = Codes::Signed(array![[1i8, 2, 3], [4, 5, 6]]);
+    let ok =
+        Quantized::new(DType::Int8, codes.clone(), QuantParams::per_channel(0, vec![0.5, 2.0], vec![0, 1])).unwrap();
+    assert_eq!(ok.dequantize().unwrap(), array![[0.5f32, 1.0, 1.5], [6.0, 8.0, 10.0]]);
+    // A short scale: one per channel along axis 1 needs three.
+    let short = Quantized::new(DType::Int8, codes.clone(), QuantParams::per_channel(1, vec![1.0, 1.0], vec![0, 0]));
+    assert_eq!(
+        short.unwrap_err().to_string(),
+        "invalid quantization parameters: 2 scales and 2 zero points given, but per-channel (axis 1) over shape [2, 3] needs 3 of each"
+    );
+    // An axis the codes do not have.
+    let axis = Quantized::new(DType::Int8, codes.clone(), QuantParams::per_channel(2, vec![1.0], vec![0]));
+    assert_eq!(axis.unwrap_err(), Error::BadAxis { axis: 2, ndim: 2 });
+    // Codes of the wrong signedness, and codes outside the type's range.
+    let unsigned = Quantized::new(DType::Int8, Codes::Unsigned(array![1u8, 2]), QuantParams::per_tensor(1.0, 0));
+    assert!(matches!(unsigned, Err(Error::BadQuantized { .. })), "{unsigned:?}");
+    let wide = Quantized::new(DType::Int4, Codes::Signed(array![1i8, 8]), QuantParams::per_tensor(1.0, 0));
+    assert_eq!(
+        wide.unwrap_err().to_string(),
+        "inconsistent quantized tensor: code 8 at flat index 1 is outside int4's range [-8, 7]"
+    );
+    let float = Quantized::new(DType::Float16, codes, QuantParams::per_tensor(1.0, 0));
+    assert!(float.is_err());
+}
+
+/// Data with every kind of value the paths treat differently: spread,
+/// clipped by the given parameters, and exact ties.
+fn spread(n: usize) -> Vec<f32> {
+    (0..n).map(|i| ((i * 7919) % 1013) as f32 / 37.0 - 13.0 + if i % 11 == 0 { 0.5 } else { 0.0 }).collect()
+}
+
+#[test]
+fn packing_with_given_params_matches_quantize_then_pack() {
+    // Shapes whose segments start mid-byte (odd inner sizes, odd groups), and
+    // one large enough for several parts.
+    let shapes: [&[usize]; 4] = [&[3, 5, 7], &[6, 10], &[4, 33], &[2, 36_000]];
+    for shape in shapes {
+        let n: usize = shape.iter().product();
+        let x = ndarray::ArrayD::from_shape_vec(shape.to_vec(), spread(n)).unwrap();
+        for dtype in DType::QUANTIZED {
+            let signed = dtype.is_signed();
+            let mut specs = vec![QuantSpec::new(dtype), QuantSpec::new(dtype).per_channel(0)];
+            specs.push(QuantSpec::new(dtype).per_channel(shape.len() - 1));
+            for g in [1usize, 2, 3, 32] {
+                if n % g == 0 {
+                    specs.push(QuantSpec::new(dtype).per_group(g));
+                }
+            }
+            if signed {
+                specs.extend(specs.clone().into_iter().map(QuantSpec::symmetric));
+            }
+            for spec in specs {
+                let q = x.quantize(spec).unwrap();
+                // Scales a quarter of the chosen ones clip most values.
+                let mut clipping = q.params().clone();
+                clipping.scale.mapv_inplace(|s| s / 4.0);
+                for params in [q.params().clone(), clipping] {
+                    let want = x.quantize_with(dtype, &params).unwrap();
+                    let got = x.quantize_packed_with(dtype, &params).unwrap();
+                    assert!(got == want.packed(), "{spec} {shape:?}");
+                    let back = crate::dequantize_packed(&got, shape, dtype, &params).unwrap();
+                    let expect: Vec<f32> = want.dequantize().unwrap().iter().copied().collect();
+                    assert!(back == expect, "{spec} {shape:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn packing_with_given_params_reports_bad_input() {
+    let params = QuantParams::per_group(2, vec![1.0; 2], vec![0; 2]);
+    let x = array![1.0f32, f32::NAN, 2.0, 3.0];
+    let e = x.quantize_packed_with(DType::Int4, &params).unwrap_err();
+    assert!(matches!(e, Error::NonFinite { index: 1, .. }), "{e}");
+    let e = array![1.0f32, 2.0].quantize_packed_with(DType::Int4, &params).unwrap_err();
+    assert!(e.to_string().contains("needs 1 of each"), "{e}");
+    let e = crate::dequantize_packed(&[0u8; 3], &[4], DType::Int4, &params).unwrap_err();
+    assert_eq!(e.to_string(), "inconsistent quantized tensor: 3 bytes of codes given, but 4 int4 codes take 2");
 }

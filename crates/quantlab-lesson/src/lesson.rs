@@ -8,20 +8,17 @@ use std::fmt;
 
 use ndarray::{ArrayBase, Data, Dimension};
 
+use quantlab::{DType, Element, ErrorStats, QuantSpec, QuantizeExt, Storage, human_bytes, model_footprint};
+
 use crate::data::TransformerConfig;
-use crate::dtype::DType;
-use crate::element::Element;
-use crate::error::{Error, Result};
-use crate::footprint::{Storage, human_bytes, model_footprint};
-use crate::metrics::ErrorStats;
+use crate::error::{Core, Error, Result};
 use crate::plot::{BarChart, Figure, LineChart};
-use crate::quant::{QuantSpec, QuantizeExt};
 
 /// A small text table with a title: printed aligned as text, shown as HTML
 /// in a notebook.
 ///
 /// ```
-/// use quantlab::lesson::Table;
+/// use quantlab_lesson::lesson::Table;
 /// let mut t = Table::new("Sizes", ["dtype", "bytes"]);
 /// t.row(["float32", "4"]);
 /// t.row(["int4", "0.5"]);
@@ -152,13 +149,13 @@ pub struct Comparison {
 /// Quantizes `x` with every spec and measures the round trip.
 ///
 /// ```
-/// use quantlab::prelude::*;
+/// use quantlab_lesson::prelude::*;
 /// let x = array![[191.6, -13.5, 728.6], [92.14, 295.5, -184.0], [0.0, 684.6, 245.5]];
 /// let int8 = QuantSpec::new(DType::Int8).symmetric();
-/// let c = quantlab::lesson::compare(&x, &[int8, int8.per_channel(0)])?;
+/// let c = quantlab_lesson::lesson::compare(&x, &[int8, int8.per_channel(0)])?;
 /// // PyTorch's MSEs for these two: 2.5092 and 1.8084.
 /// assert_eq!(format!("{:.4} {:.4}", c.rows[0].stats.mse, c.rows[1].stats.mse), "2.5092 1.8084");
-/// # Ok::<(), quantlab::Error>(())
+/// # Ok::<(), quantlab_lesson::Error>(())
 /// ```
 pub fn compare<A, S, D>(x: &ArrayBase<S, D>, specs: &[QuantSpec]) -> Result<Comparison>
 where
@@ -167,7 +164,7 @@ where
     D: Dimension,
 {
     if specs.is_empty() {
-        return Err(Error::Empty { what: "a comparison of quantization specs" });
+        return Err(Core::Empty { what: "a comparison of quantization specs" }.into());
     }
     let rows = specs
         .iter()
@@ -296,14 +293,14 @@ pub struct Footprints {
 /// The weight memory of every model in every storage.
 ///
 /// ```
-/// use quantlab::{data, lesson, DType};
+/// use quantlab_lesson::{data, lesson, DType};
 /// let f = lesson::footprints(&[data::LLAMA2_7B], &[DType::BFloat16.into()])?;
 /// assert_eq!(f.bytes[0][0], 2 * 6_738_415_616);
-/// # Ok::<(), quantlab::Error>(())
+/// # Ok::<(), quantlab_lesson::Error>(())
 /// ```
 pub fn footprints(models: &[TransformerConfig], storages: &[Storage]) -> Result<Footprints> {
     if models.is_empty() || storages.is_empty() {
-        return Err(Error::Empty { what: "a footprint table" });
+        return Err(Core::Empty { what: "a footprint table" }.into());
     }
     let mut bytes = Vec::with_capacity(models.len());
     let mut params = Vec::with_capacity(models.len());
@@ -357,11 +354,11 @@ impl Footprints {
     /// For each model, the storages whose weights fit in `budget` bytes.
     ///
     /// ```
-    /// use quantlab::{data, lesson};
+    /// use quantlab_lesson::{data, lesson};
     /// let f = lesson::footprints(&[data::LLAMA2_7B], &lesson::lesson_storages())?;
     /// let t = f.fits(16 << 30);
     /// assert_eq!(t.rows()[0][1], "float16, bfloat16, int8 per-channel(0), int4 g128");
-    /// # Ok::<(), quantlab::Error>(())
+    /// # Ok::<(), quantlab_lesson::Error>(())
     /// ```
     pub fn fits(&self, budget: u64) -> Table {
         let mut t = Table::new(format!("What fits in {}", human_bytes(budget)), ["model", "fits", "smallest"]);

@@ -1,4 +1,4 @@
-//! How quantlab's float types are stored in `.safetensors`, and read back.
+//! How quantlab's narrow float types are stored in `.safetensors`, and read back.
 //!
 //! A type safetensors 0.8 names is stored as that type, with safetensors'
 //! packing rule (F6 and F4 are bit streams, first value in the low bits, and
@@ -11,9 +11,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use anyhow::{Context, Result, anyhow};
-use quantlab::DType;
 use safetensors::tensor::Dtype;
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
 
 /// The metadata entry naming the type of tensors stored as `U8` codes.
 pub const DTYPES_KEY: &str = "quantlab.dtypes";
@@ -66,26 +67,31 @@ pub fn narrow_of(dtype: Dtype) -> Option<DType> {
 /// The values of `numel` elements of the narrow float `d` stored in `data`,
 /// as `f32` (exact: every narrow value is an `f32`). `codes`: one code a byte.
 pub fn decode(data: &[u8], d: DType, numel: usize, codes: bool) -> Result<Vec<f32>> {
-    let model = d.minifloat().ok_or_else(|| anyhow!("{d} is not a narrow float type"))?;
+    let model = d.minifloat().ok_or(Error::WrongDType {
+        what: "decoding narrow float codes",
+        dtype: d,
+        hint: "use a float type narrower than float32",
+    })?;
     if codes {
-        if data.len() != numel {
-            return Err(anyhow!("{} bytes hold {numel} one-byte codes of {d}", data.len()));
+        if data.len() < numel {
+            return Err(Error::ShortBuffer { got: data.len(), count: numel, bits: 8, needed: numel });
         }
-        return Ok(data.iter().map(|&c| model.decode_f32(u16::from(c))).collect());
+        return Ok(data[..numel].iter().map(|&c| model.decode_f32(u16::from(c))).collect());
     }
-    Ok(quantlab::values_from_bytes(data, d, numel)?.into_iter().map(|v| v as f32).collect())
+    Ok(crate::cast::values_from_bytes(data, d, numel)?.into_iter().map(|v| v as f32).collect())
 }
 
 /// `bytes` as `cast_to_bytes` packs them, spread to one code a byte.
 pub fn codes_per_byte(bytes: &[u8], d: DType, numel: usize) -> Result<Vec<u8>> {
-    if d.is_sub_byte() { Ok(quantlab::pack::unpack_codes(bytes, d.bits(), numel)?) } else { Ok(bytes.to_vec()) }
+    if d.is_sub_byte() { crate::pack::unpack_codes(bytes, d.bits(), numel) } else { Ok(bytes.to_vec()) }
 }
 
 /// The `quantlab.dtypes` entry of a file's metadata: tensor name to type.
 pub fn named_dtypes(metadata: &HashMap<String, String>) -> Result<HashMap<String, DType>> {
     let Some(json) = metadata.get(DTYPES_KEY) else { return Ok(HashMap::new()) };
+    let bad = |reason: String| Error::BadFile { path: format!("metadata `{DTYPES_KEY}`"), reason };
     let names: BTreeMap<String, String> = serde_json::from_str(json)
-        .with_context(|| format!("the `{DTYPES_KEY}` metadata is not a JSON object of type names"))?;
+        .map_err(|e| bad(format!("not a JSON object of type names ({e}): rewrite the file with quantlab cast")))?;
     names.into_iter().map(|(tensor, dtype)| Ok((tensor, dtype.parse::<DType>()?))).collect()
 }
 

@@ -17,10 +17,9 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::dtype::DType;
-use crate::element::Element;
-use crate::error::{Error, Result};
-use crate::quant::Quantized;
+use quantlab::{DType, Element, Quantized};
+
+use crate::error::{Core, Error, Result};
 
 /// A drawn figure: SVG text with its title.
 #[derive(Clone, PartialEq)]
@@ -141,7 +140,7 @@ fn annot(v: f64) -> String {
 
 fn check_finite<'a>(what: &'static str, values: impl IntoIterator<Item = &'a f64>) -> Result<()> {
     match values.into_iter().enumerate().find(|(_, v)| !v.is_finite()) {
-        Some((index, v)) => Err(Error::NonFinite { what, value: v.to_string(), index }),
+        Some((index, v)) => Err(Core::NonFinite { what, value: v.to_string(), index }.into()),
         None => Ok(()),
     }
 }
@@ -160,25 +159,25 @@ pub fn float_formats() -> Result<Figure> {
 /// bit count setting the scale.
 ///
 /// ```
-/// use quantlab::{plot, DType};
+/// use quantlab_lesson::{plot, DType};
 /// let fig = plot::float_formats_of(&[DType::Float32, DType::BFloat16])?;
 /// assert!(fig.svg().contains("bfloat16") && fig.svg().contains("mantissa"));
 /// assert!(plot::float_formats_of(&[DType::Int8]).is_err());
-/// # Ok::<(), quantlab::Error>(())
+/// # Ok::<(), quantlab_lesson::Error>(())
 /// ```
 pub fn float_formats_of(dtypes: &[DType]) -> Result<Figure> {
     const WHAT: &str = "a floating-point format figure";
     if dtypes.is_empty() {
-        return Err(Error::Empty { what: WHAT });
+        return Err(Core::Empty { what: WHAT }.into());
     }
     let layouts = dtypes
         .iter()
         .map(|&d| {
-            d.float_layout().map(|l| (d, l)).ok_or(Error::WrongDType {
+            d.float_layout().map(|l| (d, l)).ok_or(Error::from(Core::WrongDType {
                 what: WHAT,
                 dtype: d,
                 hint: "pass floating-point types such as float32 or bfloat16",
-            })
+            }))
         })
         .collect::<Result<Vec<_>>>()?;
     let width = dtypes.iter().map(|d| d.bits()).max().unwrap_or(32) as f64;
@@ -248,16 +247,16 @@ pub fn float_formats_of(dtypes: &[DType]) -> Result<Figure> {
 /// value; rows top to bottom, as the matrix prints.
 ///
 /// ```
-/// use quantlab::{ndarray::array, plot};
+/// use quantlab_lesson::{ndarray::array, plot};
 /// let a = array![[1.0, 2.0], [3.0, 4.5]];
 /// let fig = plot::heatmaps("Two panels", &[("left", a.view()), ("right", a.view())])?;
 /// assert!(fig.svg().contains("4.5") && fig.svg().contains("right"));
-/// # Ok::<(), quantlab::Error>(())
+/// # Ok::<(), quantlab_lesson::Error>(())
 /// ```
 pub fn heatmaps(title: &str, panels: &[(&str, ArrayView2<f64>)]) -> Result<Figure> {
     const WHAT: &str = "a heatmap";
     if panels.is_empty() || panels.iter().any(|(_, m)| m.is_empty()) {
-        return Err(Error::Empty { what: WHAT });
+        return Err(Core::Empty { what: WHAT }.into());
     }
     for (_, m) in panels {
         check_finite(WHAT, m.iter())?;
@@ -311,12 +310,12 @@ pub fn heatmaps(title: &str, panels: &[(&str, ArrayView2<f64>)]) -> Result<Figur
 /// integer codes, the dequantized values and the absolute error.
 ///
 /// ```
-/// use quantlab::prelude::*;
+/// use quantlab_lesson::prelude::*;
 /// let x = array![[191.6, -13.5], [0.0, 728.6]];
 /// let q = x.quantize(QuantSpec::new(DType::Int8))?;
-/// let fig = quantlab::plot::quantization_heatmaps(&x, &q)?;
+/// let fig = quantlab_lesson::plot::quantization_heatmaps(&x, &q)?;
 /// assert!(fig.svg().contains("quantized codes") && fig.svg().contains("728.6"));
-/// # Ok::<(), quantlab::Error>(())
+/// # Ok::<(), quantlab_lesson::Error>(())
 /// ```
 pub fn quantization_heatmaps<A, S>(original: &ArrayBase<S, Ix2>, q: &Quantized<Ix2>) -> Result<Figure>
 where
@@ -324,18 +323,19 @@ where
     S: Data<Elem = A>,
 {
     let x = original.mapv(Element::to_f64);
-    let dq = q.dequantize().mapv(f64::from);
+    let dq = q.dequantize()?.mapv(f64::from);
     if x.shape() != dq.shape() {
-        return Err(Error::ShapeMismatch {
+        return Err(Core::ShapeMismatch {
             what: "quantization heatmaps",
             left: x.shape().to_vec(),
             right: dq.shape().to_vec(),
-        });
+        }
+        .into());
     }
-    let codes = q.codes.to_i32().mapv(f64::from);
+    let codes = q.codes().to_i32().mapv(f64::from);
     let err = (&x - &dq).mapv(f64::abs);
-    let stats = crate::metrics::error_stats(&x, &dq)?;
-    let title = format!("{} {} quantization: MSE {:.4}", q.dtype, q.params.granularity, stats.mse);
+    let stats = quantlab::error_stats(&x, &dq)?;
+    let title = format!("{} {} quantization: MSE {:.4}", q.dtype(), q.params().granularity, stats.mse);
     heatmaps(
         &title,
         &[
@@ -350,7 +350,7 @@ where
 /// A grouped bar chart: one group per x category, one coloured bar per series.
 ///
 /// ```
-/// use quantlab::plot::BarChart;
+/// use quantlab_lesson::plot::BarChart;
 /// let fig = BarChart::new("Error by granularity")
 ///     .axes("granularity", "MSE")
 ///     .groups(["per-tensor", "per-channel"])
@@ -358,7 +358,7 @@ where
 ///     .series("asymmetric", [1.6, 1.1])
 ///     .draw()?;
 /// assert!(fig.svg().contains("per-channel") && fig.svg().contains("asymmetric"));
-/// # Ok::<(), quantlab::Error>(())
+/// # Ok::<(), quantlab_lesson::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct BarChart {
@@ -418,15 +418,16 @@ impl BarChart {
     fn check(&self) -> Result<(f64, f64)> {
         const WHAT: &str = "a bar chart";
         if self.groups.is_empty() || self.series.is_empty() {
-            return Err(Error::Empty { what: WHAT });
+            return Err(Core::Empty { what: WHAT }.into());
         }
         for (_, values) in &self.series {
             if values.len() != self.groups.len() {
-                return Err(Error::ShapeMismatch {
+                return Err(Core::ShapeMismatch {
                     what: WHAT,
                     left: vec![self.groups.len()],
                     right: vec![values.len()],
-                });
+                }
+                .into());
             }
             check_finite(WHAT, values)?;
         }
@@ -539,14 +540,14 @@ impl BarChart {
 /// A line chart of named series of `(x, y)` points, markers on the points.
 ///
 /// ```
-/// use quantlab::plot::LineChart;
+/// use quantlab_lesson::plot::LineChart;
 /// let fig = LineChart::new("Error against bits")
 ///     .axes("bits", "MSE")
 ///     .series("per-tensor", [(2.0, 0.3), (4.0, 0.02), (8.0, 0.0001)])
 ///     .log_y()
 ///     .draw()?;
 /// assert!(fig.svg().contains("per-tensor") && fig.svg().contains("bits"));
-/// # Ok::<(), quantlab::Error>(())
+/// # Ok::<(), quantlab_lesson::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct LineChart {
@@ -592,7 +593,7 @@ impl LineChart {
         const WHAT: &str = "a line chart";
         let points: Vec<(f64, f64)> = self.series.iter().flat_map(|(_, p)| p.iter().copied()).collect();
         if points.is_empty() {
-            return Err(Error::Empty { what: WHAT });
+            return Err(Core::Empty { what: WHAT }.into());
         }
         check_finite(WHAT, &points.iter().flat_map(|&(x, y)| [x, y]).collect::<Vec<_>>())?;
         let (x0, x1) = points.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| (lo.min(p.0), hi.max(p.0)));
@@ -684,7 +685,7 @@ mod tests {
     fn heatmaps_annotate_every_cell() {
         let x = array![[191.6, -13.5, 728.6], [92.14, 295.5, -184.0], [0.0, 684.6, 245.5]];
         let q = {
-            use crate::quant::{QuantParams, QuantizeExt};
+            use quantlab::{QuantParams, QuantizeExt};
             x.quantize_with(DType::Int8, &QuantParams::per_tensor(3.5, -70)).unwrap()
         };
         let fig = quantization_heatmaps(&x, &q).unwrap();
@@ -699,8 +700,8 @@ mod tests {
         assert!(fig.title().starts_with("int8 per-tensor quantization: MSE 170.875"), "{}", fig.title());
         assert!(count(fig.svg(), "<rect") >= 36);
         let bad = array![[f64::NAN]];
-        assert!(matches!(heatmaps("x", &[("nan", bad.view())]), Err(Error::NonFinite { .. })));
-        assert!(matches!(heatmaps("x", &[]), Err(Error::Empty { .. })));
+        assert!(matches!(heatmaps("x", &[("nan", bad.view())]), Err(Error::Quantlab(Core::NonFinite { .. }))));
+        assert!(matches!(heatmaps("x", &[]), Err(Error::Quantlab(Core::Empty { .. }))));
     }
 
     #[test]
@@ -719,7 +720,7 @@ mod tests {
             assert!(t.contains(&want), "missing {want} in {t:?}");
         }
         let bad = BarChart::new("b").groups(["a", "b"]).series("s", [1.0]).draw().unwrap_err();
-        assert!(matches!(bad, Error::ShapeMismatch { .. }), "{bad}");
+        assert!(matches!(bad, Error::Quantlab(Core::ShapeMismatch { .. })), "{bad}");
         let bad = BarChart::new("b").groups(["a"]).series("s", [0.0]).log_y().draw().unwrap_err();
         assert!(bad.to_string().contains("log scale needs positive values"), "{bad}");
         assert!(BarChart::new("b").draw().is_err());

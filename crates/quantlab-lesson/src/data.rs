@@ -14,9 +14,9 @@ use rand_distr::{LogNormal, StandardNormal, StudentT};
 /// `n` values uniform in `[0, 1)`, like `torch.rand(n)`.
 ///
 /// ```
-/// let x = quantlab::data::uniform(1000, 42);
+/// let x = quantlab_lesson::data::uniform(1000, 42);
 /// assert!(x.iter().all(|v| (0.0..1.0).contains(v)));
-/// assert_eq!(x, quantlab::data::uniform(1000, 42)); // same seed, same values
+/// assert_eq!(x, quantlab_lesson::data::uniform(1000, 42)); // same seed, same values
 /// ```
 pub fn uniform(n: usize, seed: u64) -> Array1<f32> {
     let mut rng = StdRng::seed_from_u64(seed);
@@ -44,7 +44,7 @@ pub const WEIGHT_TAIL_DOF: f32 = 4.0;
 /// Typical values are a few hundredths, as in a trained layer.
 ///
 /// ```
-/// let w = quantlab::data::weights(64, 256, 7);
+/// let w = quantlab_lesson::data::weights(64, 256, 7);
 /// assert_eq!(w.dim(), (64, 256));
 /// let max = w.iter().fold(0f32, |m, v| m.max(v.abs()));
 /// let std = (w.iter().map(|v| v * v).sum::<f32>() / w.len() as f32).sqrt();
