@@ -446,6 +446,29 @@ mod tests {
     }
 
     #[test]
+    fn sub_byte_integers_of_every_width() {
+        let x = array![-5.0f32, 3.5, 1.0];
+        // int3 saturates at -4..3; 3.5 rounds half to even (4), then saturates. Codes 100, 011, 001
+        // as one bit stream from the low bits: 0b01_011_100, then the last bit of 001's zero top.
+        let b = cast_to_bytes(&x, DType::Int3, CastOptions::default()).unwrap();
+        assert_eq!(b, [0b0101_1100, 0]);
+        assert_eq!(values_from_bytes(&b, DType::Int3, 3).unwrap(), [-4.0, 3.0, 1.0]);
+        assert_eq!(
+            values_from_bytes(&cast_to_bytes(&x, DType::Int1, CastOptions::default()).unwrap(), DType::Int1, 3)
+                .unwrap(),
+            [-1.0, 0.0, 0.0]
+        );
+        assert_eq!(
+            values_from_bytes(&cast_to_bytes(&x, DType::UInt7, CastOptions::default()).unwrap(), DType::UInt7, 3)
+                .unwrap(),
+            [0.0, 4.0, 1.0]
+        );
+        assert_eq!(cast_to_bytes(&x, DType::UInt1, CastOptions::default()).unwrap(), [0b110]); // 0, 1 (saturated), 1
+        let err = cast_to_bytes(&array![f32::NAN], DType::Int5, CastOptions::default()).unwrap_err();
+        assert!(matches!(err, Error::NonFinite { index: 0, .. }), "{err}");
+    }
+
+    #[test]
     fn nearest_for_integers() {
         assert_eq!(DType::UInt8.nearest(-3.0).unwrap(), 0.0);
         assert_eq!(DType::Int2.nearest(0.5).unwrap(), 0.0);

@@ -29,6 +29,8 @@ struct Golden {
     torch32: Option<Vec<u16>>,
     torch64: Option<Vec<u16>>,
     nearest64: Vec<u16>,
+    finfo: Vec<f64>,
+    torch_finfo: Option<String>,
 }
 
 fn read(bytes: &[u8], at: &mut usize, n: usize) -> Vec<u8> {
@@ -77,6 +79,11 @@ fn golden() -> (String, HashMap<String, Golden>) {
             6 => g.torch32 = Some(u16s(&mut at)),
             7 => g.torch64 = Some(u16s(&mut at)),
             9 => g.nearest64 = u16s(&mut at),
+            10 => {
+                g.finfo =
+                    read(b, &mut at, 8 * count).chunks(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect()
+            }
+            11 => g.torch_finfo = Some(String::from_utf8(read(b, &mut at, count)).unwrap()),
             other => panic!("unknown section kind {other}"),
         }
     }
@@ -112,6 +119,23 @@ fn fixture_names_its_versions() {
     let (header, types) = golden();
     assert!(header.contains("ml_dtypes=0.6.0") && header.contains("torch=2.15"), "{header}");
     assert_eq!(types.len(), 13);
+}
+
+/// finfo: ml_dtypes' limits for every type, and PyTorch's own line, digit for
+/// digit, for every type PyTorch has a finfo for.
+#[test]
+fn finfo_matches_ml_dtypes_and_torch() {
+    let (_, types) = golden();
+    let mut torch_lines = 0;
+    for (name, g) in &types {
+        let f = finfo(name.parse().unwrap()).unwrap();
+        assert_eq!(g.finfo, [f.max, f.min, f.eps, f.smallest_normal, f.smallest_subnormal], "{name}");
+        if let Some(line) = &g.torch_finfo {
+            assert_eq!(&f.to_string(), line, "{name}");
+            torch_lines += 1;
+        }
+    }
+    assert_eq!(torch_lines, 7);
 }
 
 #[test]
