@@ -61,6 +61,10 @@ pub struct CastArgs {
     /// (float8_e4m3fn has no infinity: without this, such a value is an error).
     #[arg(long)]
     pub saturate: bool,
+    /// What to do with values the target cannot hold, by name: error (the default), saturate,
+    /// nan (ml_dtypes' rule) or pytorch (PyTorch's rule for each type).
+    #[arg(long, value_parser = parse_overflow, conflicts_with = "saturate")]
+    pub overflow: Option<quantlab::Overflow>,
 }
 
 /// `quantlab quantize`.
@@ -165,6 +169,12 @@ impl From<QuantDType> for DType {
 /// Any data type quantlab knows, by the library's parser.
 fn parse_dtype(s: &str) -> Result<DType, quantlab::Error> {
     s.parse()
+}
+
+/// An overflow policy by name.
+fn parse_overflow(s: &str) -> Result<quantlab::Overflow, String> {
+    quantlab::Overflow::from_name(s)
+        .ok_or_else(|| format!("unknown overflow policy `{s}`: use error, saturate, nan (ml_dtypes) or pytorch"))
 }
 
 /// A float type that a safetensors file can hold.

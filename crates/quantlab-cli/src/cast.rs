@@ -16,7 +16,7 @@ pub fn run(args: &CastArgs) -> Result<()> {
     if !to.is_float() {
         return Err(anyhow!("{to} is not a float type"));
     }
-    let options = CastOptions::saturate(args.saturate);
+    let options = args.overflow.map_or(CastOptions::saturate(args.saturate), CastOptions::from);
     let input = Input::open(&args.input)?;
     let tensors = input.tensors()?;
     let file = input.path().display().to_string();

@@ -7,6 +7,9 @@
 //!   Lite use, with limits printed exactly as PyTorch prints them;
 //! - [`CastExt::cast`]: f64, f32, f16, bf16, float8 and integers, rounding to
 //!   nearest even;
+//! - [`Minifloat`] and [`Overflow`]: one model of every float narrower than
+//!   f32 (float8 e4m3fn … e8m0fnu, float6, float4), rounding once, with
+//!   ml_dtypes' and PyTorch's overflow rules by name;
 //! - [`QuantizeExt`]: int8 to int2, symmetric or asymmetric, per tensor,
 //!   channel or group, bit-exact with PyTorch's float32 arithmetic;
 //! - [`pack`], [`metrics`], [`footprint`]: sub-byte packing, error measures and

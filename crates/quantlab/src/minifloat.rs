@@ -79,6 +79,38 @@ pub enum Overflow {
     PyTorch,
 }
 
+impl Overflow {
+    /// Every policy, in the order of the docs.
+    pub const ALL: [Overflow; 4] = [Overflow::Error, Overflow::Saturate, Overflow::Nan, Overflow::PyTorch];
+
+    /// The policy's name: `error`, `saturate`, `nan` or `pytorch`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Overflow::Error => "error",
+            Overflow::Saturate => "saturate",
+            Overflow::Nan => "nan",
+            Overflow::PyTorch => "pytorch",
+        }
+    }
+
+    /// The policy named `name` (also `ml_dtypes` for [`Overflow::Nan`] and
+    /// `torch` for [`Overflow::PyTorch`]), case-insensitive.
+    ///
+    /// ```
+    /// use quantlab::Overflow;
+    /// assert_eq!(Overflow::from_name("ml_dtypes"), Some(Overflow::Nan));
+    /// assert_eq!(Overflow::from_name("PyTorch"), Some(Overflow::PyTorch));
+    /// assert_eq!(Overflow::from_name("wrap"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<Overflow> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "ml_dtypes" => Some(Overflow::Nan),
+            "torch" => Some(Overflow::PyTorch),
+            n => Overflow::ALL.into_iter().find(|o| o.name() == n),
+        }
+    }
+}
+
 /// A narrow floating-point format: widths, bias and special-value convention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Minifloat {

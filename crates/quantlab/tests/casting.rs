@@ -5,7 +5,8 @@ use quantlab::{Minifloat, Overflow};
 
 /// `(f32 bits, bf16 bits, f16 bits, float8_e4m3fn bits, float8_e5m2 bits)` as PyTorch 2.15
 /// converts them (`torch.tensor([v], dtype=torch.float32).to(dtype).view(int)`).
-/// e4m3fn is `None` beyond its range: PyTorch gives NaN there, quantlab an error.
+/// e4m3fn is `None` beyond its range: PyTorch 2.15 saturates there (448), quantlab errs by default
+/// (`Overflow::PyTorch` gives 448: see narrow_golden.rs).
 /// Regenerate with `/opt/pyref/bin/python tests/fixtures/torch_casts.py` (prints this table).
 const TORCH_CASTS: &[(u32, u16, u16, Option<u8>, u8)] = &[
     (0x00000000, 0x0000, 0x0000, Some(0x00), 0x00),

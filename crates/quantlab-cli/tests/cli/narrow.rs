@@ -130,3 +130,21 @@ fn bad_values_for_narrow_types() {
         assert_eq!(entries(dir.path()), ["x.safetensors"]);
     }
 }
+
+/// `--overflow` names PyTorch's or ml_dtypes' rule: 1000 -> float8_e4m3fn is
+/// 448 in PyTorch 2.15, NaN in ml_dtypes (and an error by default).
+#[test]
+fn overflow_policies_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("x.safetensors");
+    write_safetensors(&input, &[("x", Dtype::F32, vec![2], f32_bytes(&[1000.0, -1.0]))]);
+    for (policy, want) in [("pytorch", [0x7eu8, 0xb8]), ("ml_dtypes", [0x7f, 0xb8]), ("saturate", [0x7e, 0xb8])] {
+        let out = dir.path().join(format!("{policy}.safetensors"));
+        ok(&["cast", path(&input), "-o", path(&out), "--to", "float8_e4m3fn", "--overflow", policy]);
+        assert_eq!(Loaded::open(&out).st().tensor("x").unwrap().data(), want, "{policy}");
+    }
+    let out = dir.path().join("bad.safetensors");
+    let run = quantlab(&["cast", path(&input), "-o", path(&out), "--to", "f16", "--overflow", "wrap"]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8(run.stderr).unwrap().contains("unknown overflow policy `wrap`"));
+}
