@@ -339,10 +339,12 @@ impl Minifloat {
         if e > emax + 1 {
             return None;
         }
-        // Scale so that one unit in the last place of the target is 1; scaling
-        // by a power of two is exact here, so the rounding below is the only one.
+        // `a` is sig * 2^p exactly; one unit in the target's last place is
+        // 2^quantum, so n = sig * 2^(p - quantum) rounded to nearest even, in
+        // integers (exact, and no `roundeven` call on x86-64 without SSE4.1).
+        let (sig, p) = significand(a);
         let quantum = e.max(emin) - m;
-        let n = (a * pow2(-quantum)).round_ties_even() as i64;
+        let n = round_shift(sig, quantum - p) as i64;
         let mag = if e < emin { n } else { (i64::from(e - emin + 1) << m) + n - (1i64 << m) };
         (mag <= i64::from(self.max_code())).then_some(mag as u16)
     }
@@ -388,8 +390,8 @@ impl Minifloat {
         if a == 0.0 || e < -(self.bias + 2) {
             return Ok(0); // nothing below 2^-127: the smallest code is nearest
         }
-        let mantissa = a * pow2(-e); // in [1, 2)
-        let e = if mantissa >= 1.5 { e + 1 } else { e };
+        // Ties up: the first fraction bit (the "half") decides. (`a` is normal here.)
+        let e = if a.to_bits() >> 51 & 1 == 1 { e + 1 } else { e };
         let code = (e + self.bias).max(0);
         if code > i32::from(self.max_code()) {
             return match overflow {
@@ -410,6 +412,29 @@ impl Minifloat {
 /// 2^k as f64 for the exponents these formats need (|k| < 1022).
 fn pow2(k: i32) -> f64 {
     f64::from_bits(((1023 + i64::from(k)) as u64) << 52)
+}
+
+/// A positive finite `a` as `sig * 2^p` with an integer `sig < 2^53`.
+fn significand(a: f64) -> (u64, i32) {
+    let bits = a.to_bits();
+    let biased = ((bits >> 52) & 0x7FF) as i32;
+    let fraction = bits & ((1 << 52) - 1);
+    if biased == 0 { (fraction, -1074) } else { (fraction | 1 << 52, biased - 1075) }
+}
+
+/// `sig / 2^shift` rounded to nearest, ties to even (`shift` >= 0 here: every
+/// format has fewer mantissa bits than f64).
+fn round_shift(sig: u64, shift: i32) -> u64 {
+    if shift <= 0 {
+        return sig << (-shift).min(63); // not reached for these formats; exact anyway
+    }
+    if shift > 54 {
+        return 0; // below half a unit: sig < 2^53 <= 2^(shift - 2)
+    }
+    let kept = sig >> shift;
+    let rest = sig & ((1u64 << shift) - 1);
+    let half = 1u64 << (shift - 1);
+    kept + u64::from(rest > half || (rest == half && kept & 1 == 1))
 }
 
 /// floor(log2(a)) for a positive finite `a` (f64 subnormals included).
