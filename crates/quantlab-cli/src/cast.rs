@@ -4,12 +4,16 @@ use anyhow::{Context, Result, anyhow};
 use quantlab::CastOptions;
 use quantlab::io::{Bytes, Input, OutTensor, safetensors_float};
 
+use std::io::Write;
+
 use crate::args::CastArgs;
 use crate::io::{self, with_floats};
 use crate::par;
+use crate::select::{self, Kept, Selection};
 
-/// Runs `quantlab cast`.
-pub fn run(args: &CastArgs) -> Result<()> {
+/// Runs `quantlab cast`; prints what it cast and what it kept.
+pub fn run(args: &CastArgs, report: &mut impl Write) -> Result<()> {
+    let selection = Selection::new(&args.select)?;
     let to = args.to;
     let storage = safetensors_float(to).ok_or_else(|| anyhow!("{to} is not a float type"))?;
     let options = CastOptions { saturate: args.saturate };
@@ -17,8 +21,11 @@ pub fn run(args: &CastArgs) -> Result<()> {
     let tensors = input.tensors()?;
     let file = input.path().display().to_string();
     let mut out = Vec::with_capacity(tensors.len());
+    let mut kept = Kept::new(&selection);
     for t in &tensors {
-        if t.floats().is_none() {
+        let keep = selection.keep(t);
+        kept.record(&t.name, keep);
+        if keep.is_some() {
             if t.is_unread_float() {
                 io::warn_unread(input.path(), t);
             }
@@ -40,5 +47,11 @@ pub fn run(args: &CastArgs) -> Result<()> {
             bytes: Bytes::Lazy(Box::new(make)),
         });
     }
-    io::write(&args.output, out, input.metadata()?, "casting")
+    let mut metadata = input.metadata()?;
+    metadata.insert(select::KEY.to_string(), kept.to_json());
+    io::write(&args.output, out, metadata, "casting")?;
+    for line in kept.summary(&format!("cast to {to}:")) {
+        writeln!(report, "{line}")?;
+    }
+    Ok(())
 }

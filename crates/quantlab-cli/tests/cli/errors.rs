@@ -128,7 +128,7 @@ fn non_finite_data_names_the_element() {
             ("bad", Dtype::F32, vec![3], f32_bytes(&[1.0, f32::NAN, 2.0])),
         ],
     );
-    let line = quantize_fails(&input, &["--dtype", "int8"]);
+    let line = quantize_fails(&input, &["--dtype", "int8", "--all"]);
     assert!(line.contains("nan.safetensors: bad: the tensor holds NaN at flat index 1"), "{line}");
 }
 
@@ -143,6 +143,7 @@ fn float8_overflow_without_saturate() {
         out.as_os_str(),
         os("--to"),
         os("float8_e4m3fn"),
+        os("--all"),
     ]);
     assert!(line.contains("big.npy: big: -500 at flat index 1 is out of range for float8_e4m3fn"), "{line}");
     assert!(entries(dir.path()).is_empty(), "{:?}", entries(dir.path()));
@@ -153,7 +154,15 @@ fn a_failed_run_keeps_an_existing_output() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.safetensors");
     std::fs::write(&out, b"previous result").unwrap();
-    fails(&[os("cast"), fixture("big.npy").as_os_str(), os("-o"), out.as_os_str(), os("--to"), os("e4m3")]);
+    fails(&[
+        os("cast"),
+        fixture("big.npy").as_os_str(),
+        os("-o"),
+        out.as_os_str(),
+        os("--to"),
+        os("e4m3"),
+        os("--all"),
+    ]);
     assert_eq!(std::fs::read(&out).unwrap(), b"previous result");
     assert_eq!(entries(dir.path()), ["out.safetensors"]);
 }
@@ -174,6 +183,7 @@ fn dequantize_needs_quantlab_output() {
         q.as_os_str(),
         os("--dtype"),
         os("int8"),
+        os("--all"),
     ]);
     let bytes = std::fs::read(&q).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();

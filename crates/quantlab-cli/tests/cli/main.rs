@@ -8,3 +8,4 @@ mod errors;
 mod golden;
 mod info_bench;
 mod round_trip;
+mod select;
