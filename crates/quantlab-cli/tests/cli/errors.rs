@@ -208,3 +208,39 @@ fn missing_output_directory() {
     ]);
     assert!(line.contains("/nonexistent-dir/q.safetensors: cannot create a temporary file"), "{line}");
 }
+
+/// Corrupt `.npy` headers whose ndarray-npy message runs over several lines
+/// (quantlab used to print it as it was), and cut files: one line, exit 2,
+/// no output.
+#[test]
+fn every_bad_npy_is_one_line() {
+    let good = std::fs::read(fixture("vector.npy")).unwrap();
+    let header_len = 10 + u16::from_le_bytes([good[8], good[9]]) as usize;
+    let multi_line = |bytes: &[u8]| {
+        ndarray_npy::ReadNpyExt::read_npy(bytes)
+            .map(|_: ndarray::ArrayD<f32>| ())
+            .is_err_and(|e: ndarray_npy::ReadNpyError| e.to_string().contains('\n'))
+    };
+    let mut cases: Vec<Vec<u8>> = Vec::new();
+    for at in 6..header_len {
+        for b in [b'\n', b'(', b'{', b'\'', 0xff] {
+            let mut bad = good.clone();
+            bad[at] = b;
+            if multi_line(&bad) && cases.len() < 12 {
+                cases.push(bad);
+            }
+        }
+    }
+    assert!(cases.len() >= 6, "only {} multi-line cases", cases.len());
+    cases.extend([9, 40, header_len - 1, header_len + 3].map(|len| good[..len].to_vec()));
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("bad.npy");
+    for bad in cases {
+        std::fs::write(&input, &bad).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let output = out.path().join("o.safetensors");
+        let line = fails(&[os("quantize"), input.as_os_str(), os("-o"), output.as_os_str(), os("--dtype"), os("int8")]);
+        assert!(line.contains("bad.npy: not a valid .npy file"), "{line}");
+        assert!(entries(out.path()).is_empty());
+    }
+}
