@@ -50,6 +50,10 @@ pub struct Batch {
     pub out: Outputs,
 }
 
+/// The files nbgrader keeps beside a submission that its `release_feedback` needs beside
+/// the feedback page.
+const NBGRADER_BESIDE: [&str; 2] = ["timestamp.txt", "submission_secret.txt"];
+
 struct Graded {
     source: usize,
     report: Report,
@@ -209,6 +213,17 @@ impl Batch {
                 timestamp: &sub.timestamp,
             };
             write_staged(p, feedback::page(&head, &questions[g.source], &g.report, &g.executed).as_bytes())?;
+            // `nbgrader release_feedback` names each page after the submission's secret and
+            // timestamp, which nbgrader's own generate_feedback copies beside the page.
+            if sub.in_nbgrader_layout() {
+                for name in NBGRADER_BESIDE {
+                    let from = parent_dir(&sub.path).join(name);
+                    if from.is_file() {
+                        let bytes = std::fs::read(&from).with_context(|| format!("cannot read {}", from.display()))?;
+                        write_staged(&parent_dir(p).join(name), &bytes)?;
+                    }
+                }
+            }
         }
         Ok(())
     }
