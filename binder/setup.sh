@@ -11,7 +11,8 @@
 # Binder image, scripts/lesson and scripts/test run it on a laptop or in CI, and
 # tests/test_binder.py runs it into a temporary HOME. Locations come from the
 # variables documented in binder/env.sh. Other knobs:
-#   QUANTLAB_WITH_TESTS=1   also install requirements-dev.txt (pytest).
+#   QUANTLAB_WITH_TESTS=1   also install requirements-dev.txt (pytest), and clippy
+#                           and rustfmt for scripts/test's lint suites.
 #   QUANTLAB_WARMUP=auto|always|never   auto (default) re-runs the warm-up only
 #                           when the notebook's evcxr commands, quantlab's sources
 #                           or the toolchain changed.
@@ -97,6 +98,14 @@ ensure_rust() {
       else
         warn "could not add rust-src: the kernel works, but completions of std items are limited"
       fi
+    fi
+    # scripts/test runs cargo fmt --check and cargo clippy -D warnings.
+    if [[ "$QUANTLAB_WITH_TESTS" == 1 ]]; then
+      for component in clippy rustfmt; do
+        if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+          logged rustup component add "$component" || warn "could not add $component: its lint suite will fail"
+        fi
+      done
     fi
   fi
 }

@@ -22,9 +22,9 @@ pub struct Args {
 pub enum Command {
     /// Print the limits of a data type, as torch.iinfo / torch.finfo print them.
     Info(InfoArgs),
-    /// Cast every floating-point tensor to another float type.
+    /// Cast floating-point tensors (2-D and up, unless --all) to another float type.
     Cast(CastArgs),
-    /// Quantize every floating-point tensor linearly to a small integer type.
+    /// Quantize floating-point tensors (2-D and up, unless --all) linearly to a small integer type.
     Quantize(QuantizeArgs),
     /// Restore float32 tensors from the output of `quantlab quantize`.
     Dequantize(DequantizeArgs),
@@ -65,6 +65,24 @@ pub struct CastArgs {
     /// nan (ml_dtypes' rule) or pytorch (PyTorch's rule for each type).
     #[arg(long, value_parser = parse_overflow, conflicts_with = "saturate")]
     pub overflow: Option<quantlab::Overflow>,
+    /// Which tensors to cast.
+    #[command(flatten)]
+    pub select: SelectArgs,
+}
+
+/// Which tensors to convert: by default every float tensor with two or more
+/// dimensions; 1-D ones (norms, biases) are kept as they are.
+#[derive(Debug, Clone, Default, ClapArgs)]
+pub struct SelectArgs {
+    /// Convert every float tensor, 1-D ones included.
+    #[arg(long)]
+    pub all: bool,
+    /// Only tensors whose name matches GLOB are candidates (repeatable), e.g. `--include '*.weight'`.
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Keep tensors whose name matches GLOB as they are (repeatable), e.g. `--exclude '*embeddings*'`.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
 }
 
 /// `quantlab quantize`.
@@ -87,6 +105,9 @@ pub struct QuantizeArgs {
     /// One scale and zero point per G consecutive elements (row-major order).
     #[arg(long, value_name = "G")]
     pub group_size: Option<usize>,
+    /// Which tensors to quantize.
+    #[command(flatten)]
+    pub select: SelectArgs,
 }
 
 /// `quantlab dequantize`.
@@ -118,6 +139,9 @@ pub struct FootprintArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Which tensors to measure converted (the others count as they are stored).
+    #[command(flatten)]
+    pub select: SelectArgs,
 }
 
 /// `quantlab bench`.

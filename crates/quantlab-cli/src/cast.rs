@@ -6,12 +6,16 @@ use anyhow::{Context, Result, anyhow};
 use quantlab::CastOptions;
 use quantlab::io::{Bytes, Input, OutTensor, narrow};
 
+use std::io::Write;
+
 use crate::args::CastArgs;
 use crate::io::{self, with_floats};
 use crate::par;
+use crate::select::{self, Kept, Selection};
 
-/// Runs `quantlab cast`.
-pub fn run(args: &CastArgs) -> Result<()> {
+/// Runs `quantlab cast`; prints what it cast and what it kept.
+pub fn run(args: &CastArgs, report: &mut impl Write) -> Result<()> {
+    let selection = Selection::new(&args.select)?;
     let to = args.to;
     if !to.is_float() {
         return Err(anyhow!("{to} is not a float type"));
@@ -21,12 +25,20 @@ pub fn run(args: &CastArgs) -> Result<()> {
     let tensors = input.tensors()?;
     let file = input.path().display().to_string();
     let mut out = Vec::with_capacity(tensors.len());
-    // Tensors stored as U8 codes, named in the output's `quantlab.dtypes` metadata.
+    let mut kept = Kept::new(&selection);
+    // Tensors stored as U8 codes, named in the output's `quantlab.dtypes`
+    // metadata: the cast ones, and the kept ones the input names.
     let mut named = BTreeMap::new();
+    let input_named = narrow::named_dtypes(&input.metadata()?)?;
     for t in &tensors {
-        if t.floats().is_none() {
+        let keep = selection.keep(t);
+        kept.record(&t.name, keep);
+        if keep.is_some() {
             if t.is_unread_float() {
                 io::warn_unread(input.path(), t);
+            }
+            if let Some(&d) = input_named.get(&t.name) {
+                named.insert(t.name.clone(), d);
             }
             out.push(OutTensor::copy(t));
             continue;
@@ -57,5 +69,10 @@ pub fn run(args: &CastArgs) -> Result<()> {
     if let Some(json) = narrow::dtypes_json(&named) {
         metadata.insert(narrow::DTYPES_KEY.to_string(), json);
     }
-    io::write(&args.output, out, metadata, "casting")
+    metadata.insert(select::KEY.to_string(), kept.to_json());
+    io::write(&args.output, out, metadata, "casting")?;
+    for line in kept.summary(&format!("cast to {to}:")) {
+        writeln!(report, "{line}")?;
+    }
+    Ok(())
 }

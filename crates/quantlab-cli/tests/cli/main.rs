@@ -9,3 +9,4 @@ mod golden;
 mod info_bench;
 mod narrow;
 mod round_trip;
+mod select;

@@ -39,7 +39,7 @@ fn every_narrow_type_round_trips_through_a_file() {
         let input = dir.path().join(format!("{d}.in.safetensors"));
         write_safetensors(&input, &[("w", Dtype::F32, vec![values.len()], f32_bytes(&values))]);
         let narrow = dir.path().join(format!("{d}.safetensors"));
-        ok(&["cast", path(&input), "-o", path(&narrow), "--to", d.name()]);
+        ok(&["cast", "--all", path(&input), "-o", path(&narrow), "--to", d.name()]);
         let file = Loaded::open(&narrow);
         let t = file.st().tensor("w").unwrap();
         assert_eq!((t.dtype(), t.shape()), (stored, &[values.len()][..]), "{d}");
@@ -53,7 +53,7 @@ fn every_narrow_type_round_trips_through_a_file() {
             assert!(!meta.contains_key("quantlab.dtypes"), "{d}");
         }
         let back = dir.path().join(format!("{d}.back.safetensors"));
-        ok(&["cast", path(&narrow), "-o", path(&back), "--to", "float32"]);
+        ok(&["cast", "--all", path(&narrow), "-o", path(&back), "--to", "float32"]);
         let got = f32s(Loaded::open(&back).st().tensor("w").unwrap().data());
         assert_eq!(
             got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
@@ -71,13 +71,13 @@ fn odd_sized_sub_byte_floats_are_named_codes() {
     let input = dir.path().join("x.safetensors");
     write_safetensors(&input, &[("x", Dtype::F32, vec![3], f32_bytes(&[1.0, -2.0, 2.6]))]);
     let f4 = dir.path().join("f4.safetensors");
-    ok(&["cast", path(&input), "-o", path(&f4), "--to", "float4_e2m1fn"]);
+    ok(&["cast", "--all", path(&input), "-o", path(&f4), "--to", "float4_e2m1fn"]);
     let file = Loaded::open(&f4);
     let t = file.st().tensor("x").unwrap();
     assert_eq!((t.dtype(), t.data()), (Dtype::U8, &[0x2u8, 0xc, 0x5][..]));
     assert_eq!(file.metadata()["quantlab.dtypes"], r#"{"x":"float4_e2m1fn"}"#);
     let back = dir.path().join("back.safetensors");
-    ok(&["cast", path(&f4), "-o", path(&back), "--to", "f32"]);
+    ok(&["cast", "--all", path(&f4), "-o", path(&back), "--to", "f32"]);
     assert_eq!(f32s(Loaded::open(&back).st().tensor("x").unwrap().data()), [1.0, -2.0, 3.0]);
 }
 
@@ -89,9 +89,9 @@ fn saturate_clamps_f16_and_bf16() {
     write_safetensors(&input, &[("x", Dtype::F32, vec![3], f32_bytes(&[70000.0, -3.4e38, 1.0]))]);
     for (to, want) in [("float16", [65504.0, -65504.0, 1.0]), ("bfloat16", [70144.0, -3.3895314e38, 1.0])] {
         let out = dir.path().join(format!("{to}.safetensors"));
-        ok(&["cast", path(&input), "-o", path(&out), "--to", to, "--saturate"]);
+        ok(&["cast", "--all", path(&input), "-o", path(&out), "--to", to, "--saturate"]);
         let back = dir.path().join(format!("{to}.back.safetensors"));
-        ok(&["cast", path(&out), "-o", path(&back), "--to", "float32"]);
+        ok(&["cast", "--all", path(&out), "-o", path(&back), "--to", "float32"]);
         assert_eq!(f32s(Loaded::open(&back).st().tensor("x").unwrap().data()), want, "{to}");
     }
 }
@@ -122,7 +122,7 @@ fn bad_values_for_narrow_types() {
     ] {
         write_safetensors(&input, &[("x", Dtype::F32, vec![2], f32_bytes(&values))]);
         let out = dir.path().join("out.safetensors");
-        let run = quantlab(&["cast", path(&input), "-o", path(&out), "--to", to]);
+        let run = quantlab(&["cast", "--all", path(&input), "-o", path(&out), "--to", to]);
         let stderr = String::from_utf8(run.stderr).unwrap();
         assert_eq!((run.status.code(), stderr.lines().count()), (Some(2), 1), "{stderr}");
         assert!(stderr.contains(want), "{stderr}");
@@ -140,11 +140,11 @@ fn overflow_policies_by_name() {
     write_safetensors(&input, &[("x", Dtype::F32, vec![2], f32_bytes(&[1000.0, -1.0]))]);
     for (policy, want) in [("pytorch", [0x7eu8, 0xb8]), ("ml_dtypes", [0x7f, 0xb8]), ("saturate", [0x7e, 0xb8])] {
         let out = dir.path().join(format!("{policy}.safetensors"));
-        ok(&["cast", path(&input), "-o", path(&out), "--to", "float8_e4m3fn", "--overflow", policy]);
+        ok(&["cast", "--all", path(&input), "-o", path(&out), "--to", "float8_e4m3fn", "--overflow", policy]);
         assert_eq!(Loaded::open(&out).st().tensor("x").unwrap().data(), want, "{policy}");
     }
     let out = dir.path().join("bad.safetensors");
-    let run = quantlab(&["cast", path(&input), "-o", path(&out), "--to", "f16", "--overflow", "wrap"]);
+    let run = quantlab(&["cast", "--all", path(&input), "-o", path(&out), "--to", "f16", "--overflow", "wrap"]);
     assert_eq!(run.status.code(), Some(2));
     assert!(String::from_utf8(run.stderr).unwrap().contains("unknown overflow policy `wrap`"));
 }
