@@ -117,6 +117,12 @@ pub enum Error {
         /// Bytes needed.
         needed: usize,
     },
+    /// A linear layer whose weight, bias or group size do not fit together.
+    #[error("cannot build the linear layer: {reason}")]
+    BadLayer {
+        /// What does not fit.
+        reason: String,
+    },
     /// A figure that could not be drawn (see [`crate::plot`]).
     #[error("could not draw the figure `{title}`: {reason}")]
     Plot {

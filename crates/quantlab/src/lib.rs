@@ -41,11 +41,14 @@ mod quant;
 pub mod data;
 pub mod footprint;
 pub mod lesson;
+pub mod linear;
 pub mod metrics;
 pub mod pack;
 pub mod plot;
 pub mod prelude;
 
+#[doc(hidden)]
+pub use arch::gemv::{GemvKernels, gemv_tables};
 #[doc(hidden)]
 pub use arch::{Affine, Kernels, MinMax, kernel_tables};
 pub use arch::{available_kernels, kernel};
