@@ -266,7 +266,7 @@ impl Linear {
 }
 
 fn check_group(in_features: usize, group: usize) -> Result<()> {
-    if group == 0 || group % LANES != 0 || in_features % group != 0 {
+    if group == 0 || !group.is_multiple_of(LANES) || !in_features.is_multiple_of(group) {
         return Err(bad(format!(
             "int4 groups of {group} do not fit rows of {in_features}: use a multiple of {LANES} that divides {in_features} (e.g. 32 or 128)"
         )));

@@ -123,7 +123,7 @@ fn int4_paths_match_scalar_on_odd_shapes() {
                 for (i, w) in want.iter().enumerate() {
                     let code = |j: usize| {
                         let b = packed[(i * n + j) / 2];
-                        let nib = if j % 2 == 0 { b & 15 } else { b >> 4 };
+                        let nib = if j.is_multiple_of(2) { b & 15 } else { b >> 4 };
                         if nib >= 8 { nib as i32 - 16 } else { nib as i32 }
                     };
                     let c = contract(&x, |j| code(j) as f32 * s[(i * n + j) / group]);

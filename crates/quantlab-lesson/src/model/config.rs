@@ -64,7 +64,7 @@ impl BertConfig {
         if c.position_embedding_type != "absolute" {
             return unsupported(format!("position_embedding_type `{}`: only `absolute`", c.position_embedding_type));
         }
-        if c.num_attention_heads == 0 || c.hidden_size % c.num_attention_heads != 0 {
+        if c.num_attention_heads == 0 || !c.hidden_size.is_multiple_of(c.num_attention_heads) {
             return unsupported(format!("{} heads do not split a width of {}", c.num_attention_heads, c.hidden_size));
         }
         Ok(c)

@@ -87,7 +87,9 @@ impl Format {
         spec.check()?;
         Ok(match (spec.dtype, spec.scheme, spec.granularity) {
             (DType::Int8, quantlab::Scheme::Symmetric, quantlab::Granularity::PerChannel { axis: 0 }) => Format::Int8,
-            (DType::Int4, quantlab::Scheme::Symmetric, quantlab::Granularity::PerGroup { size }) if size % 16 == 0 => {
+            (DType::Int4, quantlab::Scheme::Symmetric, quantlab::Granularity::PerGroup { size })
+                if size.is_multiple_of(16) =>
+            {
                 Format::Int4 { group: size }
             }
             _ => Format::RoundTrip(spec),

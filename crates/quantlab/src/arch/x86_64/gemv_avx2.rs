@@ -116,7 +116,7 @@ unsafe fn rows_i8<const R: usize>(codes: &[i8], scales: &[f32], x: &[f32], first
 #[target_feature(enable = "avx2,fma")]
 unsafe fn gemv_i4_avx2(packed: &[u8], scales: &[f32], group: usize, x: &[f32], y: &mut [f32]) {
     let n = x.len();
-    if group == 0 || group % LANES != 0 || n % group != 0 {
+    if group == 0 || !group.is_multiple_of(LANES) || !n.is_multiple_of(group) {
         return;
     }
     let rows =
