@@ -139,6 +139,12 @@ unsafe fn gemv_i4_avx512(packed: &[u8], scales: &[f32], group: usize, x: &[f32],
 
 /// Rows `first..first + R` of the int4 product.
 ///
+/// A code's weight is looked up rather than computed: each group's 16
+/// possible weights `value(n) · s` (the very products the scalar path
+/// rounds) sit in one register, and `vpermps` picks one per lane by the
+/// code's low 4 bits, so the nibbles need no masking, sign extension or
+/// conversion. 32 codes (16 bytes) per step, 16 for a group's odd tail.
+///
 /// # Safety
 /// The CPU must have AVX-512F, BW, VL and FMA; `group` is a multiple of 16
 /// dividing `n = x.len()`; those rows must exist in `packed` (`n / 2` bytes
@@ -148,23 +154,43 @@ unsafe fn gemv_i4_avx512(packed: &[u8], scales: &[f32], group: usize, x: &[f32],
 unsafe fn rows_i4<const R: usize>(packed: &[u8], scales: &[f32], group: usize, x: &[f32], first: usize, y: &mut [f32]) {
     let n = x.len();
     let groups = n / group;
+    // The value of each 4-bit code, by code: 0..7, then -8..-1.
+    let values = _mm512_setr_ps(0., 1., 2., 3., 4., 5., 6., 7., -8., -7., -6., -5., -4., -3., -2., -1.);
     let mut acc = [_mm512_setzero_ps(); R];
     // SAFETY: the caller guarantees R rows of n / 2 bytes from row `first`.
     let base = unsafe { packed.as_ptr().add(first * n / 2) };
     for g in 0..groups {
-        let s: [__m512; R] = std::array::from_fn(|r| _mm512_set1_ps(scales[(first + r) * groups + g]));
-        let mut j = g * group;
-        while j < (g + 1) * group {
-            // SAFETY: x[j..j + 16] and each row's bytes [j/2..j/2 + 8] are in bounds.
+        let table: [__m512; R] =
+            std::array::from_fn(|r| _mm512_mul_ps(values, _mm512_set1_ps(scales[(first + r) * groups + g])));
+        let (mut j, end) = (g * group, (g + 1) * group);
+        while j + 2 * LANES <= end {
+            // SAFETY: x[j..j + 32] and each row's bytes [j/2..j/2 + 16] are in bounds.
             unsafe {
-                let xv = _mm512_loadu_ps(x.as_ptr().add(j));
+                let (x0, x1) = (_mm512_loadu_ps(x.as_ptr().add(j)), _mm512_loadu_ps(x.as_ptr().add(j + LANES)));
                 for r in 0..R {
-                    let q = unpack16_i4(base.add(r * n / 2 + j / 2));
-                    let w = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), s[r]);
-                    acc[r] = _mm512_fmadd_ps(xv, w, acc[r]);
+                    // Byte k holds codes 2k (low nibble) and 2k + 1 (high): shifted
+                    // right by 4, its low bits are the high nibble; interleaved,
+                    // the bytes' low nibbles are the codes in order.
+                    let b = _mm_loadu_si128(base.add(r * n / 2 + j / 2).cast());
+                    let h = _mm_srli_epi16::<4>(b);
+                    let w0 = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(b, h)), table[r]);
+                    let w1 = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_unpackhi_epi8(b, h)), table[r]);
+                    acc[r] = _mm512_fmadd_ps(x1, w1, _mm512_fmadd_ps(x0, w0, acc[r]));
                 }
             }
-            j += LANES;
+            j += 2 * LANES;
+        }
+        if j < end {
+            // SAFETY: x[j..j + 16] and each row's bytes [j/2..j/2 + 8] are in bounds.
+            unsafe {
+                let x0 = _mm512_loadu_ps(x.as_ptr().add(j));
+                for r in 0..R {
+                    let b = _mm_loadl_epi64(base.add(r * n / 2 + j / 2).cast());
+                    let h = _mm_srli_epi16::<4>(b);
+                    let w0 = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(b, h)), table[r]);
+                    acc[r] = _mm512_fmadd_ps(x0, w0, acc[r]);
+                }
+            }
         }
     }
     for r in 0..R {
