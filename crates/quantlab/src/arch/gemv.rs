@@ -105,7 +105,7 @@ pub fn gemv_tables() -> Vec<&'static GemvKernels> {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::is_x86_feature_detected as has;
-        if has!("avx512f") && has!("avx512bw") && has!("avx512vl") && has!("fma") {
+        if has!("avx512f") && has!("avx512bw") && has!("avx512vl") && has!("avx512vbmi") && has!("fma") {
             paths.push(&super::x86_64::gemv_avx512::GEMV);
         }
         if has!("avx2") && has!("fma") {

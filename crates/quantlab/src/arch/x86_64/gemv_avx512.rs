@@ -12,7 +12,7 @@ const ROWS: usize = 4;
 pub(crate) static GEMV: GemvKernels = GemvKernels {
     name: "avx512",
     // SAFETY (both): `gemv_tables` hands this table out only after detecting
-    // AVX-512F, BW, VL and FMA.
+    // AVX-512F, BW, VL, VBMI and FMA.
     gemv_i8: |q, s, x, y| unsafe { gemv_i8_avx512(q, s, x, y) },
     gemv_i4: |q, s, g, x, y| unsafe { gemv_i4_avx512(q, s, g, x, y) },
 };
@@ -115,8 +115,8 @@ unsafe fn rows_i8<const R: usize>(codes: &[i8], scales: &[f32], x: &[f32], first
 }
 
 /// # Safety
-/// The CPU must have AVX-512F, BW, VL and FMA.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma")]
+/// The CPU must have AVX-512F, BW, VL, VBMI and FMA.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,fma")]
 unsafe fn gemv_i4_avx512(packed: &[u8], scales: &[f32], group: usize, x: &[f32], y: &mut [f32]) {
     let n = x.len();
     if group == 0 || !group.is_multiple_of(LANES) || !n.is_multiple_of(group) {
@@ -143,54 +143,53 @@ unsafe fn gemv_i4_avx512(packed: &[u8], scales: &[f32], group: usize, x: &[f32],
 /// possible weights `value(n) · s` (the very products the scalar path
 /// rounds) sit in one register, and `vpermps` picks one per lane by the
 /// code's low 4 bits, so the nibbles need no masking, sign extension or
-/// conversion. 32 codes (16 bytes) per step, 16 for a group's odd tail.
+/// conversion; `vpmultishiftqb` (AVX-512 VBMI) puts each code in its lane.
+/// Two shuffle-port instructions per 16 codes: that port bounds this loop.
 ///
 /// # Safety
-/// The CPU must have AVX-512F, BW, VL and FMA; `group` is a multiple of 16
+/// The CPU must have AVX-512F, BW, VL, VBMI and FMA; `group` is a multiple of 16
 /// dividing `n = x.len()`; those rows must exist in `packed` (`n / 2` bytes
 /// each), `scales` (`n / group` each) and `y`.
 #[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,fma")]
 unsafe fn rows_i4<const R: usize>(packed: &[u8], scales: &[f32], group: usize, x: &[f32], first: usize, y: &mut [f32]) {
     let n = x.len();
     let groups = n / group;
     // The value of each 4-bit code, by code: 0..7, then -8..-1.
     let values = _mm512_setr_ps(0., 1., 2., 3., 4., 5., 6., 7., -8., -7., -6., -5., -4., -3., -2., -1.);
+    // For `vpmultishiftqb`: in 64-bit lane m, the low bytes of dwords 2m and
+    // 2m + 1 (bytes 0 and 4) take the bits from 8m and 8m + 4, codes 2m and 2m + 1.
+    let shifts = _mm512_set_epi64(
+        (60 << 32) | 56,
+        (52 << 32) | 48,
+        (44 << 32) | 40,
+        (36 << 32) | 32,
+        (28 << 32) | 24,
+        (20 << 32) | 16,
+        (12 << 32) | 8,
+        4 << 32,
+    );
     let mut acc = [_mm512_setzero_ps(); R];
     // SAFETY: the caller guarantees R rows of n / 2 bytes from row `first`.
     let base = unsafe { packed.as_ptr().add(first * n / 2) };
     for g in 0..groups {
         let table: [__m512; R] =
             std::array::from_fn(|r| _mm512_mul_ps(values, _mm512_set1_ps(scales[(first + r) * groups + g])));
-        let (mut j, end) = (g * group, (g + 1) * group);
-        while j + 2 * LANES <= end {
-            // SAFETY: x[j..j + 32] and each row's bytes [j/2..j/2 + 16] are in bounds.
-            unsafe {
-                let (x0, x1) = (_mm512_loadu_ps(x.as_ptr().add(j)), _mm512_loadu_ps(x.as_ptr().add(j + LANES)));
-                for r in 0..R {
-                    // Byte k holds codes 2k (low nibble) and 2k + 1 (high): shifted
-                    // right by 4, its low bits are the high nibble; interleaved,
-                    // the bytes' low nibbles are the codes in order.
-                    let b = _mm_loadu_si128(base.add(r * n / 2 + j / 2).cast());
-                    let h = _mm_srli_epi16::<4>(b);
-                    let w0 = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(b, h)), table[r]);
-                    let w1 = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_unpackhi_epi8(b, h)), table[r]);
-                    acc[r] = _mm512_fmadd_ps(x1, w1, _mm512_fmadd_ps(x0, w0, acc[r]));
-                }
-            }
-            j += 2 * LANES;
-        }
-        if j < end {
+        let mut j = g * group;
+        while j < (g + 1) * group {
             // SAFETY: x[j..j + 16] and each row's bytes [j/2..j/2 + 8] are in bounds.
             unsafe {
                 let x0 = _mm512_loadu_ps(x.as_ptr().add(j));
                 for r in 0..R {
-                    let b = _mm_loadl_epi64(base.add(r * n / 2 + j / 2).cast());
-                    let h = _mm_srli_epi16::<4>(b);
-                    let w0 = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(b, h)), table[r]);
+                    // The row's 8 bytes (16 codes) in every 64-bit lane (a
+                    // broadcast load, no shuffle), then each dword's low byte
+                    // shifted to its code's nibble: dword d takes bits 4d...
+                    let q = _mm512_set1_epi64(base.add(r * n / 2 + j / 2).cast::<i64>().read_unaligned());
+                    let w0 = _mm512_permutexvar_ps(_mm512_multishift_epi64_epi8(shifts, q), table[r]);
                     acc[r] = _mm512_fmadd_ps(x0, w0, acc[r]);
                 }
             }
+            j += LANES;
         }
     }
     for r in 0..R {
