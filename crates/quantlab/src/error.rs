@@ -132,6 +132,12 @@ pub enum Error {
         /// Bytes needed.
         needed: usize,
     },
+    /// A linear layer whose weight, bias or group size do not fit together.
+    #[error("cannot build the linear layer: {reason}")]
+    BadLayer {
+        /// What does not fit.
+        reason: String,
+    },
     /// A file that could not be opened, read or written.
     #[error("{path}: cannot {action}: {reason}")]
     File {

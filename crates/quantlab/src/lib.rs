@@ -45,10 +45,13 @@ mod sealed;
 
 pub mod footprint;
 pub mod io;
+pub mod linear;
 pub mod metrics;
 pub mod pack;
 pub mod prelude;
 
+#[doc(hidden)]
+pub use arch::gemv::{GemvKernels, gemv_tables};
 #[doc(hidden)]
 pub use arch::{Affine, Kernels, MinMax, kernel_tables};
 pub use arch::{available_kernels, kernel};

@@ -81,6 +81,7 @@ pub(crate) fn uninit_i8_as_u8(out: &mut [MaybeUninit<i8>]) -> &mut [MaybeUninit<
 
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
+pub(crate) mod gemv;
 pub(crate) mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
