@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
 use quantlab::DType;
+use quantlab::formats::{BlockFormat, ScaleRule};
 
 /// Cast, quantize and measure checkpoints (.safetensors and .npy).
 #[derive(Debug, Parser)]
@@ -93,9 +94,9 @@ pub struct QuantizeArgs {
     /// Where to write the .safetensors result (codes, scales, zero points).
     #[arg(short, long)]
     pub output: PathBuf,
-    /// The integer type of the codes.
-    #[arg(long, value_enum)]
-    pub dtype: QuantDType,
+    /// The integer type of the codes (linear quantization; or give --format).
+    #[arg(long, value_enum, required_unless_present = "format")]
+    pub dtype: Option<QuantDType>,
     /// Symmetric scheme (zero point 0, signed types only); asymmetric otherwise.
     #[arg(long)]
     pub symmetric: bool,
@@ -108,12 +109,29 @@ pub struct QuantizeArgs {
     /// Which tensors to quantize.
     #[command(flatten)]
     pub select: SelectArgs,
+    /// A block format instead of linear quantization: mxfp8_e4m3, mxfp8_e5m2, mxfp6_e2m3, mxfp6_e3m2, mxfp4,
+    /// mxint8, nvfp4, nf4, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q6_k. Write OUT.gguf for the ggml types and
+    /// mxfp4 (stored as ggml's MXFP4).
+    #[arg(long, value_name = "F", value_parser = parse_format, conflicts_with_all = ["dtype", "symmetric", "axis", "group_size"])]
+    pub format: Option<BlockFormat>,
+    /// MX only: how a block's shared exponent is chosen (floor is the OCP spec's).
+    #[arg(long, value_name = "RULE", value_parser = parse_scale_rule, requires = "format")]
+    pub scale_rule: Option<ScaleRule>,
+    /// NF4 only: values per absmax, a power of two from 32 to 4096 (default 64).
+    #[arg(long, value_name = "B", requires = "format")]
+    pub block_size: Option<usize>,
+    /// NF4 only: quantize the absmaxes too (bitsandbytes' compress_statistics).
+    #[arg(long, requires = "format")]
+    pub double_quant: bool,
+    /// NVFP4 only: no per-tensor f32 scale (block scales alone).
+    #[arg(long, requires = "format")]
+    pub no_tensor_scale: bool,
 }
 
 /// `quantlab dequantize`.
 #[derive(Debug, ClapArgs)]
 pub struct DequantizeArgs {
-    /// A .safetensors file written by `quantlab quantize`.
+    /// A .safetensors file written by `quantlab quantize`, or any .gguf file.
     pub input: PathBuf,
     /// Where to write the float32 .safetensors result.
     #[arg(short, long)]
@@ -188,6 +206,17 @@ impl From<QuantDType> for DType {
             QuantDType::Uint2 => DType::UInt2,
         }
     }
+}
+
+/// A block format, by the library's parser.
+fn parse_format(s: &str) -> Result<BlockFormat, quantlab::Error> {
+    BlockFormat::parse(s)
+}
+
+/// An MX scale rule.
+fn parse_scale_rule(s: &str) -> Result<ScaleRule, String> {
+    ScaleRule::parse(&s.to_ascii_lowercase())
+        .ok_or_else(|| format!("unknown scale rule `{s}`: use floor, ceil, even or rceil"))
 }
 
 /// Any data type quantlab knows, by the library's parser.

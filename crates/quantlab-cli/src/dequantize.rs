@@ -14,9 +14,15 @@ use crate::par;
 
 /// Runs `quantlab dequantize`.
 pub fn run(args: &DequantizeArgs) -> Result<()> {
+    if quantlab::io::gguf::is_gguf_path(&args.input) {
+        return crate::blocks::dequantize_gguf(args);
+    }
     let input = Input::open(&args.input)?;
     let file = input.path().display().to_string();
     let mut metadata = input.metadata()?;
+    if let Some(json) = metadata.get(crate::blocks::BLOCKS_KEY) {
+        return crate::blocks::dequantize_blocks(args, &input, json);
+    }
     let json = metadata
         .remove(layout::KEY)
         .ok_or_else(|| anyhow!("{file}: no `quantlab` metadata: this file was not written by `quantlab quantize`"))?;

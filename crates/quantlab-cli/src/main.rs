@@ -5,6 +5,7 @@
 
 mod args;
 mod bench;
+mod blocks;
 mod cast;
 mod dequantize;
 mod footprint;

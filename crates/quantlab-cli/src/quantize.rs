@@ -17,7 +17,10 @@ use crate::select::{self, Kept, Selection};
 
 /// Runs `quantlab quantize`; prints what it quantized and what it kept.
 pub fn run(args: &QuantizeArgs, report: &mut impl Write) -> Result<()> {
-    let spec = spec(args);
+    if args.format.is_some() {
+        return crate::blocks::quantize(args);
+    }
+    let spec = spec(args)?;
     spec.check()?;
     let selection = Selection::new(&args.select)?;
     let input = Input::open(&args.input)?;
@@ -70,14 +73,15 @@ pub fn run(args: &QuantizeArgs, report: &mut impl Write) -> Result<()> {
 }
 
 /// The spec the flags describe.
-fn spec(args: &QuantizeArgs) -> QuantSpec {
-    let spec = QuantSpec::new(args.dtype.into());
+fn spec(args: &QuantizeArgs) -> Result<QuantSpec> {
+    let dtype = args.dtype.ok_or_else(|| anyhow!("give --dtype (linear quantization) or --format (a block format)"))?;
+    let spec = QuantSpec::new(dtype.into());
     let spec = if args.symmetric { spec.symmetric() } else { spec };
-    match (args.axis, args.group_size) {
+    Ok(match (args.axis, args.group_size) {
         (Some(axis), _) => spec.per_channel(axis),
         (None, Some(size)) => spec.per_group(size),
         (None, None) => spec,
-    }
+    })
 }
 
 /// The parameters of a float tensor, or `None` for a tensor copied through.

@@ -138,6 +138,48 @@ pub enum Error {
         /// What does not fit.
         reason: String,
     },
+    /// A block-format name that quantlab does not know (see [`crate::formats::BlockFormat`]).
+    #[error("unknown block format `{name}`: use one of {known}")]
+    UnknownFormat {
+        /// The name that was given.
+        name: String,
+        /// The names that are accepted.
+        known: String,
+    },
+    /// Rows whose length is not a whole number of a block format's blocks.
+    #[error(
+        "rows of {len} values do not split into blocks of {block} for {format}: use rows whose length is a multiple of {block} (or store this tensor unquantized)"
+    )]
+    BlockMismatch {
+        /// The format's name.
+        format: String,
+        /// Its block size.
+        block: usize,
+        /// The row length that was given.
+        len: usize,
+    },
+    /// Packed bytes whose length does not fit the format and shape they are said to hold.
+    #[error(
+        "{what}: expected {expected} bytes, got {got}: the data is truncated or belongs to another format or shape"
+    )]
+    WrongByteLength {
+        /// Which buffer (e.g. `q4_k blocks`).
+        what: String,
+        /// Bytes the format and shape need.
+        expected: usize,
+        /// Bytes given.
+        got: usize,
+    },
+    /// A GGUF file that cannot be read as GGUF v2/v3: truncated, or with a header that lies.
+    #[error(
+        "not a readable GGUF file: {reason} (at byte {offset}); re-export it, or check that the download is complete"
+    )]
+    BadGguf {
+        /// Where in the file the problem was found.
+        offset: u64,
+        /// What was wrong.
+        reason: String,
+    },
     /// A file that could not be opened, read or written.
     #[error("{path}: cannot {action}: {reason}")]
     File {

@@ -44,6 +44,7 @@ mod quant;
 mod sealed;
 
 pub mod footprint;
+pub mod formats;
 pub mod io;
 pub mod linear;
 pub mod metrics;

@@ -5,6 +5,7 @@
 
 mod common;
 mod errors;
+mod formats;
 mod golden;
 mod info_bench;
 mod narrow;

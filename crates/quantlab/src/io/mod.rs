@@ -18,6 +18,7 @@
 //! # Ok::<(), quantlab::Error>(())
 //! ```
 
+pub mod gguf;
 pub mod layout;
 pub mod narrow;
 pub mod npy;

@@ -1,0 +1,390 @@
+//! `quantlab quantize --format F` (block formats, into .gguf or .safetensors)
+//! and `quantlab dequantize X.gguf`. The numbers come from
+//! [`quantlab::formats`] and the files from [`quantlab::io::gguf`].
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use anyhow::{Context, Result, anyhow, bail};
+use quantlab::Element;
+use quantlab::formats::{BlockFormat, GgmlBlock, MxElement, Scales};
+use quantlab::io::gguf::{GgmlType, GgufFile, GgufOutTensor, GgufValue, is_gguf_path, write_gguf};
+use quantlab::io::{Bytes, Dtype, Input, OutTensor, Tensor};
+
+use crate::args::{DequantizeArgs, QuantizeArgs};
+use crate::io::{self, with_floats};
+
+/// The format the flags describe, with its options applied and checked.
+fn format_of(args: &QuantizeArgs) -> Result<BlockFormat> {
+    let mut format = args.format.ok_or_else(|| anyhow!("no --format given"))?;
+    if let Some(rule) = args.scale_rule {
+        if !matches!(format, BlockFormat::Mx { .. }) {
+            bail!("--scale-rule applies to the MX formats, not {}", format.name());
+        }
+        format = format.with_scale_rule(rule);
+    }
+    let nf4 = matches!(format, BlockFormat::Nf4 { .. });
+    if (args.block_size.is_some() || args.double_quant) && !nf4 {
+        bail!("--block-size and --double-quant apply to nf4, not {}", format.name());
+    }
+    if nf4 {
+        format = BlockFormat::nf4(args.block_size.unwrap_or(64), args.double_quant)?;
+    }
+    if args.no_tensor_scale {
+        if !matches!(format, BlockFormat::Nvfp4 { .. }) {
+            bail!("--no-tensor-scale applies to nvfp4, not {}", format.name());
+        }
+        format = BlockFormat::Nvfp4 { tensor_scale: false };
+    }
+    Ok(format)
+}
+
+/// A float tensor's values as f32 (exact from f32, f16, bf16 and float8; rounded once from f64).
+fn f32_values(t: &Tensor<'_>) -> Option<Vec<f32>> {
+    let x = t.floats()?;
+    Some(with_floats!(x, x => x.iter().map(|v| v.to_f64() as f32).collect()))
+}
+
+/// Runs `quantlab quantize --format F`.
+pub fn quantize(args: &QuantizeArgs) -> Result<()> {
+    let format = format_of(args)?;
+    if is_gguf_path(&args.output) { to_gguf(args, format) } else { to_safetensors(args, format) }
+}
+
+/// The ggml block type a format is stored as in GGUF, or why it cannot be.
+fn ggml_block(format: BlockFormat) -> Result<GgmlBlock> {
+    match format {
+        BlockFormat::Ggml(b) => Ok(b),
+        BlockFormat::Mx { element: MxElement::E2m1, rule: quantlab::formats::ScaleRule::Floor } => {
+            eprintln!(
+                "quantlab: note: mxfp4 in GGUF is ggml's MXFP4 type, quantized as gguf-py and ggml do (FLOOR scale; \
+                 rounding ties toward zero, where torchao's to_mx rounds them to even)"
+            );
+            Ok(GgmlBlock::Mxfp4)
+        }
+        other => bail!(
+            "{other} has no GGUF type that gguf-py and llama.cpp read: write .safetensors, or use one of q8_0, q4_0, \
+             q4_1, q5_0, q5_1, q4_k, q6_k, mxfp4 (FLOOR)"
+        ),
+    }
+}
+
+/// The GGUF type of a non-float tensor copied through, if GGUF has one.
+fn gguf_int_type(d: Dtype) -> Option<GgmlType> {
+    Some(GgmlType(match d {
+        Dtype::I8 => 24,
+        Dtype::I16 => 25,
+        Dtype::I32 => 26,
+        Dtype::I64 => 27,
+        _ => return None,
+    }))
+}
+
+fn to_gguf(args: &QuantizeArgs, format: BlockFormat) -> Result<()> {
+    let block = ggml_block(format)?;
+    let input = Input::open(&args.input)?;
+    let tensors = input.tensors()?;
+    let file = input.path().display().to_string();
+    let mut out = Vec::with_capacity(tensors.len());
+    for t in &tensors {
+        let cols = t.shape.last().copied().unwrap_or(1);
+        let quantizable = t.shape.len() >= 2 && cols % block.block_size() == 0 && t.numel() > 0;
+        let ctx = format!("{file}: {}", t.name);
+        if t.floats().is_some() {
+            let (ggml_type, shape) = if quantizable {
+                (GgmlType::of_block(block), t.shape.clone())
+            } else {
+                eprintln!(
+                    "quantlab: note: {ctx}: shape {:?} is {}, stored as F32 (as llama.cpp's converter does)",
+                    t.shape,
+                    if t.shape.len() < 2 {
+                        "1-D".to_string()
+                    } else {
+                        format!("not whole {} blocks of {}", block.gguf_name(), block.block_size())
+                    }
+                );
+                (GgmlType::F32, if t.shape.is_empty() { vec![1] } else { t.shape.clone() })
+            };
+            let make = move || -> quantlab::Result<Cow<'_, [u8]>> {
+                let x = f32_values(t).unwrap_or_default();
+                if ggml_type == GgmlType::F32 {
+                    return Ok(Cow::Owned(x.iter().flat_map(|v| v.to_le_bytes()).collect()));
+                }
+                Ok(Cow::Owned(BlockFormat::Ggml(block).quantize(&x, cols)?.data))
+            };
+            out.push(GgufOutTensor { name: t.name.clone(), shape, ggml_type, bytes: Box::new(make) });
+        } else if let Some(ggml_type) = gguf_int_type(t.dtype) {
+            let shape = if t.shape.is_empty() { vec![1] } else { t.shape.clone() };
+            out.push(GgufOutTensor {
+                name: t.name.clone(),
+                shape,
+                ggml_type,
+                bytes: Box::new(|| Ok(Cow::Borrowed(&t.data[..]))),
+            });
+        } else {
+            eprintln!("quantlab: warning: {ctx}: {:?} has no GGUF type; left out", t.dtype);
+        }
+    }
+    let stem = args.input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let metadata = vec![
+        ("general.name".to_string(), GgufValue::Str(stem)),
+        ("quantlab.format".to_string(), GgufValue::Str(block.gguf_name().to_string())),
+    ];
+    // Errors inside a tensor (NaN, say) come back without its name: find it for the message.
+    write_gguf(&args.output, &metadata, out).map_err(|e| {
+        let culprit = tensors.iter().find(|t| f32_values(t).is_some_and(|x| x.iter().any(|v| !v.is_finite())));
+        match culprit {
+            Some(t) => anyhow!("{file}: {}: {e}", t.name),
+            None => anyhow!("{file}: {e}"),
+        }
+    })
+}
+
+/// The safetensors layout of block formats: for a tensor NAME, `NAME` holds
+/// the packed bytes (U8, shape [rows, bytes per row], or flat for NF4) and
+/// its scales sit beside it; the `quantlab_blocks` metadata key (JSON) gives
+/// each tensor's format, shape and parts. MXFP4 is stored as gpt-oss and
+/// transformers load it: `NAME_blocks` U8 [rows, cols / 32, 16] and
+/// `NAME_scales` U8 [rows, cols / 32] (e8m0 exponents).
+fn to_safetensors(args: &QuantizeArgs, format: BlockFormat) -> Result<()> {
+    let input = Input::open(&args.input)?;
+    let tensors = input.tensors()?;
+    let file = input.path().display().to_string();
+    let mut out = Vec::with_capacity(tensors.len() * 2);
+    let mut layout = serde_json::Map::new();
+    for t in &tensors {
+        let Some(x) = f32_values(t) else {
+            if t.is_unread_float() {
+                io::warn_unread(input.path(), t);
+            }
+            out.push(OutTensor::copy(t));
+            continue;
+        };
+        let cols = t.shape.last().copied().unwrap_or(1);
+        let fits = t.shape.len() >= 2 && (!format.needs_whole_rows() || cols % format.block_size() == 0);
+        if !fits {
+            eprintln!(
+                "quantlab: note: {file}: {}: shape {:?} does not take {format}; copied unchanged",
+                t.name, t.shape
+            );
+            out.push(OutTensor::copy(t));
+            continue;
+        }
+        let q = format.quantize(&x, cols).with_context(|| format!("{file}: {}", t.name))?;
+        let rows = q.rows;
+        let mut parts = serde_json::Map::new();
+        let mut push = |name: String, dtype: Dtype, shape: Vec<usize>, bytes: Vec<u8>, role: &str| {
+            parts.insert(role.to_string(), serde_json::Value::String(name.clone()));
+            out.push(OutTensor { name, dtype, shape, len: bytes.len(), bytes: Bytes::Owned(bytes) });
+        };
+        let f32_bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        let lead = &t.shape[..t.shape.len() - 1];
+        match (&format, q.scales) {
+            (BlockFormat::Mx { element: MxElement::E2m1, .. }, Scales::E8m0(s)) => {
+                let blocks = cols / 32;
+                push(format!("{}_blocks", t.name), Dtype::U8, [lead, &[blocks, 16]].concat(), q.data, "blocks");
+                push(format!("{}_scales", t.name), Dtype::U8, [lead, &[blocks]].concat(), s, "scales");
+            }
+            (_, scales) => {
+                let per_row = q.data.len() / rows;
+                let shape = if format.needs_whole_rows() { vec![rows, per_row] } else { vec![q.data.len()] };
+                push(t.name.clone(), Dtype::U8, shape, q.data, "data");
+                match scales {
+                    Scales::InBlocks => {}
+                    Scales::E8m0(s) | Scales::E4m3 { blocks: s, tensor: None } => {
+                        let n = s.len();
+                        push(format!("{}.scales", t.name), Dtype::U8, vec![rows, n / rows], s, "scales");
+                    }
+                    Scales::E4m3 { blocks, tensor: Some(ts) } => {
+                        let n = blocks.len();
+                        push(format!("{}.scales", t.name), Dtype::U8, vec![rows, n / rows], blocks, "scales");
+                        push(
+                            format!("{}.tensor_scale", t.name),
+                            Dtype::F32,
+                            vec![1],
+                            ts.to_le_bytes().to_vec(),
+                            "tensor_scale",
+                        );
+                    }
+                    Scales::Absmax(a) => {
+                        push(format!("{}.absmax", t.name), Dtype::F32, vec![a.len()], f32_bytes(&a), "absmax")
+                    }
+                    Scales::DoubleQuant { codes, absmax2, offset } => {
+                        push(format!("{}.absmax", t.name), Dtype::U8, vec![codes.len()], codes, "absmax");
+                        push(
+                            format!("{}.nested_absmax", t.name),
+                            Dtype::F32,
+                            vec![absmax2.len()],
+                            f32_bytes(&absmax2),
+                            "nested_absmax",
+                        );
+                        push(
+                            format!("{}.offset", t.name),
+                            Dtype::F32,
+                            vec![1],
+                            offset.to_le_bytes().to_vec(),
+                            "offset",
+                        );
+                    }
+                }
+            }
+        }
+        let mut entry = serde_json::Map::new();
+        entry.insert("format".into(), format.name().into());
+        entry.insert("options".into(), format.to_string().into());
+        match format {
+            BlockFormat::Mx { rule, .. } => {
+                entry.insert("scale_rule".into(), rule.name().into());
+            }
+            BlockFormat::Nf4 { block, double_quant } => {
+                entry.insert("block_size".into(), block.into());
+                entry.insert("double_quant".into(), double_quant.into());
+            }
+            BlockFormat::Nvfp4 { tensor_scale } => {
+                entry.insert("tensor_scale".into(), tensor_scale.into());
+            }
+            BlockFormat::Ggml(_) => {}
+        }
+        entry.insert("shape".into(), t.shape.clone().into());
+        entry.insert("parts".into(), parts.into());
+        layout.insert(t.name.clone(), entry.into());
+    }
+    let mut metadata = input.metadata()?;
+    metadata.insert(BLOCKS_KEY.to_string(), serde_json::Value::Object(layout).to_string());
+    io::write(&args.output, out, metadata, "writing")
+}
+
+/// Runs `quantlab dequantize X.gguf`: every tensor back to F32 (integer tensors copied as they are).
+pub fn dequantize_gguf(args: &DequantizeArgs) -> Result<()> {
+    let gf = GgufFile::open(&args.input)?;
+    let file = args.input.display().to_string();
+    let g = gf.parse().with_context(|| file.clone())?;
+    let mut out = Vec::with_capacity(g.tensors.len());
+    for t in &g.tensors {
+        let int = match t.ggml_type.0 {
+            24 => Some(Dtype::I8),
+            25 => Some(Dtype::I16),
+            26 => Some(Dtype::I32),
+            27 => Some(Dtype::I64),
+            _ => None,
+        };
+        if let Some(dtype) = int {
+            out.push(OutTensor::owned(t.name.clone(), dtype, t.shape.clone(), g.tensor_bytes(t).to_vec()));
+            continue;
+        }
+        // Check the type before writing anything.
+        if !matches!(t.ggml_type.0, 0 | 1 | 28 | 30) && GgmlBlock::from_ggml_type(t.ggml_type.0).is_none() {
+            bail!("{file}: {}: {} is a GGUF type quantlab cannot dequantize yet", t.name, t.ggml_type.name());
+        }
+        let (g, file) = (&g, file.clone());
+        let make = move || -> Result<Vec<u8>> {
+            let x = g.tensor_f32(t).with_context(|| format!("{file}: {}", t.name))?;
+            Ok(x.iter().flat_map(|v| v.to_le_bytes()).collect())
+        };
+        out.push(OutTensor {
+            name: t.name.clone(),
+            dtype: Dtype::F32,
+            shape: t.shape.clone(),
+            len: t.numel() * 4,
+            bytes: Bytes::Lazy(Box::new(make)),
+        });
+    }
+    let mut metadata = HashMap::new();
+    for (k, v) in &g.metadata {
+        if let Some(s) = v.as_str() {
+            metadata.insert(format!("gguf.{k}"), s.to_string());
+        }
+    }
+    io::write(&args.output, out, metadata, "writing")
+}
+
+/// The metadata key of the block-format safetensors layout.
+pub const BLOCKS_KEY: &str = "quantlab_blocks";
+
+/// The format an entry of the layout names, options included.
+fn entry_format(e: &serde_json::Value) -> Result<BlockFormat> {
+    let name = e["format"].as_str().ok_or_else(|| anyhow!("an entry has no format"))?;
+    let format = BlockFormat::parse(name)?;
+    Ok(match format {
+        BlockFormat::Mx { .. } => {
+            let rule = e["scale_rule"].as_str().and_then(quantlab::formats::ScaleRule::parse);
+            format.with_scale_rule(rule.ok_or_else(|| anyhow!("no valid scale_rule"))?)
+        }
+        BlockFormat::Nf4 { .. } => BlockFormat::nf4(
+            e["block_size"].as_u64().ok_or_else(|| anyhow!("no block_size"))? as usize,
+            e["double_quant"].as_bool().unwrap_or(false),
+        )?,
+        BlockFormat::Nvfp4 { .. } => BlockFormat::Nvfp4 { tensor_scale: e["tensor_scale"].as_bool().unwrap_or(true) },
+        other => other,
+    })
+}
+
+fn f32s(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+/// `quantlab dequantize` of a file `quantize --format` wrote as safetensors:
+/// every block-format tensor back to F32, its parts consumed, the rest copied.
+pub fn dequantize_blocks(args: &DequantizeArgs, input: &Input, json: &str) -> Result<()> {
+    let file = input.path().display().to_string();
+    let layout: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json)
+        .with_context(|| format!("{file}: the `{BLOCKS_KEY}` metadata is not a JSON object"))?;
+    let tensors = input.tensors()?;
+    let by_name: HashMap<&str, &Tensor<'_>> = tensors.iter().map(|t| (t.name.as_str(), t)).collect();
+    let mut restored = HashMap::new();
+    let mut consumed = std::collections::HashSet::new();
+    for (name, e) in &layout {
+        let ctx = format!("{file}: {name}");
+        let format = entry_format(e).with_context(|| ctx.clone())?;
+        let shape: Vec<usize> = e["shape"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|d| d.as_u64().map(|d| d as usize)).collect())
+            .ok_or_else(|| anyhow!("{ctx}: no shape"))?;
+        let part = |role: &str| -> Result<&Tensor<'_>> {
+            let n = e["parts"][role].as_str().ok_or_else(|| anyhow!("{ctx}: no `{role}` part"))?;
+            by_name.get(n).copied().ok_or_else(|| anyhow!("{ctx}: tensor `{n}` is missing"))
+        };
+        let (data_role, scales) = match (&format, e["parts"].get("blocks")) {
+            (BlockFormat::Mx { .. }, Some(_)) => ("blocks", Scales::E8m0(part("scales")?.data.to_vec())),
+            (BlockFormat::Ggml(_), _) => ("data", Scales::InBlocks),
+            (BlockFormat::Mx { .. }, None) => ("data", Scales::E8m0(part("scales")?.data.to_vec())),
+            (BlockFormat::Nvfp4 { tensor_scale }, _) => {
+                let tensor = if *tensor_scale { f32s(&part("tensor_scale")?.data).first().copied() } else { None };
+                ("data", Scales::E4m3 { blocks: part("scales")?.data.to_vec(), tensor })
+            }
+            (BlockFormat::Nf4 { double_quant: false, .. }, _) => ("data", Scales::Absmax(f32s(&part("absmax")?.data))),
+            (BlockFormat::Nf4 { double_quant: true, .. }, _) => (
+                "data",
+                Scales::DoubleQuant {
+                    codes: part("absmax")?.data.to_vec(),
+                    absmax2: f32s(&part("nested_absmax")?.data),
+                    offset: f32s(&part("offset")?.data)
+                        .first()
+                        .copied()
+                        .ok_or_else(|| anyhow!("{ctx}: empty offset"))?,
+                },
+            ),
+        };
+        if let Some(obj) = e["parts"].as_object() {
+            consumed.extend(obj.values().filter_map(|v| v.as_str().map(String::from)));
+        }
+        let cols = shape.last().copied().unwrap_or(1);
+        let rows = shape.iter().product::<usize>().checked_div(cols).unwrap_or(0);
+        let q = quantlab::formats::BlockQuantized { format, rows, cols, data: part(data_role)?.data.to_vec(), scales };
+        let values = q.dequantize().with_context(|| ctx.clone())?;
+        // The restored tensor takes the place of its packed data in file order.
+        restored.insert(part(data_role)?.name.clone(), (name.clone(), shape, values));
+    }
+    let mut out = Vec::with_capacity(tensors.len());
+    for t in &tensors {
+        if let Some((name, shape, values)) = restored.remove(&t.name) {
+            let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            out.push(OutTensor::owned(name, Dtype::F32, shape, bytes));
+        } else if !consumed.contains(&t.name) {
+            out.push(OutTensor::copy(t));
+        }
+    }
+    let mut metadata = input.metadata()?;
+    metadata.remove(BLOCKS_KEY);
+    io::write(&args.output, out, metadata, "writing")
+}
