@@ -46,6 +46,7 @@ pub mod pack;
 pub mod plot;
 pub mod prelude;
 
+pub use arch::kernel_detail;
 #[doc(hidden)]
 pub use arch::{Affine, Kernels, MinMax, kernel_tables};
 pub use arch::{available_kernels, kernel};

@@ -103,25 +103,29 @@ impl<D: Dimension> Quantized<D> {
     /// Back to f32: `s * (q - z)` for every element.
     pub fn dequantize(&self) -> Array<f32, D> {
         let shape = self.codes.shape().to_vec();
-        let mut out = buffer::zeroed::<f32>(shape.iter().product());
         let k = arch::kernels();
         let (scale, zp) = (&self.params.scale, &self.params.zero_point);
-        match &self.codes {
-            Codes::Signed(a) => {
-                let a = a.as_standard_layout();
-                let q = a.as_slice().expect("standard layout is contiguous");
-                for (p, r) in segments(&shape, self.params.granularity) {
-                    (k.dequantize_i8)(&q[r.clone()], scale[p], zp[p], &mut out[r]);
+        // Not zeroed first (in cache that doubled the time). SAFETY: the
+        // segments cover every element once, and the kernels write every
+        // element of their output.
+        let out = unsafe {
+            buffer::filled::<f32>(shape.iter().product(), |out| match &self.codes {
+                Codes::Signed(a) => {
+                    let a = a.as_standard_layout();
+                    let q = a.as_slice().expect("standard layout is contiguous");
+                    for (p, r) in segments(&shape, self.params.granularity) {
+                        (k.dequantize_i8)(&q[r.clone()], scale[p], zp[p], &mut out[r]);
+                    }
                 }
-            }
-            Codes::Unsigned(a) => {
-                let a = a.as_standard_layout();
-                let q = a.as_slice().expect("standard layout is contiguous");
-                for (p, r) in segments(&shape, self.params.granularity) {
-                    (k.dequantize_u8)(&q[r.clone()], scale[p], zp[p], &mut out[r]);
+                Codes::Unsigned(a) => {
+                    let a = a.as_standard_layout();
+                    let q = a.as_slice().expect("standard layout is contiguous");
+                    for (p, r) in segments(&shape, self.params.granularity) {
+                        (k.dequantize_u8)(&q[r.clone()], scale[p], zp[p], &mut out[r]);
+                    }
                 }
-            }
-        }
+            })
+        };
         let dim = match &self.codes {
             Codes::Signed(a) => a.raw_dim(),
             Codes::Unsigned(a) => a.raw_dim(),
