@@ -49,21 +49,33 @@ macro_rules! simd_kernels {
         #[allow(unused_unsafe)]
         pub(crate) static KERNELS: $crate::arch::Kernels = $crate::arch::Kernels {
             name: $name,
-            // SAFETY (every entry): see the macro's documentation.
+            // SAFETY: the table's features were detected (see the macro's documentation).
             min_max: |x| unsafe { $min_max(x) },
+            // SAFETY: the table's features were detected (see the macro's documentation).
             min_max_groups: |x, group, out| unsafe { $min_max_groups(x, group, out) },
+            // SAFETY: the table's features were detected (see the macro's documentation).
             quantize_pack4_symmetric: |x, group, a, scales, out| unsafe {
                 $quantize_pack4_symmetric(x, group, a, scales, out)
             },
+            // SAFETY: the table's features were detected (see the macro's documentation).
             quantize_i8: |x, a, out| unsafe { $quantize_bytes(x, a, $crate::arch::uninit_i8_as_u8(out)) },
+            // SAFETY: the table's features were detected (see the macro's documentation).
             quantize_u8: |x, a, out| unsafe { $quantize_bytes(x, a, out) },
+            // SAFETY: the table's features were detected (see the macro's documentation).
             quantize_pack4: |x, a, out| unsafe { $quantize_pack4(x, a, $crate::arch::scalar::as_uninit(out)) },
+            // SAFETY: the table's features were detected (see the macro's documentation).
             quantize_pack4_groups: |x, group, a, out| unsafe { $quantize_pack4_groups(x, group, a, out) },
+            // SAFETY: the table's features were detected (see the macro's documentation).
             dequantize_i8: |q, s, z, out| unsafe { $dequantize::<true>($crate::arch::i8_as_u8(q), s, z, out) },
+            // SAFETY: the table's features were detected (see the macro's documentation).
             dequantize_u8: |q, s, z, out| unsafe { $dequantize::<false>(q, s, z, out) },
+            // SAFETY: the table's features were detected (see the macro's documentation).
             f32_to_bf16: |x, out| unsafe { $f32_to_bf16(x, out) },
+            // SAFETY: the table's features were detected (see the macro's documentation).
             bf16_to_f32: |x, out| unsafe { $bf16_to_f32(x, out) },
+            // SAFETY: the table's features were detected (see the macro's documentation).
             f32_to_f16: |x, out| unsafe { $f32_to_f16(x, out) },
+            // SAFETY: the table's features were detected (see the macro's documentation).
             f16_to_f32: |x, out| unsafe { $f16_to_f32(x, out) },
             quantize_variants: $quantize_variants,
         };

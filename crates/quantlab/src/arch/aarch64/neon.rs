@@ -79,8 +79,9 @@ unsafe fn quantize_pack4_symmetric_neon(
     let limits = Affine { zero_point: 0, ..limits };
     let fixed = consts(limits);
     let own_range = clamp_never_acts(limits);
-    // SAFETY (both): same features.
+    // SAFETY: same features.
     let max_abs = |xs: &[f32]| unsafe { max_abs_neon(xs) };
+    // SAFETY: same features.
     let pack = |xs: &[f32], scale: f32, os: &mut [MaybeUninit<u8>]| unsafe {
         let (c, a) = (Consts { scale: vdupq_n_f32(scale), ..fixed }, Affine { scale, ..limits });
         if own_range { pack4_neon::<true>(xs, c, a, os) } else { pack4_neon::<false>(xs, c, a, os) }
@@ -208,8 +209,10 @@ unsafe fn quantize_bytes_neon(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>])
     let c = consts(a);
     let mut bad = vdupq_n_u32(0);
     let body = n / 16 * 16;
-    let (xs, _) = x[..body].as_chunks::<16>();
-    for (xs, os) in xs.iter().zip(out[..body].chunks_exact_mut(16)) {
+    // (`as_chunks` would say it without `try_into`, but Debian's Rust for
+    // the qemu tests, 1.85, predates it.)
+    for (xs, os) in x[..body].chunks_exact(16).zip(out[..body].chunks_exact_mut(16)) {
+        let xs: &[f32; 16] = xs.try_into().expect("chunks of 16");
         // SAFETY: `os` has 16 bytes.
         unsafe { vst1q_u8(os.as_mut_ptr().cast(), codes16::<false>(xs, c, &mut bad)) };
     }
@@ -239,8 +242,8 @@ unsafe fn quantize_pack4_neon(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>])
 unsafe fn pack4_neon<const OWN_RANGE: bool>(x: &[f32], c: Consts, a: Affine, out: &mut [MaybeUninit<u8>]) {
     let n = x.len().min(2 * out.len());
     let body = n / 16 * 16;
-    let (blocks, _) = x[..body].as_chunks::<16>();
-    for (xs, os) in blocks.iter().zip(out.chunks_exact_mut(8)) {
+    for (xs, os) in x[..body].chunks_exact(16).zip(out.chunks_exact_mut(8)) {
+        let xs: &[f32; 16] = xs.try_into().expect("chunks of 16");
         // As 16-bit lanes each holds (even code, odd code << 8): keep the even
         // one's low nibble, move the odd one's next to it, narrow to bytes.
         let w = vreinterpretq_u16_u8(codes16::<OWN_RANGE>(xs, c, &mut vdupq_n_u32(0)));
@@ -294,10 +297,11 @@ unsafe fn f32_to_bf16_neon(x: &[f32], out: &mut [MaybeUninit<bf16>]) {
         let quiet = vorrq_u32(vshrq_n_u32::<16>(v), vdupq_n_u32(0x0040));
         vmovn_u32(vbslq_u32(nan, quiet, rounded))
     };
-    let (quads, _) = x[..body].as_chunks::<4>();
-    for (xs, os) in quads.chunks_exact(2).zip(out[..body].chunks_exact_mut(8)) {
+    for (xs, os) in x[..body].chunks_exact(8).zip(out[..body].chunks_exact_mut(8)) {
+        let (lo, hi): (&[f32; 4], &[f32; 4]) =
+            (xs[..4].try_into().expect("4 of 8"), xs[4..].try_into().expect("4 of 8"));
         // SAFETY: `os` has 8 bf16.
-        unsafe { vst1q_u16(os.as_mut_ptr().cast(), vcombine_u16(bf(&xs[0]), bf(&xs[1]))) };
+        unsafe { vst1q_u16(os.as_mut_ptr().cast(), vcombine_u16(bf(lo), bf(hi))) };
     }
     scalar::f32_to_bf16(&x[body..n], &mut out[body..n]);
 }

@@ -52,8 +52,9 @@ unsafe fn quantize_pack4_symmetric_avx2(
     let limits = Affine { zero_point: 0, ..limits };
     let fixed = consts(limits);
     let own_range = clamp_never_acts(limits);
-    // SAFETY (both): same features.
+    // SAFETY: same features.
     let max_abs = |xs: &[f32]| unsafe { max_abs_avx2(xs) };
+    // SAFETY: same features.
     let pack = |xs: &[f32], scale: f32, os: &mut [MaybeUninit<u8>]| unsafe {
         let (c, a) = (Consts { scale: _mm256_set1_ps(scale), ..fixed }, Affine { scale, ..limits });
         if own_range { pack4_avx2::<true>(xs, c, a, os) } else { pack4_avx2::<false>(xs, c, a, os) }

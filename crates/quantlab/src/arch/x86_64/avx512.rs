@@ -231,14 +231,17 @@ fn codes(r: __m512, c: Consts) -> __m512i {
 pub(crate) static QUANTIZE_VARIANTS: [QuantizeVariant; 2] = [
     QuantizeVariant {
         name: "reciprocal-every",
-        // SAFETY (all four): these run only from tables handed out after
-        // detecting AVX-512F, BW and DQ (`arch::candidates`).
+        // SAFETY: these run only from tables handed out after detecting
+        // AVX-512F, BW and DQ (`arch::candidates`); likewise below.
         quantize_i8: |x, a, out| unsafe { quantize_bytes_avx512::<EVERY>(x, a, uninit_i8_as_u8(out)) },
+        // SAFETY: as above.
         quantize_u8: |x, a, out| unsafe { quantize_bytes_avx512::<EVERY>(x, a, out) },
     },
     QuantizeVariant {
         name: "reciprocal-quarter",
+        // SAFETY: as above.
         quantize_i8: |x, a, out| unsafe { quantize_bytes_avx512::<QUARTER>(x, a, uninit_i8_as_u8(out)) },
+        // SAFETY: as above.
         quantize_u8: |x, a, out| unsafe { quantize_bytes_avx512::<QUARTER>(x, a, out) },
     },
 ];
