@@ -129,7 +129,11 @@ fn detect() -> Vec<CpuFeature> {
         feat("avx2", "256-bit integer and float vectors", std::arch::is_x86_feature_detected!("avx2")),
         feat("avx512f", "512-bit vectors", std::arch::is_x86_feature_detected!("avx512f")),
         feat("avx512bw", "512-bit byte and word integer vectors", std::arch::is_x86_feature_detected!("avx512bw")),
-        feat("avx512dq", "512-bit vreduceps (the int8 kernels' tie check)", std::arch::is_x86_feature_detected!("avx512dq")),
+        feat(
+            "avx512dq",
+            "512-bit vreduceps (the int8 kernels' tie check)",
+            std::arch::is_x86_feature_detected!("avx512dq"),
+        ),
         feat(
             "avx512bf16",
             "bf16 dot products and f32 -> bf16 conversion",
