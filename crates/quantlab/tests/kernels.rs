@@ -22,8 +22,9 @@ fn scalar() -> &'static Kernels {
 
 /// The SIMD paths this machine can run (empty on a CPU without any), and
 /// for the first with several ways of quantizing to 8 bits, one more table
-/// per way (named `path/variant`): their `quantize_i8` and `quantize_u8`
-/// are that variant's, so every test below checks every variant too.
+/// per way (named `path/variant`): their `quantize_i8`, `quantize_u8` and
+/// `quantize_pack4_symmetric` are that variant's, so every test below checks
+/// every variant too.
 fn simd() -> Vec<&'static Kernels> {
     static ALL: std::sync::OnceLock<Vec<&'static Kernels>> = std::sync::OnceLock::new();
     ALL.get_or_init(|| {
@@ -272,6 +273,39 @@ fn near_ties_match_scalar_where_a_reciprocal_would_not() {
         }
     }
     assert!(differ > 100, "only {differ} values round differently by the reciprocal: the test lost its teeth");
+}
+
+/// The same for symmetric int4 per group, whose codes may go by the
+/// reciprocal too: groups whose scale is known (one value at 7 s... the
+/// group's largest magnitude, so s = max / 7) filled with values on and
+/// beside the ties (k + 1/2) s.
+#[test]
+fn symmetric_near_ties_match_scalar() {
+    const G: usize = 128;
+    let mut rng = Rng(11);
+    let mut x = vec![];
+    let mut differ = 0;
+    for _ in 0..60 {
+        let m = f32::from_bits(0x3800_0000 + (rng.next() % 0x0C00_0000) as u32);
+        let s = (m / 7.0).max(f32::EPSILON);
+        let r = 1.0 / s;
+        let mut group = vec![m];
+        while group.len() < G {
+            let k = (rng.next() % 14) as i32 - 7;
+            let tie = (k as f32 + 0.5) * s;
+            let v = f32::from_bits(tie.to_bits().wrapping_add_signed((rng.next() % 7) as i32 - 3));
+            if v.abs() <= m {
+                differ += usize::from((v * r).round_ties_even() != (v / s).round_ties_even());
+                group.push(v);
+            }
+        }
+        x.extend(group);
+    }
+    let groups = x.len() / G;
+    for k in simd() {
+        assert!(symmetric_groups_match_scalar(k, &x, G, groups), "{}", k.name);
+    }
+    assert!(differ > 50, "only {differ} values round differently by the reciprocal: the test lost its teeth");
 }
 
 #[test]

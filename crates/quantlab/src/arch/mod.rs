@@ -168,8 +168,8 @@ pub(crate) mod reciprocal {
     }
 }
 
-/// One way of quantizing to 8 bits, of a path with several (see
-/// [`Kernels::quantize_variants`]).
+/// One way of quantizing (to 8 bits, and symmetric 4 bits per group), of a
+/// path with several (see [`Kernels::quantize_variants`]).
 #[doc(hidden)]
 pub struct QuantizeVariant {
     /// What it does, e.g. `"reciprocal-every"`.
@@ -178,6 +178,8 @@ pub struct QuantizeVariant {
     pub quantize_i8: fn(&[f32], Affine, &mut [MaybeUninit<i8>]) -> bool,
     /// As [`Kernels::quantize_u8`].
     pub quantize_u8: fn(&[f32], Affine, &mut [MaybeUninit<u8>]) -> bool,
+    /// As [`Kernels::quantize_pack4_symmetric`].
+    pub quantize_pack4_symmetric: QuantizeSymmetricGroups,
 }
 
 /// The index, into the chosen path's [`Kernels::quantize_variants`], of the
@@ -329,8 +331,9 @@ pub struct Kernels {
     pub f16_to_f32: fn(&[f16], &mut [MaybeUninit<f32>]),
     /// The ways this path has of quantizing to 8 bits, when it has several
     /// (empty otherwise): which is fastest depends on the microarchitecture,
-    /// so [`kernels`] times them once at start-up and `quantize_i8` and
-    /// `quantize_u8` run the winner. Tests and benchmarks call each.
+    /// so [`kernels`] times them once at start-up and `quantize_i8`,
+    /// `quantize_u8` and `quantize_pack4_symmetric` run the winner. Tests and
+    /// benchmarks call each.
     pub quantize_variants: &'static [QuantizeVariant],
 }
 

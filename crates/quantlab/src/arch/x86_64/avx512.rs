@@ -59,10 +59,32 @@ unsafe fn max_abs_avx512(x: &[f32]) -> f32 {
     f32::from_bits(_mm512_reduce_max_epu32(m).max(tail))
 }
 
+/// The tables' symmetric int4 per group: the variant `arch::kernels` chose.
+///
 /// # Safety
-/// The CPU must have AVX-512F.
-#[target_feature(enable = "avx512f")]
+/// The CPU must have AVX-512F and DQ.
+#[target_feature(enable = "avx512f,avx512dq")]
 pub(crate) unsafe fn quantize_pack4_symmetric_avx512(
+    x: &[f32],
+    group: usize,
+    limits: Affine,
+    scales: &mut [f32],
+    out: &mut [MaybeUninit<u8>],
+) -> bool {
+    // SAFETY: same features.
+    unsafe {
+        if quantize_variant() == usize::from(QUARTER) {
+            pack4_symmetric_avx512::<QUARTER>(x, group, limits, scales, out)
+        } else {
+            pack4_symmetric_avx512::<EVERY>(x, group, limits, scales, out)
+        }
+    }
+}
+
+/// # Safety
+/// The CPU must have AVX-512F and DQ.
+#[target_feature(enable = "avx512f,avx512dq")]
+unsafe fn pack4_symmetric_avx512<const VARIANT: Variant>(
     x: &[f32],
     group: usize,
     limits: Affine,
@@ -87,16 +109,23 @@ pub(crate) unsafe fn quantize_pack4_symmetric_avx512(
     let limits = Affine { zero_point: 0, ..limits };
     let fixed = consts(limits);
     let own_range = clamp_never_acts(limits);
+    // Where the start-up timing found multiplying every vector faster than
+    // dividing (a slow divider), the codes go by the checked reciprocal too;
+    // else they divide (on Zen 5 the reciprocal was slower here: 13.8 -> 9.8 G/s).
+    let by_reciprocal = VARIANT == EVERY;
     let pack = |xs: &[f32], scale: f32, os: &mut [MaybeUninit<u8>]| {
         let body = xs.len() / 16 * 16;
         let c = Consts { scale: _mm512_set1_ps(scale), ..fixed };
+        let inv = reciprocal::of(Affine { scale, ..limits });
         // SAFETY: same features; `body` is a multiple of 16 within `xs`, and
         // `os` has room for half of `xs`.
         unsafe {
-            if own_range {
-                pack4_run::<OWN_RANGE>(&xs[..body], c, os);
-            } else {
-                pack4_run::<NO_ZERO>(&xs[..body], c, os);
+            match (own_range, inv) {
+                (true, Some(inv)) if by_reciprocal => {
+                    pack4_run::<OWN_RANGE_RECIPROCAL>(&xs[..body], c, _mm512_set1_ps(inv), os)
+                }
+                (true, _) => pack4_run::<OWN_RANGE>(&xs[..body], c, c.scale, os),
+                (false, _) => pack4_run::<NO_ZERO>(&xs[..body], c, c.scale, os),
             }
         }
         if body < xs.len() {
@@ -107,8 +136,8 @@ pub(crate) unsafe fn quantize_pack4_symmetric_avx512(
 }
 
 /// # Safety
-/// The CPU must have AVX-512F.
-#[target_feature(enable = "avx512f")]
+/// The CPU must have AVX-512F and DQ.
+#[target_feature(enable = "avx512f,avx512dq")]
 pub(crate) unsafe fn quantize_pack4_groups_avx512(x: &[f32], group: usize, a: &[Affine], out: &mut [MaybeUninit<u8>]) {
     // (Non-temporal 8-byte stores were tried here: they made int4 per-group
     // 20% slower at 2^24 elements, partial write-combining lines being costly.)
@@ -223,11 +252,12 @@ fn codes(r: __m512, c: Consts) -> __m512i {
     _mm512_maskz_cvtps_epi32(_mm512_cmp_ps_mask::<_CMP_ORD_Q>(t, t), clamped)
 }
 
-/// The ways of quantizing to 8 bits (see `arch::Kernels::quantize_variants`):
-/// every vector by the reciprocal, checked (Intel: the divider issues a
-/// 16-lane division once per ~10 cycles, and dividing was 4.4 G/s in cache,
-/// the checked multiply 9.9), or one vector in four (tuned on AMD Zen 5,
-/// whose divider is fast: 19 G/s there). Shared by every AVX-512 table.
+/// The ways of quantizing (see `arch::Kernels::quantize_variants`): every
+/// vector by the reciprocal, checked (Intel: the divider issues a 16-lane
+/// division once per ~10 cycles, and dividing was 4.4 G/s in cache, the
+/// checked multiply 9.9), or one vector in four for 8 bits and none for
+/// symmetric 4 bits (tuned on AMD Zen 5, whose divider is fast: 19 G/s
+/// there). Shared by every AVX-512 table.
 pub(crate) static QUANTIZE_VARIANTS: [QuantizeVariant; 2] = [
     QuantizeVariant {
         name: "reciprocal-every",
@@ -236,6 +266,8 @@ pub(crate) static QUANTIZE_VARIANTS: [QuantizeVariant; 2] = [
         quantize_i8: |x, a, out| unsafe { quantize_bytes_avx512::<EVERY>(x, a, uninit_i8_as_u8(out)) },
         // SAFETY: as above.
         quantize_u8: |x, a, out| unsafe { quantize_bytes_avx512::<EVERY>(x, a, out) },
+        // SAFETY: as above.
+        quantize_pack4_symmetric: |x, g, l, s, out| unsafe { pack4_symmetric_avx512::<EVERY>(x, g, l, s, out) },
     },
     QuantizeVariant {
         name: "reciprocal-quarter",
@@ -243,6 +275,8 @@ pub(crate) static QUANTIZE_VARIANTS: [QuantizeVariant; 2] = [
         quantize_i8: |x, a, out| unsafe { quantize_bytes_avx512::<QUARTER>(x, a, uninit_i8_as_u8(out)) },
         // SAFETY: as above.
         quantize_u8: |x, a, out| unsafe { quantize_bytes_avx512::<QUARTER>(x, a, out) },
+        // SAFETY: as above.
+        quantize_pack4_symmetric: |x, g, l, s, out| unsafe { pack4_symmetric_avx512::<QUARTER>(x, g, l, s, out) },
     },
 ];
 
@@ -487,6 +521,9 @@ type Nibbles = u8;
 const WITH_ZERO: Nibbles = 0;
 const NO_ZERO: Nibbles = 1;
 const OWN_RANGE: Nibbles = 2;
+/// `OWN_RANGE` by the checked reciprocal (see `arch::reciprocal`): no clamp
+/// acts, and a code here is below 8 in magnitude, far under `FAR`.
+const OWN_RANGE_RECIPROCAL: Nibbles = 3;
 
 /// Sixteen 4-bit codes, each in the low nibble of an i32 lane (the rest of
 /// the lane is not the scalar code: only the nibble is kept by packing).
@@ -498,9 +535,18 @@ const OWN_RANGE: Nibbles = 2;
 /// limits are integers, so clamping first gives the same code. `OWN_RANGE`
 /// drops the clamp: its caller proves it never acts.
 #[inline]
-#[target_feature(enable = "avx512f")]
-fn nibbles<const HOW: Nibbles>(v: __m512, c: Consts) -> __m512i {
+#[target_feature(enable = "avx512f,avx512dq")]
+fn nibbles<const HOW: Nibbles>(v: __m512, c: Consts, inv: __m512) -> __m512i {
     const NEAREST: i32 = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+    if HOW == OWN_RANGE_RECIPROCAL {
+        let q = _mm512_mul_ps(v, inv);
+        let e = _mm512_fmadd_ps(q, _mm512_set1_ps(reciprocal::PROBE), _mm512_reduce_ps::<NEAREST>(q));
+        let off_tie = _mm512_set1_ps(0.5 - reciprocal::TIE_MARGIN);
+        if _mm512_cmp_ps_mask::<_CMP_LT_OQ>(_mm512_abs_ps(e), off_tie) == 0xFFFF {
+            return _mm512_cvt_roundps_epi32::<NEAREST>(q);
+        }
+        return _mm512_cvt_roundps_epi32::<NEAREST>(_mm512_div_ps(v, c.scale));
+    }
     let q = _mm512_div_ps(v, c.scale);
     // vmaxps/vminps return their second operand when either is NaN: NaN survives both.
     match HOW {
@@ -514,18 +560,19 @@ fn nibbles<const HOW: Nibbles>(v: __m512, c: Consts) -> __m512i {
 }
 
 /// # Safety
-/// The CPU must have AVX-512F.
+/// The CPU must have AVX-512F and DQ.
 #[inline]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,avx512dq")]
 pub(crate) unsafe fn quantize_pack4_avx512(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>]) {
     let n = x.len().min(2 * out.len());
     let body = n / 16 * 16;
     // SAFETY: same features; `body` is a multiple of 16 within both slices.
     unsafe {
+        let c = consts(a);
         if a.zero_point == 0 {
-            pack4_run::<NO_ZERO>(&x[..body], consts(a), out);
+            pack4_run::<NO_ZERO>(&x[..body], c, c.scale, out);
         } else {
-            pack4_run::<WITH_ZERO>(&x[..body], consts(a), out);
+            pack4_run::<WITH_ZERO>(&x[..body], c, c.scale, out);
         }
     }
     if body < n {
@@ -533,17 +580,18 @@ pub(crate) unsafe fn quantize_pack4_avx512(x: &[f32], a: Affine, out: &mut [Mayb
     }
 }
 
-/// Packs the codes of `x` (a multiple of 16 long) two to a byte.
+/// Packs the codes of `x` (a multiple of 16 long) two to a byte; `inv` is
+/// `1 / scale` for `OWN_RANGE_RECIPROCAL` (ignored otherwise).
 ///
 /// # Safety
-/// The CPU must have AVX-512F.
+/// The CPU must have AVX-512F and DQ.
 #[inline]
-#[target_feature(enable = "avx512f")]
-unsafe fn pack4_run<const HOW: Nibbles>(x: &[f32], c: Consts, out: &mut [MaybeUninit<u8>]) {
+#[target_feature(enable = "avx512f,avx512dq")]
+unsafe fn pack4_run<const HOW: Nibbles>(x: &[f32], c: Consts, inv: __m512, out: &mut [MaybeUninit<u8>]) {
     for (xs, os) in x.chunks_exact(16).zip(out.chunks_exact_mut(8)) {
         // SAFETY: `xs` has 16 f32, `os` 8 bytes.
         unsafe {
-            let q = nibbles::<HOW>(_mm512_loadu_ps(xs.as_ptr()), c);
+            let q = nibbles::<HOW>(_mm512_loadu_ps(xs.as_ptr()), c, inv);
             // As 64-bit lanes each holds (even code, odd code << 32): shifted
             // right by 28, the odd code's low nibble sits in bits 4..8. Only
             // the low byte of each lane is kept by the narrow, so one bitwise
