@@ -329,6 +329,13 @@ fn large_outputs_match_scalar() {
             k.name,
             p[1..].iter().zip(&q[1..]).position(|(a, b)| a != b)
         );
+        // Dequantize streams a large output too, after a few unaligned values.
+        let codes: Vec<i8> = p[1..].to_vec();
+        let (mut d, mut e) = (vec![f32::NAN; n + 1], vec![0f32; n + 1]);
+        (k.dequantize_i8)(&codes, 0.1, 3, un(&mut d[1..]));
+        (scalar().dequantize_i8)(&codes, 0.1, 3, un(&mut e[1..]));
+        assert!(d[0].is_nan(), "the value before the output is untouched");
+        assert!(bits(&d[1..]) == bits(&e[1..]), "{} dequantize_i8", k.name);
     }
 }
 
@@ -587,33 +594,46 @@ fn fused_int4_matches_quantize_then_pack() {
 #[test]
 fn report_kernel_path() {
     println!("kernel path: {} (available: {})", quantlab::kernel(), quantlab::available_kernels().join(", "));
+    println!("kernel detail: {}", quantlab::kernel_detail());
     assert!(quantlab::available_kernels().contains(&quantlab::kernel()));
     assert_eq!(quantlab::available_kernels().last(), Some(&"scalar"));
+    assert!(quantlab::kernel_detail().starts_with(quantlab::kernel()));
 }
 
 #[test]
 fn env_var_forces_the_path() {
     // The test binary runs itself with only `report_kernel_path`, once per
-    // available path (and once with a name that does not exist here).
+    // available path (and once with a name that does not exist here), and
+    // once per quantize variant of each path that has several.
     let exe = std::env::current_exe().unwrap();
     let best = quantlab::available_kernels()[0];
-    let mut cases: Vec<(&str, &str)> = quantlab::available_kernels().iter().map(|&k| (k, k)).collect();
-    cases.push(("no-such-path", best));
+    let mut cases: Vec<(String, &str, Option<String>)> =
+        quantlab::available_kernels().iter().map(|&k| (k.to_string(), k, None)).collect();
+    cases.push(("no-such-path".to_string(), best, None));
+    for k in kernel_tables() {
+        for v in k.quantize_variants {
+            let detail = format!("kernel detail: {}, int8 quantize {} (forced)", k.name, v.name);
+            cases.push((format!("{}:{}", k.name, v.name), k.name, Some(detail)));
+        }
+    }
     // Under an emulator (scripts/test-aarch64.sh) the binary cannot run by
     // itself: QUANTLAB_TEST_RUNNER holds the emulator's command line.
     let runner = std::env::var("QUANTLAB_TEST_RUNNER").unwrap_or_default();
     let mut argv: Vec<String> = runner.split_whitespace().map(String::from).collect();
     argv.push(exe.to_string_lossy().into_owned());
-    for (forced, want) in cases {
+    for (forced, want, detail) in cases {
         let out = std::process::Command::new(&argv[0])
             .args(&argv[1..])
             .args(["--exact", "report_kernel_path", "--nocapture", "--test-threads=1"])
-            .env("QUANTLAB_KERNEL", forced)
+            .env("QUANTLAB_KERNEL", &forced)
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{stdout}");
         assert!(stdout.contains(&format!("kernel path: {want} ")), "QUANTLAB_KERNEL={forced}: {stdout}");
+        if let Some(detail) = detail {
+            assert!(stdout.contains(&detail), "QUANTLAB_KERNEL={forced}: {stdout}");
+        }
     }
 }
 

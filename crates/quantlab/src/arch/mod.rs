@@ -7,10 +7,16 @@
 //!
 //! Set `QUANTLAB_KERNEL=scalar` (or another path's name) to force a path,
 //! e.g. to test every path on one machine; [`kernel`] says which one runs.
+//! Where a path has several ways of quantizing whose speed depends on the
+//! microarchitecture (the AVX-512 ones: dividing is slow on Intel, fast on
+//! AMD Zen 5), the fastest is timed once at start-up and [`kernel_detail`]
+//! says which; `QUANTLAB_KERNEL=path:variant` forces one.
 //!
 //! Layout: `scalar.rs` (the reference, every CPU), `x86_64/avx2.rs`,
-//! `x86_64/avx512.rs` and `aarch64/neon.rs`. [`candidates`] is the only place
-//! that knows which paths exist and what each needs from the CPU.
+//! `x86_64/avx512.rs`, `x86_64/avx512bf16.rs` (adds the BF16 conversion
+//! instruction), `x86_64/avx512fp16.rs` (adds FP16's) and `aarch64/neon.rs`.
+//! [`candidates`] is the only place that knows which paths exist and what
+//! each needs from the CPU.
 
 use std::any::TypeId;
 use std::mem::MaybeUninit;
