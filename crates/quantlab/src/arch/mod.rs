@@ -150,6 +150,7 @@ pub struct Affine {
 /// is exact; below `FAR`, `|qm * PROBE| < 2^-20` and so `|d| < 1/2 -
 /// TIE_MARGIN + 2^-19`, still more than 1.84e-4 from a tie; from `FAR` to
 /// `2^30` the codes clamp as above.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // only the AVX-512 kernels use it so far
 pub(crate) mod reciprocal {
     use super::Affine;
 
@@ -194,6 +195,7 @@ static QUANTIZE_VARIANT: AtomicUsize = AtomicUsize::new(0);
 
 /// The quantize variant that paths with several should run now.
 #[inline]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) fn quantize_variant() -> usize {
     QUANTIZE_VARIANT.load(Ordering::Relaxed)
 }
