@@ -67,7 +67,16 @@ fn bench_json_has_the_contracted_shape() {
     assert_eq!(out.lines().count(), 1, "{out}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["n"], 4096);
-    assert!(!v["kernel"].as_str().unwrap().is_empty());
+    let kernel = v["kernel"].as_str().unwrap();
+    assert!(quantlab::available_kernels().contains(&kernel), "{kernel}");
+    // Which CPU it ran on, and which features and kernel it used.
+    assert!(v["kernel_detail"].as_str().unwrap().starts_with(kernel), "{out}");
+    let cpu = quantlab::cpu_features();
+    assert_eq!(v["cpu"]["vendor"], cpu.vendor.as_str());
+    assert_eq!(v["cpu"]["model"], cpu.model.as_str());
+    let features: Vec<&str> = v["cpu"]["features"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+    assert!(features.iter().all(|f| cpu.has(f)), "{out}");
+    assert_eq!(features.len(), cpu.features.iter().filter(|f| f.present).count());
     let ops = v["ops"].as_object().unwrap();
     let names: Vec<&str> = ops.keys().map(String::as_str).collect();
     let mut want = ["copy", "quantize_int8", "dequantize_int8", "cast_bf16", "cast_f16", "quantize_int4_g128"];
