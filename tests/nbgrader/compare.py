@@ -3,9 +3,10 @@
 Rerunnable measurement behind course/README.md's "nbgrader" section (not part of CI: it
 needs nbgrader, the `rust` kernel and about ten minutes). Builds an nbgrader course folder
 with course/nbgrader_config.py, releases the lesson with `nbgrader generate_assignment`,
-hands in three submissions (`good`: the solutions; `faulty`: one answer left unanswered, so
+hands in four submissions (`good`: the solutions; `faulty`: one answer left unanswered, so
 it panics at `todo!()`, one that loops, and one left empty with its expected line printed by
-a cell the learner added; `faulty_noloop`: the same without the loop), grades them with
+a cell the learner added; `faulty_noloop`: the same without the loop; `compile_error`: the solutions but one answer
+that does not compile), grades them with
 `nbgrader autograde` (one learner at a time) and with quantlab-grade
 reading nbgrader's submitted/ folder as it is, and prints each question's points by both.
 
@@ -30,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 LESSON = ROOT / "course" / "quantization.ipynb"
 ASSIGNMENT = "quantization"
-STUDENTS = ["good", "faulty", "faulty_noloop"]
+STUDENTS = ["good", "faulty", "faulty_noloop", "compile_error"]
 
 
 def source_text(cell):
@@ -119,6 +120,11 @@ def main():
     del faulty["per_channel"]
     faulty["per_channel"] = solutions["per_channel"]
     hand_in("faulty_noloop", faulty, [("iinfo_int16", 'println!("iinfo(min=-32768, max=32767, dtype=int16)");')])
+
+    # The solutions, but exercise 3 does not compile.
+    broken = {i: solutions[i] for i in answer_ids}
+    broken["footprint"] = 'fn int4_group_bytes(n: u64, group: u64) -> u64 {\n    "not a number"\n}'
+    hand_in("compile_error", broken)
 
     # One autograde per learner: nbgrader drops a learner whose notebook it cannot process.
     nbg, nbgrader_s = {}, {}
