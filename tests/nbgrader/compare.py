@@ -3,9 +3,11 @@
 Rerunnable measurement behind course/README.md's "nbgrader" section (not part of CI: it
 needs nbgrader, the `rust` kernel and about ten minutes). Builds an nbgrader course folder
 with course/nbgrader_config.py, releases the lesson with `nbgrader generate_assignment`,
-hands in two submissions (`good`: the solutions; `faulty`: one answer left unanswered, so it
-panics at `todo!()`, one that loops, and one left empty with its expected line printed by a
-cell the learner added), grades them with `nbgrader autograde` and with quantlab-grade
+hands in four submissions (`good`: the solutions; `faulty`: one answer left unanswered, so
+it panics at `todo!()`, one that loops, and one left empty with its expected line printed by
+a cell the learner added; `faulty_noloop`: the same without the loop; `compile_error`: the solutions but one answer
+that does not compile), grades them with
+`nbgrader autograde` (one learner at a time) and with quantlab-grade
 reading nbgrader's submitted/ folder as it is, and prints each question's points by both.
 
     /path/to/venv-with-nbgrader/bin/python tests/nbgrader/compare.py \
@@ -17,6 +19,7 @@ Run it with `source binder/env.sh` done, so that Jupyter finds the `rust` kernel
 import argparse
 import csv
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -28,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 LESSON = ROOT / "course" / "quantization.ipynb"
 ASSIGNMENT = "quantization"
+STUDENTS = ["good", "faulty", "faulty_noloop", "compile_error"]
 
 
 def source_text(cell):
@@ -44,10 +48,14 @@ def solution(text):
     return "".join(l for l in text.splitlines(True) if "BEGIN SOLUTION" not in l and "END SOLUTION" not in l)
 
 
-def run(cmd, cwd, log):
+def run(cmd, cwd, log, check=True):
     t = time.monotonic()
-    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    # nbgrader runs `alembic` from PATH: its own venv's bin goes first.
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
     log.write(f"$ {' '.join(map(str, cmd))}\n{p.stdout}{p.stderr}\n")
+    if p.returncode != 0 and not check:
+        return None
     if p.returncode != 0:
         sys.exit(f"{cmd[0]} failed ({p.returncode}):\n{p.stdout}{p.stderr}")
     return time.monotonic() - t
@@ -78,7 +86,7 @@ def main():
     (src_dir / f"{ASSIGNMENT}.ipynb").write_text(json.dumps(nb, indent=1) + "\n")
     solutions = {grade_id(c): solution(source_text(c)) for c in nb["cells"] if grade_id(c)}
 
-    for student in ["good", "faulty"]:
+    for student in STUDENTS:
         run([nbgrader, "db", "student", "add", student], course, log)
     run([nbgrader, "generate_assignment", ASSIGNMENT, "--force"], course, log)
     release = json.loads((course / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text())
@@ -108,13 +116,27 @@ def main():
     # Left empty; its expected line printed by a cell the learner added below it.
     faulty["iinfo_int16"] = "// TODO: Information of `16-bit (signed) integer`\n"
     hand_in("faulty", faulty, [("iinfo_int16", 'println!("iinfo(min=-32768, max=32767, dtype=int16)");')])
+    # The same without the loop: only the unanswered (panicking) and the printed-by-hand one.
+    del faulty["per_channel"]
+    faulty["per_channel"] = solutions["per_channel"]
+    hand_in("faulty_noloop", faulty, [("iinfo_int16", 'println!("iinfo(min=-32768, max=32767, dtype=int16)");')])
 
-    nbgrader_s = run([nbgrader, "autograde", ASSIGNMENT, "--force"], course, log)
+    # The solutions, but exercise 3 does not compile.
+    broken = {i: solutions[i] for i in answer_ids}
+    broken["footprint"] = 'fn int4_group_bytes(n: u64, group: u64) -> u64 {\n    "not a number"\n}'
+    hand_in("compile_error", broken)
+
+    # One autograde per learner: nbgrader drops a learner whose notebook it cannot process.
+    nbg, nbgrader_s = {}, {}
+    for student in STUDENTS:
+        nbgrader_s[student] = run([nbgrader, "autograde", ASSIGNMENT, "--student", student, "--force"],
+                                  course, log, check=False)
     from nbgrader.api import Gradebook
 
-    nbg = {}
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        for student in ["good", "faulty"]:
+        for student in STUDENTS:
+            if nbgrader_s[student] is None:
+                continue
             s = gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, student)
             nbg[student] = {g.name: (g.score, g.max_score) for g in s.grades}
 
@@ -127,9 +149,17 @@ def main():
             ql.setdefault(row["student_id"], {})[row["question"]] = (float(row["score"]), row["status"])
 
     print(f"course folder: {course}")
-    print(f"nbgrader autograde: {nbgrader_s:.0f} s; quantlab-grade --jobs 2: {ql_s:.0f} s")
-    for student in ["good", "faulty"]:
-        print(f"\n{student}: question, nbgrader points, quantlab-grade points (status)")
+    print(f"quantlab-grade --jobs 2, all three: {ql_s:.0f} s")
+    for student in STUDENTS:
+        if student not in nbg:
+            print(f"\n{student}: nbgrader autograde FAILED (no grade; see {course / 'commands.log'});"
+                  f" quantlab-grade:")
+            for q, (ours, status) in ql[student].items():
+                print(f"  {q:24} {ours:>4g} ({status})")
+            print(f"  {'total':24} {sum(s for s, _ in ql[student].values()):>4g}")
+            continue
+        print(f"\n{student} (nbgrader autograde {nbgrader_s[student]:.0f} s): question, nbgrader points,"
+              f" quantlab-grade points (status)")
         for q, (score, max_score) in nbg[student].items():
             ours, status = ql[student].get(q, (None, "absent"))
             print(f"  {q:24} {score:>4g}/{max_score:g}   {ours:>4g}/{max_score:g} ({status})")
