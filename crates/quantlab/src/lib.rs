@@ -40,6 +40,7 @@ mod quant;
 mod sealed;
 
 pub mod footprint;
+#[cfg(feature = "io")]
 pub mod io;
 pub mod metrics;
 pub mod pack;
