@@ -45,6 +45,7 @@ mod sealed;
 
 pub mod footprint;
 pub mod formats;
+#[cfg(feature = "io")]
 pub mod io;
 pub mod linear;
 pub mod metrics;
