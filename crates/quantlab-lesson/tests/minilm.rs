@@ -11,7 +11,10 @@
 
 use std::sync::OnceLock;
 
-use quantlab_lesson::model::{Format, MiniLm, cosine, find_model_dir};
+use quantlab_lesson::model::{
+    Format, MiniLm, cosine, find_model_dir, layer_sensitivity, nearest_neighbours, neighbour_change_rate, row_cosines,
+    similarity_matrix,
+};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -56,7 +59,11 @@ fn min_cosine(model: &MiniLm, sentences: &[String], want: &[Vec<f32>], what: &st
         assert!(c >= 0.9999, "{what}: cosine {c} for {s:?}");
         min = min.min(c);
     }
-    eprintln!("{what}: minimum cosine against sentence-transformers over {} sentences: {min:.7}", sentences.len());
+    eprintln!(
+        "{what}: minimum cosine against sentence-transformers over {} sentences: {min:.9} (1 - min = {:.2e})",
+        sentences.len(),
+        1.0 - min
+    );
     min
 }
 
@@ -98,4 +105,34 @@ fn int4_embeddings_are_sentence_transformers_on_int4_round_trip_weights() {
     let q = model.with_format(&Format::parse("int4").unwrap()).unwrap();
     min_cosine(&q, &fx.sentences, &fx.int4, "int4 groups of 32");
     assert!(q.linear_weight_bytes() * 6 < model.linear_weight_bytes(), "int4 weights take about 1/7 of f32");
+}
+
+#[test]
+fn similarity_matrix_is_sentence_transformers_similarity_matrix() {
+    let Some(model) = model() else { return };
+    let fx = fixture();
+    let ours = similarity_matrix(model.embed_all(&fx.sentences).unwrap().view());
+    let st = ndarray::Array2::from_shape_fn((fx.f32.len(), 384), |(i, j)| fx.f32[i][j]);
+    let theirs = similarity_matrix(st.view());
+    assert!((&ours - &theirs).iter().all(|d| d.abs() < 1e-4), "{ours:?} vs {theirs:?}");
+    assert_eq!(nearest_neighbours(&ours), nearest_neighbours(&theirs));
+    // int8 keeps every nearest neighbour of these sentences, as sentence-transformers' int8 embeddings do.
+    let int8 = ndarray::Array2::from_shape_fn((fx.int8.len(), 384), |(i, j)| fx.int8[i][j]);
+    assert_eq!(neighbour_change_rate(st.view(), int8.view()), 0.0);
+}
+
+#[test]
+fn one_layer_in_int4_moves_embeddings_less_than_all_layers() {
+    let Some(model) = model() else { return };
+    let fx = fixture();
+    let short: Vec<&String> = fx.sentences.iter().take(3).collect();
+    let format = Format::parse("int4").unwrap();
+    let per_layer = layer_sensitivity(model, &short, &format).unwrap();
+    assert_eq!(per_layer.len(), 36);
+    assert_eq!(per_layer[0].0, "encoder.layer.0.attention.self.query");
+    let all = model.with_format(&format).unwrap().embed_all(&short).unwrap();
+    let all_cos = row_cosines(model.embed_all(&short).unwrap().view(), all.view()).mean().unwrap();
+    for (name, c) in &per_layer {
+        assert!(*c > all_cos && *c < 1.0, "{name}: {c} vs all layers {all_cos}");
+    }
 }

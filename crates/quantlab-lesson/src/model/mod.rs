@@ -19,6 +19,7 @@ mod config;
 mod error;
 mod format;
 mod pooling;
+mod quality;
 mod tokenizer;
 mod weights;
 
@@ -32,6 +33,7 @@ pub use config::{BertConfig, SentenceConfig};
 pub use error::{ModelError, Result};
 pub use format::Format;
 pub use pooling::{cosine, l2_normalize, mean_pool};
+pub use quality::{layer_sensitivity, nearest_neighbours, neighbour_change_rate, row_cosines, similarity_matrix};
 pub use tokenizer::{Encoding, Tokenizer};
 
 /// The environment variable that names the model folder.
