@@ -3,12 +3,17 @@
 
     /opt/pyref/bin/python bench/compare.py            # N = 2^24 and 2^16
     /opt/pyref/bin/python bench/compare.py --n 65536  # one size
+    /opt/pyref/bin/python bench/compare.py --runs 5   # five rounds, then medians and spread
+    /opt/pyref/bin/python bench/compare.py --exe old/quantlab  # another build, not rebuilt
 
 Our side is `quantlab bench --json --n N` (release build, built first); the
 peers run the same operations here, single-threaded, timed the same way:
 best of at least 5 runs, repeated until half a second has passed. Prints a
 table of elements per second with the ratios, and checks the targets of the
-performance issue. Speed only means something on an otherwise idle machine.
+performance issue: at 2^16 (in cache) and 2^24 (out of cache). Speed only
+means something on an otherwise idle machine; with `--runs R` every round
+runs both sides again (interleaved), and the summary gives each ratio's
+median and range over the rounds, the targets judged on the median.
 
 Casts are compared twice. As the issue states them, every side returns a new
 array (`astype`, `.to`, `cast`), so every side also pays the operating system
@@ -22,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -80,11 +86,16 @@ def peers(n):
     return {name: n / best(f) for name, f in ops.items()}
 
 
+EXE = None  # set by main: the quantlab binary to run
+
+
 def ours(n, *flags):
-    """`quantlab bench --json` for N, from a release build."""
-    subprocess.run(["cargo", "build", "--release", "-q", "-p", "quantlab-cli"], cwd=ROOT, check=True)
-    exe = ROOT / "target" / "release" / "quantlab"
-    cmd = [str(exe), "bench", "--json", "--n", str(n), *flags]
+    """`quantlab bench --json` for N, from a release build (or `--exe`)."""
+    global EXE
+    if EXE is None:
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "quantlab-cli"], cwd=ROOT, check=True)
+        EXE = ROOT / "target" / "release" / "quantlab"
+    cmd = [str(EXE), "bench", "--json", "--n", str(n), *flags]
     return json.loads(subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout)
 
 
@@ -99,51 +110,66 @@ REUSED_ROWS = [
 # (our op, peer op, target ratio or None); ratios are ours / peer.
 ROWS = [
     ("quantize_int8", "torch quantize_per_tensor", {1 << 24: 1.2, 1 << 16: 1.5}),
-    ("dequantize_int8", "torch dequantize", {1 << 24: 4.0}),
+    ("dequantize_int8", "torch dequantize", {1 << 24: 4.0, 1 << 16: 2.0}),
     ("cast_bf16", "torch .to(bfloat16)", {1 << 24: 1.2}),
     ("cast_bf16", "ml_dtypes astype(bfloat16)", {1 << 24: 2.0}),
-    ("cast_f16", "torch .to(float16)", {1 << 24: 1.5}),
+    ("cast_f16", "torch .to(float16)", {1 << 24: 1.5, 1 << 16: 1.5}),
     ("cast_f16", "numpy astype(float16)", {1 << 24: 5.0}),
 ]
 
 
-def table(n, rows, ops, p, failures, label=""):
-    """Prints one comparison table; appends missed targets to `failures`."""
+def table(n, rows, ops, p, failures, label="", ratios=None):
+    """Prints one comparison table; appends missed targets to `failures` and
+    (when given) each row's (key, ratio, target) to `ratios`."""
     print(f"{'operation':<18} {'quantlab G/s':>12}  {'peer':<28} {'peer G/s':>9} {'ratio':>7} {'target':>7}")
     for op, peer, targets in rows:
         ratio = ops[op] / p[peer]
         target = targets.get(n)
+        if ratios is not None:
+            ratios.append((f"2^{n.bit_length() - 1} {op}{label} vs {peer}", ratio, target, ">="))
+            ratios.append((f"2^{n.bit_length() - 1} {op}{label} G/s", ops[op] / 1e9, None, ">="))
+            ratios.append((f"2^{n.bit_length() - 1} {peer} G/s", p[peer] / 1e9, None, ">="))
         mark = "" if target is None else (f">={target:g}" + (" ok" if ratio >= target else " MISS"))
         if target is not None and ratio < target:
             failures.append(f"{op}{label} vs {peer}: {ratio:.2f}x < {target}x")
         print(f"{op:<18} {ops[op] / 1e9:>12.3f}  {peer:<28} {p[peer] / 1e9:>9.3f} {ratio:>6.2f}x {mark:>7}")
 
 
-def report(n):
+def report(n, ratios):
     q = ours(n)
     reused = ours(n, "--reuse-output")["ops"]
     p = peers(n)
     ops = q["ops"]
-    print(f"\nN = 2^{n.bit_length() - 1} ({n}) f32, one thread; quantlab kernel: {q['kernel']}")
+    print(f"\nN = 2^{n.bit_length() - 1} ({n}) f32, one thread, {'in' if n <= 1 << 16 else 'out of'} cache; "
+          f"quantlab kernel: {q.get('kernel_detail', q['kernel'])}")
+    if "cpu" in q:
+        c = q["cpu"]
+        print(f"CPU: {c['model']} ({c['vendor']}); features: {' '.join(c['features'])}")
     failures = []
-    table(n, ROWS, ops, p, failures)
+    table(n, ROWS, ops, p, failures, ratios=ratios)
     # The copy bound: copy moves 8 bytes per element, quantize 5 (4 read, 1 written).
     bound = ops["copy"] * 8 / 5
     frac = ops["quantize_int8"] / bound
     print(f"{'copy (Rust)':<18} {ops['copy'] / 1e9:>12.3f}  {'numpy copy':<28} {p['numpy copy'] / 1e9:>9.3f}")
+    ratios.append((f"2^{n.bit_length() - 1} quantize_int8 / copy bound", frac, 0.9 if n == 1 << 24 else None, ">="))
+    for op in ["quantize_int8", "dequantize_int8", "cast_bf16", "cast_f16"]:
+        # Elements per second against copy's, both in the same run: how near
+        # each kernel runs to this machine's memory (or, in cache, L2) limit.
+        ratios.append((f"2^{n.bit_length() - 1} {op} / copy (elements/s)", ops[op] / ops["copy"], None, ">="))
+    g = ops["quantize_int4_g128"] / ops["quantize_int8"]
+    ratios.append((f"2^{n.bit_length() - 1} int4 g128 time / int8 time", 1 / g, 1.5 if n == 1 << 24 else None, "<="))
     if n == 1 << 24:
         ok = frac >= 0.9
         print(f"quantize_int8 is {frac:.2f} of the copy-bandwidth bound for 5 B/element (target >=0.9{' ok' if ok else ' MISS'})")
         if not ok:
             failures.append(f"quantize_int8 at {frac:.2f} of the copy bound")
-        g = ops["quantize_int4_g128"] / ops["quantize_int8"]
         ok = g >= 1 / 1.5
         print(f"int4 per-group G=128 with packing: {ops['quantize_int4_g128'] / 1e9:.3f} G/s, "
               f"{1 / g:.2f}x the time of per-tensor int8 (target <=1.5{' ok' if ok else ' MISS'})")
         if not ok:
             failures.append(f"int4 g128 at {1 / g:.2f}x int8's time")
     print("\ncasts into one preallocated output (no fresh pages on either side):")
-    table(n, REUSED_ROWS, reused, p, failures, " (reused output)")
+    table(n, REUSED_ROWS, reused, p, failures, " (reused output)", ratios)
     if n == 1 << 24:
         # What a fresh 2-byte output costs each side beyond the cast itself:
         # the OS zeroing its pages on first touch (both ask for huge pages).
@@ -154,16 +180,49 @@ def report(n):
     return failures
 
 
+def summary(ratios, runs):
+    """Median and range of every ratio over the rounds; the targets judged on
+    the median. Returns the missed targets."""
+    by_key = {}
+    for key, ratio, target, sense in ratios:
+        by_key.setdefault(key, ([], target, sense))[0].append(ratio)
+    print(f"\nsummary over {runs} rounds (median, min-max of each ratio):")
+    failures = []
+    for key, (rs, target, sense) in by_key.items():
+        med = statistics.median(rs)
+        mark = ""
+        if target is not None:
+            ok = med >= target if sense == ">=" else med <= target
+            mark = f"{sense}{target:g} " + ("ok" if ok else "MISS")
+            if not ok:
+                failures.append(f"{key}: median {med:.2f}x, target {sense}{target:g}")
+        print(f"  {key:<62} {med:6.2f}x  ({min(rs):.2f}-{max(rs):.2f})  {mark}")
+    return failures
+
+
 def main():
+    global EXE
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, action="append", help="element count (repeatable); default 2^24 and 2^16")
+    ap.add_argument("--runs", type=int, default=1, help="rounds of the whole comparison (medians when > 1)")
+    ap.add_argument("--ratios-json", type=Path, help="also write every round's ratios (and G/s) to this file")
+    ap.add_argument("--exe", type=Path, help="the quantlab binary to run (default: build target/release/quantlab)")
     args = ap.parse_args()
+    if args.exe:
+        EXE = args.exe.resolve()
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
     print(f"machine: {cpu}, {os.cpu_count()} cores, {platform.machine()}; torch {torch.__version__}, "
           f"numpy {np.__version__}, ml_dtypes {ml_dtypes.__version__}")
-    failures = []
-    for n in args.n or [1 << 24, 1 << 16]:
-        failures += report(n)
+    failures, ratios = [], []
+    for r in range(args.runs):
+        if args.runs > 1:
+            print(f"\n=== round {r + 1} of {args.runs}")
+        for n in args.n or [1 << 24, 1 << 16]:
+            failures += report(n, ratios)
+    if args.ratios_json:
+        args.ratios_json.write_text(json.dumps(ratios))
+    if args.runs > 1:
+        failures = summary(ratios, args.runs)
     print("\nall targets met" if not failures else "\ntargets missed:\n  " + "\n  ".join(failures))
     return 0
 

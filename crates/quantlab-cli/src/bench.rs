@@ -51,7 +51,16 @@ pub fn run(args: &BenchArgs, out: &mut impl Write) -> Result<()> {
         let n = args.n.unwrap_or(BIG);
         let ops: Vec<String> =
             measure(n, args.reuse_output)?.iter().map(|(name, e)| format!("{}: {}", json!(name), json!(e))).collect();
-        writeln!(out, "{{\"n\": {n}, \"kernel\": {}, \"ops\": {{{}}}}}", json!(quantlab::kernel()), ops.join(", "))?;
+        let cpu = quantlab::cpu_features();
+        let features: Vec<&str> = cpu.features.iter().filter(|f| f.present).map(|f| f.name).collect();
+        let cpu = json!({"vendor": cpu.vendor, "model": cpu.model, "arch": cpu.arch, "features": features});
+        writeln!(
+            out,
+            "{{\"n\": {n}, \"kernel\": {}, \"kernel_detail\": {}, \"cpu\": {cpu}, \"ops\": {{{}}}}}",
+            json!(quantlab::kernel()),
+            json!(quantlab::kernel_detail()),
+            ops.join(", ")
+        )?;
         return Ok(());
     }
     let sizes = match args.n {
@@ -59,6 +68,10 @@ pub fn run(args: &BenchArgs, out: &mut impl Write) -> Result<()> {
         None => vec![BIG, SMALL],
     };
     let results = sizes.iter().map(|&n| measure(n, args.reuse_output)).collect::<Result<Vec<_>>>()?;
+    let cpu = quantlab::cpu_features();
+    let features: Vec<&str> = cpu.features.iter().filter(|f| f.present).map(|f| f.name).collect();
+    writeln!(out, "CPU: {} ({}, {}); features: {}", cpu.model, cpu.vendor, cpu.arch, features.join(" "))?;
+    writeln!(out, "kernel choice: {}", quantlab::kernel_detail())?;
     writeln!(
         out,
         "kernel: {} (available: {}); one thread; best of >= {MIN_REPS} runs; casts into {}",
@@ -84,7 +97,11 @@ pub fn run(args: &BenchArgs, out: &mut impl Write) -> Result<()> {
         }
         writeln!(out)?;
     }
-    writeln!(out, "(GB/s counts bytes read plus written; copy is this machine's single-thread limit)")?;
+    writeln!(
+        out,
+        "(GB/s counts bytes read plus written; copy is this machine's single-thread limit; 2^16 f32 stay in \
+         cache, 2^24 do not)"
+    )?;
     Ok(())
 }
 

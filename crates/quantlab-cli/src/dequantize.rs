@@ -27,6 +27,8 @@ pub fn run(args: &DequantizeArgs) -> Result<()> {
         .remove(layout::KEY)
         .ok_or_else(|| anyhow!("{file}: no `quantlab` metadata: this file was not written by `quantlab quantize`"))?;
     let layout = layout::parse(&json).with_context(|| file.clone())?;
+    // Which tensors `quantize` kept no longer means anything once restored.
+    metadata.remove(crate::select::KEY);
     let tensors = input.tensors()?;
     let by_name: HashMap<&str, &Tensor<'_>> = tensors.iter().map(|t| (t.name.as_str(), t)).collect();
 

@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::args::{FootprintArgs, Measure};
+use crate::select::{Reason, Selection};
 use quantlab::io::{Input, Tensor};
 
 use crate::io::with_floats;
@@ -28,8 +29,8 @@ struct Cell {
     storage: String,
     /// Bytes, scales and zero points included.
     bytes: u64,
-    /// Bytes in float32 divided by `bytes`.
-    ratio: f64,
+    /// Bytes in float32 divided by `bytes` (`null` when both are 0: an empty tensor).
+    ratio: Option<f64>,
     /// Mean squared error of the round trip (`null` for tensors kept as they are).
     mse: Option<f64>,
     /// Largest absolute error.
@@ -46,6 +47,8 @@ struct TensorReport {
     numel: u64,
     stored_bytes: u64,
     floating: bool,
+    /// Why the tensor is kept as it is in every storage (`null` when converted).
+    kept: Option<String>,
     storages: Vec<Cell>,
 }
 
@@ -72,13 +75,15 @@ struct Totals {
 /// Runs `quantlab footprint`.
 pub fn run(args: &FootprintArgs, out: &mut impl Write) -> Result<()> {
     let storages = storages(args)?;
+    let selection = Selection::new(&args.select)?;
     let input = Input::open(&args.input)?;
     let file = input.path().display().to_string();
     let tensors = input.tensors()?;
     let mut totals = vec![Totals::default(); storages.len()];
     let mut reports = Vec::with_capacity(tensors.len());
     for t in &tensors {
-        let report = measure(t, &storages, &mut totals).with_context(|| format!("{file}: {}", t.name))?;
+        let report =
+            measure(t, selection.keep(t), &storages, &mut totals).with_context(|| format!("{file}: {}", t.name))?;
         reports.push(report);
     }
     let total = storages
@@ -90,7 +95,7 @@ pub fn run(args: &FootprintArgs, out: &mut impl Write) -> Result<()> {
             Cell {
                 storage: s.to_string(),
                 bytes: t.bytes,
-                ratio: t.f32_bytes as f64 / t.bytes as f64,
+                ratio: ratio(t.f32_bytes, t.bytes),
                 mse: any.then(|| t.noise / t.numel_float as f64),
                 max_abs: any.then_some(t.max_abs),
                 sqnr_db: (any && !exact).then(|| 10.0 * (t.signal / t.noise).log10()),
@@ -156,21 +161,46 @@ fn storages(args: &FootprintArgs) -> Result<Vec<Storage>> {
         .collect()
 }
 
-/// One tensor in every storage; adds it to the file's totals.
-fn measure(t: &Tensor<'_>, storages: &[Storage], totals: &mut [Totals]) -> Result<TensorReport> {
+/// Bytes in float32 per byte stored; no meaning for zero bytes.
+fn ratio(f32_bytes: u64, bytes: u64) -> Option<f64> {
+    (bytes > 0).then(|| f32_bytes as f64 / bytes as f64)
+}
+
+/// One tensor in every storage, or as it is stored when `kept`; adds it to
+/// the file's totals.
+fn measure(t: &Tensor<'_>, kept: Option<Reason>, storages: &[Storage], totals: &mut [Totals]) -> Result<TensorReport> {
     let numel = t.numel() as u64;
     let stored = t.data.len() as u64;
     let floats = t.floats();
-    let cells: Vec<(Cell, f64)> = match &floats {
-        None => storages
+    let as_stored = |_| {
+        // A float tensor kept as it is has no error; other types have none to show.
+        let exact = floats.is_some().then_some(0.0);
+        let f32_bytes = if floats.is_some() { 4 * numel } else { stored };
+        (
+            Cell {
+                storage: String::new(),
+                bytes: stored,
+                ratio: ratio(f32_bytes, stored),
+                mse: exact,
+                max_abs: exact,
+                sqnr_db: None,
+            },
+            0.0,
+        )
+    };
+    let cells: Vec<(Cell, f64)> = match (&floats, kept) {
+        (None, _) | (_, Some(_)) => storages
             .iter()
             .map(|s| {
-                let cell =
-                    Cell { storage: s.to_string(), bytes: stored, ratio: 1.0, mse: None, max_abs: None, sqnr_db: None };
-                (cell, 0.0)
+                let (mut cell, noise) = as_stored(s);
+                cell.storage = s.to_string();
+                if floats.is_none() {
+                    (cell.mse, cell.max_abs) = (None, None);
+                }
+                (cell, noise)
             })
             .collect(),
-        Some(x) => with_floats!(x, x => {
+        (Some(x), None) => with_floats!(x, x => {
             let view = ArrayViewD::from_shape(IxDyn(&t.shape), &x[..])?;
             let f32_bytes = tensor_bytes(&t.shape, DType::Float32.into())?;
             // Each storage is independent work: the two cores share them.
@@ -200,6 +230,7 @@ fn measure(t: &Tensor<'_>, storages: &[Storage], totals: &mut [Totals]) -> Resul
         numel,
         stored_bytes: stored,
         floating: floats.is_some(),
+        kept: kept.filter(|r| *r != Reason::NotFloat).map(|r| r.to_string()),
         storages: cells.into_iter().map(|(c, _)| c).collect(),
     })
 }
@@ -223,7 +254,7 @@ fn cell<T: Element>(x: &ArrayViewD<'_, T>, storage: Storage, f32_bytes: u64) -> 
     let cell = Cell {
         storage: storage.to_string(),
         bytes,
-        ratio: f32_bytes as f64 / bytes as f64,
+        ratio: ratio(f32_bytes, bytes),
         mse: stats.map(|s| s.mse),
         max_abs: stats.map(|s| s.max_abs),
         sqnr_db: stats.and_then(|s| s.sqnr_db.is_finite().then_some(s.sqnr_db)),
@@ -250,7 +281,7 @@ fn block_cell<T: Element>(x: &ArrayViewD<'_, T>, f: BlockFormat, f32_bytes: u64)
     let cell = Cell {
         storage,
         bytes,
-        ratio: f32_bytes as f64 / bytes as f64,
+        ratio: ratio(f32_bytes, bytes),
         mse: stats.map(|s| s.mse),
         max_abs: stats.map(|s| s.max_abs),
         sqnr_db: stats.and_then(|s| s.sqnr_db.is_finite().then_some(s.sqnr_db)),
@@ -263,7 +294,7 @@ fn block_cell<T: Element>(x: &ArrayViewD<'_, T>, f: BlockFormat, f32_bytes: u64)
 fn cast_error<T: Element>(x: &ArrayViewD<'_, T>, d: DType) -> Result<ErrorStats> {
     use float8::{F8E4M3, F8E5M2};
     use half::{bf16, f16};
-    let o = CastOptions { saturate: d == DType::Float8E4M3Fn };
+    let o = CastOptions::saturate(d == DType::Float8E4M3Fn);
     Ok(match d {
         DType::Float64 => error_stats(x, &x.cast_with::<f64>(o)?)?,
         DType::Float32 => error_stats(x, &x.cast_with::<f32>(o)?)?,
@@ -306,6 +337,17 @@ fn print_table(r: &Report, out: &mut impl Write) -> Result<()> {
             )?;
             continue;
         }
+        if let Some(reason) = &t.kept {
+            writeln!(
+                out,
+                "{} {:?} {}: kept as is, {reason} ({})",
+                t.name,
+                t.shape,
+                t.dtype,
+                human_bytes(t.stored_bytes)
+            )?;
+            continue;
+        }
         writeln!(out, "{} {:?} {}", t.name, t.shape, t.dtype)?;
         for c in &t.storages {
             row(out, "", c)?;
@@ -326,12 +368,12 @@ fn row(out: &mut impl Write, name: &str, c: &Cell) -> Result<()> {
         (None, Some(_)) => "inf".to_string(),
         (None, None) => "-".to_string(),
     };
+    let ratio = c.ratio.map_or("-".to_string(), |r| format!("{r:.2}x"));
     writeln!(
         out,
-        "{name:<24} {:<14} {:>11} {:>7.2}x {:>10} {:>10} {sqnr:>8}",
+        "{name:<24} {:<14} {:>11} {ratio:>8} {:>10} {:>10} {sqnr:>8}",
         c.storage,
         human_bytes(c.bytes),
-        c.ratio,
         sci(c.mse),
         sci(c.max_abs)
     )?;

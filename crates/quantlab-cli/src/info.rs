@@ -17,6 +17,8 @@ pub fn run(args: &InfoArgs, out: &mut impl Write) -> Result<()> {
 }
 
 /// The torch-style line: `iinfo(...)` for integers, `finfo(...)` for floats.
+/// (PyTorch has no `iinfo` for int1…int7/uint1…uint7 nor `finfo` for float6,
+/// float4, e4m3, e3m4, e4m3b11fnuz: those lines are quantlab's, in PyTorch's format.)
 fn line(dtype: DType) -> Result<String> {
     Ok(if dtype.is_float() { finfo(dtype)?.to_string() } else { iinfo(dtype)?.to_string() })
 }
@@ -25,7 +27,7 @@ fn line(dtype: DType) -> Result<String> {
 fn table(out: &mut impl Write) -> Result<()> {
     writeln!(
         out,
-        "{:<14} {:>4} {:>5}  {:>20} {:>20}  {:>11}  {:<8} {:<8} Arm",
+        "{:<18} {:>4} {:>5}  {:>20} {:>20}  {:>11}  {:<8} {:<8} Arm",
         "dtype", "bits", "bytes", "min", "max", "eps", "PyTorch", "TFLite"
     )?;
     let mut notes = Vec::new();
@@ -40,7 +42,7 @@ fn table(out: &mut impl Write) -> Result<()> {
         };
         writeln!(
             out,
-            "{:<14} {:>4} {:>5}  {:>20} {:>20}  {:>11}  {:<8} {:<8} {}",
+            "{:<18} {:>4} {:>5}  {:>20} {:>20}  {:>11}  {:<8} {:<8} {}",
             d.name(),
             d.bits(),
             d.byte_size(),

@@ -13,6 +13,7 @@ mod info;
 mod io;
 mod par;
 mod quantize;
+mod select;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -45,8 +46,8 @@ fn run(args: Args) -> anyhow::Result<()> {
     let mut out = stdout.lock();
     match args.command {
         Command::Info(a) => info::run(&a, &mut out)?,
-        Command::Cast(a) => cast::run(&a)?,
-        Command::Quantize(a) => quantize::run(&a)?,
+        Command::Cast(a) => cast::run(&a, &mut out)?,
+        Command::Quantize(a) => quantize::run(&a, &mut out)?,
         Command::Dequantize(a) => dequantize::run(&a)?,
         Command::Footprint(a) => footprint::run(&a, &mut out)?,
         Command::Bench(a) => bench::run(&a, &mut out)?,

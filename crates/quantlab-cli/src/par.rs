@@ -93,6 +93,9 @@ fn shift_index(e: quantlab::Error, offset: usize) -> quantlab::Error {
         quantlab::Error::NonFinite { what, value, index } => {
             quantlab::Error::NonFinite { what, value, index: index + offset }
         }
+        quantlab::Error::Unrepresentable { value, index, dtype, reason, hint } => {
+            quantlab::Error::Unrepresentable { value, index: index + offset, dtype, reason, hint }
+        }
         other => other,
     }
 }

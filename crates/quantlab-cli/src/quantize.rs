@@ -8,17 +8,21 @@ use quantlab::io::{Bytes, Dtype, Input, OutTensor, Tensor};
 use quantlab::{DType, QuantParams, QuantSpec, QuantizeExt};
 use rayon::prelude::*;
 
+use std::io::Write;
+
 use crate::args::QuantizeArgs;
 use crate::io::{self, with_floats};
 use crate::par;
+use crate::select::{self, Kept, Selection};
 
-/// Runs `quantlab quantize`.
-pub fn run(args: &QuantizeArgs) -> Result<()> {
+/// Runs `quantlab quantize`; prints what it quantized and what it kept.
+pub fn run(args: &QuantizeArgs, report: &mut impl Write) -> Result<()> {
     if args.format.is_some() {
         return crate::blocks::quantize(args);
     }
     let spec = spec(args)?;
     spec.check()?;
+    let selection = Selection::new(&args.select)?;
     let input = Input::open(&args.input)?;
     let tensors = input.tensors()?;
     let file = input.path().display().to_string();
@@ -30,7 +34,10 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
     let params: Vec<Result<Option<QuantParams>>> = tensors
         .par_iter()
         .map(|t| {
-            let p = plan(t, spec).with_context(|| format!("{file}: {}", t.name));
+            let p = match selection.keep(t) {
+                Some(_) => Ok(None),
+                None => plan(t, spec).with_context(|| format!("{file}: {}", t.name)),
+            };
             bar.inc(1);
             p
         })
@@ -40,21 +47,29 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
     bar.finish_and_clear();
 
     let mut layout = Layout::new();
+    let mut kept = Kept::new(&selection);
     let mut out = Vec::with_capacity(tensors.len() * 3);
     for (t, params) in tensors.iter().zip(params) {
         let Some(params) = params else {
             if t.is_unread_float() {
                 io::warn_unread(input.path(), t);
             }
+            kept.record(&t.name, selection.keep(t));
             out.push(OutTensor::copy(t));
             continue;
         };
+        kept.record(&t.name, None);
         layout.insert(t.name.clone(), Entry::new(spec, &t.shape));
         out.extend(outputs(t, spec.dtype, params, &file));
     }
     let mut metadata = input.metadata()?;
     metadata.insert(layout::KEY.to_string(), layout::to_json(&layout));
-    io::write(&args.output, out, metadata, "writing")
+    metadata.insert(select::KEY.to_string(), kept.to_json());
+    io::write(&args.output, out, metadata, "writing")?;
+    for line in kept.summary(&format!("quantized to {spec}:")) {
+        writeln!(report, "{line}")?;
+    }
+    Ok(())
 }
 
 /// The spec the flags describe.

@@ -26,20 +26,40 @@ pub enum Cmd {
     },
     /// Run submissions through the kernel with the hidden tests and score each question.
     Grade {
-        /// One or more submitted notebooks (never modified).
+        /// Submitted notebooks (never modified), or folders to search for them, such as
+        /// nbgrader's `submitted/` (`submitted/<student>/<assignment>/<notebook>.ipynb`).
         #[arg(required = true)]
         submissions: Vec<PathBuf>,
         /// The instructor's source notebook (authoritative for locked cells and tests).
-        #[arg(long)]
-        source: PathBuf,
-        /// Write the JSON report here; with several submissions, a folder receiving
-        /// `<name>.json` per submission.
+        /// Repeat it to grade several assignments in one run: each submission is graded
+        /// against the source of its notebook's name (else its nbgrader assignment folder's
+        /// name, else the one sharing the most graded cells with it).
+        #[arg(long, required = true)]
+        source: Vec<PathBuf>,
+        /// Write the JSON report here; with several submissions or nbgrader's layout, a
+        /// folder receiving `<student>.json` (`<student>/<assignment>/<notebook>.json`).
         #[arg(long)]
         json: Option<PathBuf>,
         /// Write the executed copy here; with several submissions, a folder receiving
         /// `<name>.executed.ipynb`. Default: beside the JSON report, if any.
         #[arg(long)]
         executed: Option<PathBuf>,
+        /// Write each learner's feedback page (self-contained HTML) into this folder:
+        /// `<student>.html`, or `<student>/<assignment>/<notebook>.html` in nbgrader's layout.
+        #[arg(long, value_name = "DIR")]
+        feedback: Option<PathBuf>,
+        /// Write the gradebook here: one CSV row per learner and question, columns
+        /// `assignment,student_id,question,score,max_score,status,timestamp`.
+        #[arg(long, value_name = "FILE")]
+        csv: Option<PathBuf>,
+        /// Grade this many submissions at once, each in its own kernel and build directory.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+        jobs: u32,
+        /// Where the kernels' warm build directories live (one per kernel running at once,
+        /// reused from run to run). Default: `$XDG_CACHE_HOME/quantlab-grade` or
+        /// `~/.cache/quantlab-grade`.
+        #[arg(long, value_name = "DIR")]
+        build_dir: Option<PathBuf>,
         /// Time limit in seconds for each of the learner's cells; lesson and test cells get
         /// 60 s (at least this), cells with `:dep` 180 s.
         #[arg(long, default_value_t = 60.0)]

@@ -1,6 +1,6 @@
 //! `quantlab-grade grade`: run a submission with the hidden tests back and score it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -23,6 +23,8 @@ pub struct Options {
     pub dep_timeout: Duration,
     /// Bytes of each output stream kept per cell; a learner cell printing more fails.
     pub output_cap: usize,
+    /// The kernel's build directory (see [`crate::pool`]); `None`: a private temporary one.
+    pub build_dir: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -32,6 +34,7 @@ impl Default for Options {
             lesson_timeout: Duration::from_secs(60),
             dep_timeout: Duration::from_secs(180),
             output_cap: 256 * 1024,
+            build_dir: None,
         }
     }
 }
@@ -115,7 +118,8 @@ pub fn run_cells(
     Ok(runs)
 }
 
-fn strip_ansi(s: &str) -> String {
+/// `s` without ANSI colour and cursor sequences (evcxr colours its errors).
+pub fn strip_ansi(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
@@ -277,7 +281,7 @@ pub fn grade(
     let nonce = uuid::Uuid::new_v4().simple().to_string();
     let ids: Vec<String> = plan.questions.iter().map(|q| q.id.clone()).collect();
     let mut notes = Vec::new();
-    let mut kernel = Kernel::start(spec.clone(), cwd)?;
+    let mut kernel = Kernel::start_in(spec.clone(), cwd, opts.build_dir.as_deref())?;
     kernel.output_cap = opts.output_cap;
     // Tests of a tampered question, or of a question whose answer already failed, are not run.
     let solution_of: Vec<Option<usize>> = plan

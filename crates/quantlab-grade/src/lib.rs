@@ -6,12 +6,16 @@
 //! scores each question; [`validate`] runs a learner's visible tests.
 #![warn(missing_docs)]
 
+pub mod feedback;
 pub mod grade;
+pub mod gradebook;
 pub mod kernel;
 pub mod lesson;
 pub mod markers;
 pub mod notebook;
 pub mod plan;
+pub mod pool;
 pub mod release;
 pub mod report;
+pub mod submission;
 pub mod validate;

@@ -58,7 +58,7 @@ pub fn validate(spec: &KernelSpec, submission: &Notebook, cwd: &Path, opts: &Opt
     let nonce = uuid::Uuid::new_v4().simple().to_string();
     let ids: Vec<String> = plan.questions.iter().map(|q| q.id.clone()).collect();
     let mut notes = Vec::new();
-    let mut kernel = Kernel::start(spec.clone(), cwd)?;
+    let mut kernel = Kernel::start_in(spec.clone(), cwd, opts.build_dir.as_deref())?;
     kernel.output_cap = opts.output_cap;
     let runs = run_cells(&mut kernel, &plan.cells, opts, &nonce, &ids, |_, _| false, &mut notes)?;
     let mut reports = Vec::new();

@@ -81,3 +81,39 @@ fn the_solution_scores_full_marks_and_the_release_zero_in_one_run() {
     // Executed copies go beside the reports, with the hidden tests' pass line in them.
     assert!(reports.join("a_solution.executed.ipynb").is_file());
 }
+
+#[test]
+fn bad_course_arguments_are_refused_before_any_kernel_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let twin = dir.path().join("twin");
+    std::fs::create_dir(&twin).unwrap();
+    std::fs::copy(data("plain_source.ipynb"), twin.join("plain_source.ipynb")).unwrap();
+    let sub = dir.path().join("al.ipynb");
+    std::fs::copy(data("plain_source.ipynb"), &sub).unwrap();
+    let stderr = |args: &[&std::ffi::OsStr]| {
+        let out = bin().arg("grade").args(args).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, err) = stderr(&[
+        sub.as_os_str(),
+        "--source".as_ref(),
+        data("plain_source.ipynb").as_os_str(),
+        "--source".as_ref(),
+        twin.join("plain_source.ipynb").as_os_str(),
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("two --source notebooks are named `plain_source.ipynb`"), "{err}");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let (code, err) = stderr(&[empty.as_os_str(), "--source".as_ref(), data("plain_source.ipynb").as_os_str()]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("holds no .ipynb notebooks to grade"), "{err}");
+    let (code, _) = stderr(&[
+        sub.as_os_str(),
+        "--source".as_ref(),
+        data("plain_source.ipynb").as_os_str(),
+        "--jobs".as_ref(),
+        "0".as_ref(),
+    ]);
+    assert_eq!(code, Some(2), "--jobs 0 is a usage error");
+}

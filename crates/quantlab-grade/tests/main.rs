@@ -3,5 +3,6 @@
 mod support;
 
 mod cli;
+mod course;
 mod failures;
 mod lesson;

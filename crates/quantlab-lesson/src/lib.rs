@@ -2,7 +2,9 @@
 //!
 //! What the *Quantization* lesson's notebooks need beyond the [`quantlab`]
 //! library: inline [`plot`]s, the [`lesson`]'s tables and comparisons, and
-//! seeded sample [`data`]. The library stays free of plotting and randomness;
+//! seeded sample [`data`], and a real pretrained [`model`]
+//! (sentence-transformers' all-MiniLM-L6-v2) run in Rust with any of
+//! quantlab's weight formats. The library stays free of plotting and randomness;
 //! a notebook `:dep`s this crate and gets both.
 //!
 //! Everything at quantlab's root is re-exported here, so a cell (or a hidden
@@ -23,6 +25,7 @@ mod error;
 
 pub mod data;
 pub mod lesson;
+pub mod model;
 pub mod plot;
 pub mod prelude;
 

@@ -132,7 +132,7 @@ fn advise_huge_pages(start: usize, len: usize) {
         if end <= first {
             return;
         }
-        // SAFETY (both calls): madvise never changes memory contents with
+        // SAFETY: (both calls) madvise never changes memory contents with
         // these advices, only how pages are backed; [first, end) is the
         // buffer, plus at most the allocator's header before it, which lies
         // in the same mapping.

@@ -19,6 +19,11 @@ pub struct CpuFeature {
 pub struct CpuFeatures {
     /// `x86_64`, `aarch64` or another architecture name.
     pub arch: &'static str,
+    /// Who made the CPU: `GenuineIntel`, `AuthenticAMD` (x86 CPUID), an Arm
+    /// implementer code such as `0x41` (Linux's `/proc/cpuinfo`), or `unknown`.
+    pub vendor: String,
+    /// The CPU's model name (x86 CPUID brand string, or Arm's part number), or `unknown`.
+    pub model: String,
     /// The features checked, with their answers.
     pub features: Vec<CpuFeature>,
     /// The kernel path quantlab uses on this CPU.
@@ -40,6 +45,8 @@ impl CpuFeatures {
 impl fmt::Display for CpuFeatures {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "CPU architecture: {} (quantlab kernel: {})", self.arch, self.kernel)?;
+        writeln!(f, "CPU model: {} ({})", self.model, self.vendor)?;
+        writeln!(f, "kernel choice: {}", crate::arch::kernel_detail())?;
         for feat in &self.features {
             writeln!(f, "  [{}] {:<11} {}", if feat.present { "x" } else { " " }, feat.name, feat.meaning)?;
         }
@@ -57,7 +64,7 @@ impl fmt::Display for CpuFeatures {
 
 /// Detects the CPU features that matter for low precision.
 ///
-/// x86_64: f16c, avx2, avx512f, avx512bf16, avx512fp16, amx-bf16;
+/// x86_64: f16c, avx2, avx512f, avx512bw, avx512dq, avx512bf16, avx512fp16, amx-bf16;
 /// aarch64: neon, fp16, bf16, dotprod, i8mm, sve.
 ///
 /// ```
@@ -66,7 +73,52 @@ impl fmt::Display for CpuFeatures {
 /// assert!(!cpu.features.is_empty() || !cfg!(any(target_arch = "x86_64", target_arch = "aarch64")));
 /// ```
 pub fn cpu_features() -> CpuFeatures {
-    CpuFeatures { arch: std::env::consts::ARCH, features: detect(), kernel: crate::arch::kernel() }
+    let (vendor, model) = identify();
+    CpuFeatures { arch: std::env::consts::ARCH, vendor, model, features: detect(), kernel: crate::arch::kernel() }
+}
+
+/// The vendor and model strings CPUID reports (leaf 0 and the brand string
+/// of leaves 0x8000_0002..=4).
+#[cfg(target_arch = "x86_64")]
+fn identify() -> (String, String) {
+    use std::arch::x86_64::__cpuid;
+    let text = |regs: &[u32]| {
+        let bytes: Vec<u8> = regs.iter().flat_map(|r| r.to_le_bytes()).filter(|&b| b != 0).collect();
+        String::from_utf8_lossy(&bytes).trim().to_string()
+    };
+    let leaf0 = __cpuid(0);
+    let vendor = text(&[leaf0.ebx, leaf0.edx, leaf0.ecx]);
+    let model = if __cpuid(0x8000_0000).eax >= 0x8000_0004 {
+        let regs: Vec<u32> = (0x8000_0002..=0x8000_0004u32)
+            .flat_map(|leaf| {
+                let r = __cpuid(leaf);
+                [r.eax, r.ebx, r.ecx, r.edx]
+            })
+            .collect();
+        text(&regs)
+    } else {
+        String::new()
+    };
+    let or_unknown = |s: String| if s.is_empty() { "unknown".to_string() } else { s };
+    (or_unknown(vendor), or_unknown(model))
+}
+
+/// The implementer and part codes Linux reports in `/proc/cpuinfo` (Arm
+/// CPUs have no brand string), or `unknown`.
+#[cfg(not(target_arch = "x86_64"))]
+fn identify() -> (String, String) {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        info.lines()
+            .find(|l| l.split(':').next().is_some_and(|k| k.trim() == name))
+            .and_then(|l| l.split_once(':'))
+            .map_or_else(|| "unknown".to_string(), |(_, v)| v.trim().to_string())
+    };
+    let model = match field("model name") {
+        m if m != "unknown" => m,
+        _ => format!("part {}", field("CPU part")),
+    };
+    (field("CPU implementer"), model)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -76,6 +128,12 @@ fn detect() -> Vec<CpuFeature> {
         feat("f16c", "f32 <-> f16 conversion in hardware", std::arch::is_x86_feature_detected!("f16c")),
         feat("avx2", "256-bit integer and float vectors", std::arch::is_x86_feature_detected!("avx2")),
         feat("avx512f", "512-bit vectors", std::arch::is_x86_feature_detected!("avx512f")),
+        feat("avx512bw", "512-bit byte and word integer vectors", std::arch::is_x86_feature_detected!("avx512bw")),
+        feat(
+            "avx512dq",
+            "512-bit vreduceps (the int8 kernels' tie check)",
+            std::arch::is_x86_feature_detected!("avx512dq"),
+        ),
         feat(
             "avx512bf16",
             "bf16 dot products and f32 -> bf16 conversion",

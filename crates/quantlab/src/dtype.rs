@@ -56,12 +56,50 @@ pub enum DType {
     Int2,
     /// 2-bit unsigned integer (packed four to a byte).
     UInt2,
+    /// 8-bit float e4m3, bias 8, no infinities, no negative zero, NaN = 0x80 (AMD MI300).
+    Float8E4M3Fnuz,
+    /// 8-bit float e5m2, bias 16, no infinities, no negative zero, NaN = 0x80 (AMD MI300).
+    Float8E5M2Fnuz,
+    /// 8-bit float e4m3 with IEEE infinities and NaNs (max 240).
+    Float8E4M3,
+    /// 8-bit float e3m4 with IEEE infinities and NaNs (max 15.5).
+    Float8E3M4,
+    /// 8-bit float e4m3, bias 11, no infinities, no negative zero, NaN = 0x80 (Graphcore).
+    Float8E4M3B11Fnuz,
+    /// 8-bit unsigned power of two 2^-127..2^127, NaN = 0xFF, no zero: the MX block scale.
+    Float8E8M0Fnu,
+    /// 6-bit float e2m3, finite only (max 7.5), no NaN: an MXFP6 element.
+    Float6E2M3Fn,
+    /// 6-bit float e3m2, finite only (max 28), no NaN: an MXFP6 element.
+    Float6E3M2Fn,
+    /// 4-bit float e2m1 (0, 0.5, 1, 1.5, 2, 3, 4, 6), no NaN: the MXFP4 and NVFP4 element.
+    Float4E2M1Fn,
+    /// 1-bit signed integer: -1 or 0 (ml_dtypes).
+    Int1,
+    /// 1-bit unsigned integer: 0 or 1 (ml_dtypes).
+    UInt1,
+    /// 3-bit signed integer (PyTorch shell dtype).
+    Int3,
+    /// 5-bit signed integer (PyTorch shell dtype).
+    Int5,
+    /// 6-bit signed integer (PyTorch shell dtype).
+    Int6,
+    /// 7-bit signed integer (PyTorch shell dtype).
+    Int7,
+    /// 3-bit unsigned integer (PyTorch shell dtype).
+    UInt3,
+    /// 5-bit unsigned integer (PyTorch shell dtype).
+    UInt5,
+    /// 6-bit unsigned integer (PyTorch shell dtype).
+    UInt6,
+    /// 7-bit unsigned integer (PyTorch shell dtype).
+    UInt7,
 }
 
 /// Bit layout of a floating-point type: sign, exponent and mantissa widths.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FloatLayout {
-    /// Sign bits (always 1).
+    /// Sign bits (1; 0 for the unsigned float8_e8m0fnu).
     pub sign: u32,
     /// Exponent bits.
     pub exponent: u32,
@@ -69,9 +107,17 @@ pub struct FloatLayout {
     pub mantissa: u32,
 }
 
+impl FloatLayout {
+    /// Total width in bits (sign + exponent + mantissa).
+    pub const fn bits(self) -> u32 {
+        self.sign + self.exponent + self.mantissa
+    }
+}
+
 impl DType {
-    /// Every data type, in the order of the lesson: integers, floats, sub-byte integers.
-    pub const ALL: [DType; 18] = [
+    /// Every data type, in the order of the lesson: integers, floats, sub-byte
+    /// integers, then the narrow types added for MX/NVFP4 and AMD/Graphcore fp8.
+    pub const ALL: [DType; 37] = [
         DType::UInt8,
         DType::Int8,
         DType::Int16,
@@ -90,6 +136,25 @@ impl DType {
         DType::UInt4,
         DType::Int2,
         DType::UInt2,
+        DType::Float8E4M3Fnuz,
+        DType::Float8E5M2Fnuz,
+        DType::Float8E4M3,
+        DType::Float8E3M4,
+        DType::Float8E4M3B11Fnuz,
+        DType::Float8E8M0Fnu,
+        DType::Float6E2M3Fn,
+        DType::Float6E3M2Fn,
+        DType::Float4E2M1Fn,
+        DType::Int1,
+        DType::UInt1,
+        DType::Int3,
+        DType::Int5,
+        DType::Int6,
+        DType::Int7,
+        DType::UInt3,
+        DType::UInt5,
+        DType::UInt6,
+        DType::UInt7,
     ];
 
     /// The integer types that linear quantization can target.
@@ -116,6 +181,25 @@ impl DType {
             DType::UInt4 => "uint4",
             DType::Int2 => "int2",
             DType::UInt2 => "uint2",
+            DType::Float8E4M3Fnuz => "float8_e4m3fnuz",
+            DType::Float8E5M2Fnuz => "float8_e5m2fnuz",
+            DType::Float8E4M3 => "float8_e4m3",
+            DType::Float8E3M4 => "float8_e3m4",
+            DType::Float8E4M3B11Fnuz => "float8_e4m3b11fnuz",
+            DType::Float8E8M0Fnu => "float8_e8m0fnu",
+            DType::Float6E2M3Fn => "float6_e2m3fn",
+            DType::Float6E3M2Fn => "float6_e3m2fn",
+            DType::Float4E2M1Fn => "float4_e2m1fn",
+            DType::Int1 => "int1",
+            DType::UInt1 => "uint1",
+            DType::Int3 => "int3",
+            DType::Int5 => "int5",
+            DType::Int6 => "int6",
+            DType::Int7 => "int7",
+            DType::UInt3 => "uint3",
+            DType::UInt5 => "uint5",
+            DType::UInt6 => "uint6",
+            DType::UInt7 => "uint7",
         }
     }
 
@@ -125,19 +209,34 @@ impl DType {
             DType::Int64 | DType::UInt64 | DType::Float64 => 64,
             DType::Int32 | DType::UInt32 | DType::Float32 => 32,
             DType::Int16 | DType::UInt16 | DType::Float16 | DType::BFloat16 => 16,
-            DType::Int8 | DType::UInt8 | DType::Float8E4M3Fn | DType::Float8E5M2 => 8,
-            DType::Int4 | DType::UInt4 => 4,
+            DType::Int8
+            | DType::UInt8
+            | DType::Float8E4M3Fn
+            | DType::Float8E5M2
+            | DType::Float8E4M3Fnuz
+            | DType::Float8E5M2Fnuz
+            | DType::Float8E4M3
+            | DType::Float8E3M4
+            | DType::Float8E4M3B11Fnuz
+            | DType::Float8E8M0Fnu => 8,
+            DType::Int7 | DType::UInt7 => 7,
+            DType::Int6 | DType::UInt6 | DType::Float6E2M3Fn | DType::Float6E3M2Fn => 6,
+            DType::Int5 | DType::UInt5 => 5,
+            DType::Int4 | DType::UInt4 | DType::Float4E2M1Fn => 4,
+            DType::Int3 | DType::UInt3 => 3,
             DType::Int2 | DType::UInt2 => 2,
+            DType::Int1 | DType::UInt1 => 1,
         }
     }
 
     /// Size of one value in bytes; fractional for the packed sub-byte types
-    /// (0.5 for int4, 0.25 for int2).
+    /// (0.5 for int4 and float4, 0.75 for float6, 0.25 for int2).
     pub fn byte_size(self) -> f64 {
         f64::from(self.bits()) / 8.0
     }
 
-    /// Bytes needed to store `count` values, sub-byte types packed and the last byte padded.
+    /// Bytes needed to store `count` values, sub-byte types packed (a bit
+    /// stream, first value in the low bits) and the last byte padded.
     pub fn storage_bytes(self, count: u64) -> u64 {
         (count * u64::from(self.bits())).div_ceil(8)
     }
@@ -152,12 +251,36 @@ impl DType {
                 | DType::BFloat16
                 | DType::Float8E4M3Fn
                 | DType::Float8E5M2
+                | DType::Float8E4M3Fnuz
+                | DType::Float8E5M2Fnuz
+                | DType::Float8E4M3
+                | DType::Float8E3M4
+                | DType::Float8E4M3B11Fnuz
+                | DType::Float8E8M0Fnu
+                | DType::Float6E2M3Fn
+                | DType::Float6E3M2Fn
+                | DType::Float4E2M1Fn
         )
     }
 
-    /// True for types that hold negative values (all floats and the signed integers).
+    /// True for types that hold negative values (the signed integers and all
+    /// floats but float8_e8m0fnu).
     pub const fn is_signed(self) -> bool {
-        !matches!(self, DType::UInt8 | DType::UInt16 | DType::UInt32 | DType::UInt64 | DType::UInt4 | DType::UInt2)
+        !matches!(
+            self,
+            DType::UInt8
+                | DType::UInt16
+                | DType::UInt32
+                | DType::UInt64
+                | DType::UInt4
+                | DType::UInt2
+                | DType::UInt1
+                | DType::UInt3
+                | DType::UInt5
+                | DType::UInt6
+                | DType::UInt7
+                | DType::Float8E8M0Fnu
+        )
     }
 
     /// True for the types narrower than a byte, which are stored packed.
@@ -174,22 +297,36 @@ impl DType {
             DType::UInt64 | DType::Int64 => Some(DType::Int64),
             DType::UInt4 | DType::Int4 => Some(DType::Int4),
             DType::UInt2 | DType::Int2 => Some(DType::Int2),
+            DType::UInt1 | DType::Int1 => Some(DType::Int1),
+            DType::UInt3 | DType::Int3 => Some(DType::Int3),
+            DType::UInt5 | DType::Int5 => Some(DType::Int5),
+            DType::UInt6 | DType::Int6 => Some(DType::Int6),
+            DType::UInt7 | DType::Int7 => Some(DType::Int7),
             _ => None,
         }
     }
 
     /// Sign, exponent and mantissa widths of a floating-point type; `None` for integers.
+    /// (For the bias and special values of the narrow ones, see [`DType::minifloat`].)
+    ///
+    /// ```
+    /// use quantlab::{DType, FloatLayout};
+    /// assert_eq!(DType::Float4E2M1Fn.float_layout(), Some(FloatLayout { sign: 1, exponent: 2, mantissa: 1 }));
+    /// assert_eq!(DType::Float8E8M0Fnu.float_layout(), Some(FloatLayout { sign: 0, exponent: 8, mantissa: 0 }));
+    /// ```
     pub const fn float_layout(self) -> Option<FloatLayout> {
-        let (exponent, mantissa) = match self {
-            DType::Float64 => (11, 52),
-            DType::Float32 => (8, 23),
-            DType::Float16 => (5, 10),
-            DType::BFloat16 => (8, 7),
-            DType::Float8E4M3Fn => (4, 3),
-            DType::Float8E5M2 => (5, 2),
-            _ => return None,
-        };
-        Some(FloatLayout { sign: 1, exponent, mantissa })
+        match self {
+            DType::Float64 => Some(FloatLayout { sign: 1, exponent: 11, mantissa: 52 }),
+            DType::Float32 => Some(FloatLayout { sign: 1, exponent: 8, mantissa: 23 }),
+            _ => match self.minifloat() {
+                Some(m) => Some(FloatLayout {
+                    sign: m.is_signed() as u32,
+                    exponent: m.exponent_bits,
+                    mantissa: m.mantissa_bits,
+                }),
+                None => None,
+            },
+        }
     }
 
     /// The smallest and largest integer of an integer type, as `i128` so that
@@ -214,7 +351,7 @@ impl fmt::Display for DType {
 }
 
 /// Other spellings people type, mapped to the canonical type.
-const ALIASES: [(&str, DType); 26] = [
+const ALIASES: [(&str, DType); 28] = [
     ("u8", DType::UInt8),
     ("i8", DType::Int8),
     ("i16", DType::Int16),
@@ -238,7 +375,9 @@ const ALIASES: [(&str, DType); 26] = [
     ("bf16", DType::BFloat16),
     ("e4m3", DType::Float8E4M3Fn),
     ("fp8_e4m3", DType::Float8E4M3Fn),
-    ("float8_e4m3", DType::Float8E4M3Fn),
+    ("e8m0", DType::Float8E8M0Fnu),
+    ("fp4", DType::Float4E2M1Fn),
+    ("float4_e2m1fn_x2", DType::Float4E2M1Fn),
     ("e5m2", DType::Float8E5M2),
     ("fp8_e5m2", DType::Float8E5M2),
 ];
@@ -276,11 +415,31 @@ mod tests {
             ("f32", DType::Float32),
             ("Float8_E4M3FN", DType::Float8E4M3Fn),
             (" uint2 ", DType::UInt2),
+            ("torch.float8_e4m3fnuz", DType::Float8E4M3Fnuz),
+            ("float8_e5m2fnuz", DType::Float8E5M2Fnuz),
+            ("float8_e4m3", DType::Float8E4M3),
+            ("float8_e3m4", DType::Float8E3M4),
+            ("float8_e4m3b11fnuz", DType::Float8E4M3B11Fnuz),
+            ("torch.float8_e8m0fnu", DType::Float8E8M0Fnu),
+            ("float6_e2m3fn", DType::Float6E2M3Fn),
+            ("float6_e3m2fn", DType::Float6E3M2Fn),
+            ("float4_e2m1fn", DType::Float4E2M1Fn),
+            ("torch.float4_e2m1fn_x2", DType::Float4E2M1Fn),
+            ("int1", DType::Int1),
+            ("uint1", DType::UInt1),
+            ("torch.int3", DType::Int3),
+            ("int5", DType::Int5),
+            ("int6", DType::Int6),
+            ("int7", DType::Int7),
+            ("torch.uint3", DType::UInt3),
+            ("uint5", DType::UInt5),
+            ("uint6", DType::UInt6),
+            ("uint7", DType::UInt7),
         ] {
             assert_eq!(text.parse::<DType>().unwrap(), want, "{text}");
         }
-        let err = "int3".parse::<DType>().unwrap_err();
-        assert!(err.to_string().starts_with("unknown data type `int3`: use one of uint8, int8"), "{err}");
+        let err = "int9".parse::<DType>().unwrap_err();
+        assert!(err.to_string().starts_with("unknown data type `int9`: use one of uint8, int8"), "{err}");
     }
 
     #[test]
@@ -301,5 +460,18 @@ mod tests {
         assert_eq!(DType::Int2.int_range(), Some((-2, 1)));
         assert_eq!(DType::Float32.int_range(), None);
         assert_eq!(DType::BFloat16.float_layout(), Some(FloatLayout { sign: 1, exponent: 8, mantissa: 7 }));
+        assert_eq!(DType::Float6E3M2Fn.byte_size(), 0.75);
+        assert_eq!(DType::Float6E3M2Fn.storage_bytes(4), 3);
+        assert_eq!(DType::Float4E2M1Fn.storage_bytes(3), 2);
+        assert_eq!(DType::Int3.storage_bytes(3), 2);
+        assert_eq!(DType::Int1.int_range(), Some((-1, 0)));
+        assert_eq!(DType::UInt7.int_range(), Some((0, 127)));
+        assert!(!DType::Float8E8M0Fnu.is_signed() && DType::Float8E8M0Fnu.is_float());
+        for d in DType::ALL {
+            // Every float's layout adds up to its width (the bit picture draws them).
+            if let Some(l) = d.float_layout() {
+                assert_eq!(l.bits(), d.bits(), "{d}");
+            }
+        }
     }
 }

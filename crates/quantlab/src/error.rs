@@ -89,6 +89,21 @@ pub enum Error {
         /// The largest finite magnitude of the target type.
         max: String,
     },
+    /// A value the target type has no code for: NaN in a type without NaN
+    /// (float6, float4), zero or a negative value in float8_e8m0fnu.
+    #[error("{value} at flat index {index} cannot be stored in {dtype}: {reason}; {hint}")]
+    Unrepresentable {
+        /// The offending value, as printed.
+        value: String,
+        /// Its position in row-major order.
+        index: usize,
+        /// The target type.
+        dtype: DType,
+        /// Why the type cannot hold it.
+        reason: &'static str,
+        /// What to do.
+        hint: &'static str,
+    },
     /// Quantization parameters that cannot be used.
     #[error("invalid quantization parameters: {reason}")]
     BadParams {
@@ -116,6 +131,12 @@ pub enum Error {
         bits: u32,
         /// Bytes needed.
         needed: usize,
+    },
+    /// A linear layer whose weight, bias or group size do not fit together.
+    #[error("cannot build the linear layer: {reason}")]
+    BadLayer {
+        /// What does not fit.
+        reason: String,
     },
     /// A block-format name that quantlab does not know (see [`crate::formats::BlockFormat`]).
     #[error("unknown block format `{name}`: use one of {known}")]

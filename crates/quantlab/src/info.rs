@@ -50,6 +50,10 @@ pub struct FInfo {
 
 /// Limits of an integer type.
 ///
+/// PyTorch refuses `iinfo` for its sub-byte types (int1…int7, uint1…uint7):
+/// their lines here are quantlab's own, in PyTorch's format
+/// (`iinfo(min=-1, max=0, dtype=int1)`).
+///
 /// Asking it of a floating-point type is an [`Error::WrongDType`], not a panic.
 ///
 /// ```
@@ -70,6 +74,10 @@ pub fn iinfo(dtype: DType) -> Result<IInfo> {
 
 /// Limits of a floating-point type, derived from its bit layout.
 ///
+/// For the types PyTorch 2.15 has a `finfo` for, the line is PyTorch's, digit
+/// for digit; for the others (float8_e4m3, e3m4, e4m3b11fnuz, float6, float4,
+/// which PyTorch refuses) it is the same format with ml_dtypes' values.
+///
 /// Asking it of an integer type is an [`Error::WrongDType`], not a panic.
 ///
 /// ```
@@ -87,24 +95,29 @@ pub fn finfo(dtype: DType) -> Result<FInfo> {
     let layout =
         dtype.float_layout().ok_or(Error::WrongDType { what: "finfo", dtype, hint: "use iinfo for integer types" })?;
     let m = layout.mantissa as i32;
-    let bias = (1i32 << (layout.exponent - 1)) - 1;
-    let max = if dtype == DType::Float8E4M3Fn {
-        // The "fn" format has no infinities: the all-ones exponent holds normal
-        // numbers too, except mantissa 111 which is NaN. So the top is 1.75 * 2^8.
-        (2.0 - 2f64.powi(1 - m)) * 2f64.powi(bias + 1)
-    } else {
-        (2.0 - 2f64.powi(-m)) * 2f64.powi(bias)
-    };
-    let smallest_normal = 2f64.powi(1 - bias);
+    // PyTorch's definition (ml_dtypes prints a different `resolution` for the
+    // narrow types: 0.1 rounded into the type, e.g. 0.101562 for e4m3fn).
     let digits = (f64::from(layout.mantissa) * std::f64::consts::LOG10_2).floor() as i32;
+    let (max, min, smallest_normal, smallest_subnormal) = match dtype.minifloat() {
+        Some(mf) => {
+            // float8_e8m0fnu has no sign: its `min` is its smallest value, as in PyTorch and ml_dtypes.
+            let min = if mf.is_signed() { -mf.max() } else { mf.smallest_normal() };
+            (mf.max(), min, mf.smallest_normal(), mf.smallest_subnormal())
+        }
+        None => {
+            let bias = (1i32 << (layout.exponent - 1)) - 1;
+            let max = (2.0 - 2f64.powi(-m)) * 2f64.powi(bias);
+            (max, -max, 2f64.powi(1 - bias), 2f64.powi(1 - bias - m))
+        }
+    };
     Ok(FInfo {
         bits: dtype.bits(),
         eps: 2f64.powi(-m),
         max,
-        min: -max,
+        min,
         tiny: smallest_normal,
         smallest_normal,
-        smallest_subnormal: 2f64.powi(1 - bias - m),
+        smallest_subnormal,
         resolution: 10f64.powi(-digits),
         dtype,
     })
@@ -221,6 +234,57 @@ mod tests {
             "finfo(resolution=1, min=-57344, max=57344, eps=0.25, smallest_normal=6.10352e-05, tiny=6.10352e-05, dtype=float8_e5m2)",
         ),
     ];
+
+    /// PyTorch 2.15's lines for the types added by issue 12 (quoted in the issue).
+    const TORCH_FINFO_NARROW: [(DType, &str); 3] = [
+        (
+            DType::Float8E4M3Fnuz,
+            "finfo(resolution=1, min=-240, max=240, eps=0.125, smallest_normal=0.0078125, tiny=0.0078125, dtype=float8_e4m3fnuz)",
+        ),
+        (
+            DType::Float8E5M2Fnuz,
+            "finfo(resolution=1, min=-57344, max=57344, eps=0.25, smallest_normal=3.05176e-05, tiny=3.05176e-05, dtype=float8_e5m2fnuz)",
+        ),
+        (
+            DType::Float8E8M0Fnu,
+            "finfo(resolution=1, min=5.87747e-39, max=1.70141e+38, eps=1, smallest_normal=5.87747e-39, tiny=5.87747e-39, dtype=float8_e8m0fnu)",
+        ),
+    ];
+
+    #[test]
+    fn narrow_finfo_prints_what_pytorch_prints() {
+        for (dtype, want) in TORCH_FINFO_NARROW {
+            assert_eq!(finfo(dtype).unwrap().to_string(), want);
+        }
+        // Where PyTorch has no finfo: the issue's ml_dtypes values.
+        let f4 = finfo(DType::Float4E2M1Fn).unwrap();
+        assert_eq!((f4.max, f4.eps, f4.tiny, f4.smallest_subnormal), (6.0, 0.5, 1.0, 0.5));
+        let f6 = finfo(DType::Float6E2M3Fn).unwrap();
+        assert_eq!((f6.max, f6.eps), (7.5, 0.125));
+        assert_eq!(finfo(DType::Float8E4M3).unwrap().max, 240.0);
+        assert_eq!(finfo(DType::Float8E3M4).unwrap().max, 15.5);
+        assert_eq!(finfo(DType::Float8E4M3B11Fnuz).unwrap().max, 30.0);
+    }
+
+    #[test]
+    fn sub_byte_iinfo() {
+        for (dtype, want) in [
+            (DType::Int1, "iinfo(min=-1, max=0, dtype=int1)"),
+            (DType::UInt1, "iinfo(min=0, max=1, dtype=uint1)"),
+            (DType::Int3, "iinfo(min=-4, max=3, dtype=int3)"),
+            (DType::UInt7, "iinfo(min=0, max=127, dtype=uint7)"),
+        ] {
+            assert_eq!(iinfo(dtype).unwrap().to_string(), want);
+        }
+    }
+
+    #[test]
+    fn every_type_has_its_info() {
+        for d in DType::ALL {
+            assert_eq!(d.is_float(), finfo(d).is_ok(), "{d}");
+            assert_eq!(!d.is_float(), iinfo(d).is_ok(), "{d}");
+        }
+    }
 
     #[test]
     fn iinfo_prints_what_pytorch_prints() {

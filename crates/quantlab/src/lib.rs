@@ -7,6 +7,9 @@
 //!   Lite use, with limits printed exactly as PyTorch prints them;
 //! - [`CastExt::cast`]: f64, f32, f16, bf16, float8 and integers, rounding to
 //!   nearest even;
+//! - [`Minifloat`] and [`Overflow`]: one model of every float narrower than
+//!   f32 (float8 e4m3fn … e8m0fnu, float6, float4), rounding once, with
+//!   ml_dtypes' and PyTorch's overflow rules by name;
 //! - [`QuantizeExt`]: int8 to int2, symmetric or asymmetric, per tensor,
 //!   channel or group, bit-exact with PyTorch's float32 arithmetic;
 //! - [`pack`], [`metrics`], [`footprint`]: sub-byte packing, error measures and
@@ -35,30 +38,41 @@ mod dtype;
 mod element;
 mod error;
 mod info;
+mod minifloat;
 mod platform;
 mod quant;
 mod sealed;
 
 pub mod footprint;
 pub mod formats;
+#[cfg(feature = "io")]
 pub mod io;
+pub mod linear;
 pub mod metrics;
 pub mod pack;
 pub mod prelude;
 
 #[doc(hidden)]
+pub use arch::gemv::{GemvKernels, gemv_tables};
+pub use arch::kernel_detail;
+#[doc(hidden)]
 pub use arch::{Affine, Kernels, MinMax, kernel_tables};
 pub use arch::{available_kernels, kernel};
-pub use cast::{CastExt, CastOptions, cast_to_bytes};
+pub use cast::{CastExt, CastOptions, cast_to_bytes, values_from_bytes};
 pub use cpu::{CpuFeature, CpuFeatures, cpu_features};
 pub use dtype::{DType, FloatLayout};
 pub use element::Element;
 #[doc(hidden)]
 pub use element::Narrow;
+pub use element::{
+    Float4E2M1Fn, Float6E2M3Fn, Float6E3M2Fn, Float8E3M4, Float8E4M3, Float8E4M3B11Fnuz, Float8E4M3Fnuz,
+    Float8E5M2Fnuz, Float8E8M0Fnu,
+};
 pub use error::{Error, Result};
 pub use footprint::{Storage, human_bytes, model_footprint, params_bytes, tensor_bytes};
 pub use info::{FInfo, IInfo, finfo, format_g, iinfo};
 pub use metrics::{ErrorStats, error_stats};
+pub use minifloat::{Minifloat, Overflow, Specials};
 pub use platform::{PLATFORM_SUPPORT, PlatformSupport, Support, platform_support, support_table};
 pub use quant::{
     Codes, Granularity, QuantParams, QuantSpec, QuantizeExt, Quantized, Scheme, asymmetric_params, symmetric_scale,

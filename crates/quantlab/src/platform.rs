@@ -46,7 +46,7 @@ pub struct PlatformSupport {
 use Support::{No, Partial, Yes};
 
 /// The support table, one row per data type in [`DType::ALL`] order.
-pub const PLATFORM_SUPPORT: [PlatformSupport; 18] = [
+pub const PLATFORM_SUPPORT: [PlatformSupport; 37] = [
     row(DType::UInt8, Yes, Partial("legacy uint8 quantization; int8 preferred"), Yes),
     row(DType::Int8, Yes, Yes, Partial("SDOT/UDOT with FEAT_DotProd, SMMLA with FEAT_I8MM")),
     row(DType::Int16, Yes, Partial("16x8 quantization: int16 activations, int8 weights"), Yes),
@@ -95,6 +95,25 @@ pub const PLATFORM_SUPPORT: [PlatformSupport; 18] = [
     ),
     row(DType::Int2, Partial("torch.int2 shell dtype only"), No, No),
     row(DType::UInt2, Partial("torch.uint2 shell dtype only"), No, No),
+    row(DType::Float8E4M3Fnuz, Partial("storage and scaled matmul on AMD MI300 (ROCm)"), No, No),
+    row(DType::Float8E5M2Fnuz, Partial("storage and scaled matmul on AMD MI300 (ROCm)"), No, No),
+    row(DType::Float8E4M3, No, No, No),
+    row(DType::Float8E3M4, No, No, No),
+    row(DType::Float8E4M3B11Fnuz, No, No, No),
+    row(DType::Float8E8M0Fnu, Partial("storage type: the MX block scale (torchao MXFP8/6/4)"), No, No),
+    row(DType::Float6E2M3Fn, No, No, No),
+    row(DType::Float6E3M2Fn, No, No, No),
+    row(DType::Float4E2M1Fn, Partial("storage only, as float4_e2m1fn_x2 (MXFP4/NVFP4 via torchao)"), No, No),
+    row(DType::Int1, Partial("torch.int1 shell dtype only"), No, No),
+    row(DType::UInt1, Partial("torch.uint1 shell dtype only"), No, No),
+    row(DType::Int3, Partial("torch.int3 shell dtype only"), No, No),
+    row(DType::Int5, Partial("torch.int5 shell dtype only"), No, No),
+    row(DType::Int6, Partial("torch.int6 shell dtype only"), No, No),
+    row(DType::Int7, Partial("torch.int7 shell dtype only"), No, No),
+    row(DType::UInt3, Partial("torch.uint3 shell dtype; torchao uintx kernels"), No, No),
+    row(DType::UInt5, Partial("torch.uint5 shell dtype; torchao uintx kernels"), No, No),
+    row(DType::UInt6, Partial("torch.uint6 shell dtype; torchao uintx kernels"), No, No),
+    row(DType::UInt7, Partial("torch.uint7 shell dtype; torchao uintx kernels"), No, No),
 ];
 
 const fn row(dtype: DType, pytorch: Support, tflite: Support, arm: Support) -> PlatformSupport {
@@ -123,12 +142,12 @@ pub struct SupportTable;
 
 impl fmt::Display for SupportTable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{:<14} {:>4}  {:<8} {:<8} {:<8}", "dtype", "bits", "PyTorch", "TFLite", "Arm")?;
+        writeln!(f, "{:<18} {:>4}  {:<8} {:<8} {:<8}", "dtype", "bits", "PyTorch", "TFLite", "Arm")?;
         let mut notes = Vec::new();
         for r in PLATFORM_SUPPORT {
             writeln!(
                 f,
-                "{:<14} {:>4}  {:<8} {:<8} {:<8}",
+                "{:<18} {:>4}  {:<8} {:<8} {:<8}",
                 r.dtype.name(),
                 r.dtype.bits(),
                 r.pytorch.mark(),
@@ -160,5 +179,10 @@ mod tests {
         }
         assert_eq!(platform_support(DType::Float32).tflite, Yes);
         assert_eq!(platform_support(DType::Float8E5M2).tflite, No);
+        assert!(matches!(platform_support(DType::Float8E8M0Fnu).pytorch, Partial(n) if n.contains("MX")));
+        let table = support_table().to_string();
+        for d in DType::ALL {
+            assert!(table.lines().any(|l| l.split_whitespace().next() == Some(d.name())), "{d} missing");
+        }
     }
 }

@@ -10,6 +10,10 @@ pub use crate::{
     support_table, symmetric_scale, tensor_bytes,
 };
 
+pub use crate::{
+    Float4E2M1Fn, Float6E2M3Fn, Float6E3M2Fn, Float8E3M4, Float8E4M3, Float8E4M3B11Fnuz, Float8E4M3Fnuz,
+    Float8E5M2Fnuz, Float8E8M0Fnu, Minifloat, Overflow,
+};
 pub use float8::{F8E4M3, F8E5M2};
 pub use half::{bf16, f16};
 pub use ndarray::{Array, Array1, Array2, ArrayD, ArrayView, Axis, array, s};

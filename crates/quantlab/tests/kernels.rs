@@ -20,9 +20,37 @@ fn scalar() -> &'static Kernels {
     kernel_tables().into_iter().find(|k| k.name == "scalar").expect("scalar is always available")
 }
 
-/// The SIMD paths this machine can run (empty on a CPU without any).
+/// The SIMD paths this machine can run (empty on a CPU without any), and
+/// for the first with several ways of quantizing to 8 bits, one more table
+/// per way (named `path/variant`): their `quantize_i8`, `quantize_u8` and
+/// `quantize_pack4_symmetric` are that variant's, so every test below checks
+/// every variant too.
 fn simd() -> Vec<&'static Kernels> {
-    kernel_tables().into_iter().filter(|k| k.name != "scalar").collect()
+    static ALL: std::sync::OnceLock<Vec<&'static Kernels>> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| {
+        let mut all: Vec<&'static Kernels> = kernel_tables().into_iter().filter(|k| k.name != "scalar").collect();
+        if let Some(k) = all.iter().copied().find(|k| !k.quantize_variants.is_empty()) {
+            for v in k.quantize_variants {
+                let name: &'static str = Box::leak(format!("{}/{}", k.name, v.name).into_boxed_str());
+                all.push(Box::leak(Box::new(Kernels {
+                    name,
+                    quantize_i8: v.quantize_i8,
+                    quantize_u8: v.quantize_u8,
+                    ..*k
+                })));
+            }
+        }
+        all
+    })
+    .clone()
+}
+
+/// An initialized output viewed as one that may start uninitialized, as the
+/// kernels take it (they only ever write initialized values into it).
+fn un<T>(v: &mut [T]) -> &mut [std::mem::MaybeUninit<T>] {
+    // SAFETY: same layout; the kernels write only initialized values, so
+    // `v` stays initialized.
+    unsafe { &mut *(v as *mut [T] as *mut [std::mem::MaybeUninit<T>]) }
 }
 
 /// A small deterministic generator (xorshift64*), so failures reproduce.
@@ -247,6 +275,39 @@ fn near_ties_match_scalar_where_a_reciprocal_would_not() {
     assert!(differ > 100, "only {differ} values round differently by the reciprocal: the test lost its teeth");
 }
 
+/// The same for symmetric int4 per group, whose codes may go by the
+/// reciprocal too: groups whose scale is known (one value at 7 s... the
+/// group's largest magnitude, so s = max / 7) filled with values on and
+/// beside the ties (k + 1/2) s.
+#[test]
+fn symmetric_near_ties_match_scalar() {
+    const G: usize = 128;
+    let mut rng = Rng(11);
+    let mut x = vec![];
+    let mut differ = 0;
+    for _ in 0..60 {
+        let m = f32::from_bits(0x3800_0000 + (rng.next() % 0x0C00_0000) as u32);
+        let s = (m / 7.0).max(f32::EPSILON);
+        let r = 1.0 / s;
+        let mut group = vec![m];
+        while group.len() < G {
+            let k = (rng.next() % 14) as i32 - 7;
+            let tie = (k as f32 + 0.5) * s;
+            let v = f32::from_bits(tie.to_bits().wrapping_add_signed((rng.next() % 7) as i32 - 3));
+            if v.abs() <= m {
+                differ += usize::from((v * r).round_ties_even() != (v / s).round_ties_even());
+                group.push(v);
+            }
+        }
+        x.extend(group);
+    }
+    let groups = x.len() / G;
+    for k in simd() {
+        assert!(symmetric_groups_match_scalar(k, &x, G, groups), "{}", k.name);
+    }
+    assert!(differ > 50, "only {differ} values round differently by the reciprocal: the test lost its teeth");
+}
+
 #[test]
 fn large_outputs_match_scalar() {
     // Past 4 Mi elements the AVX-512 quantize streams its output past the
@@ -268,6 +329,13 @@ fn large_outputs_match_scalar() {
             k.name,
             p[1..].iter().zip(&q[1..]).position(|(a, b)| a != b)
         );
+        // Dequantize streams a large output too, after a few unaligned values.
+        let codes: Vec<i8> = p[1..].to_vec();
+        let (mut d, mut e) = (vec![f32::NAN; n + 1], vec![0f32; n + 1]);
+        (k.dequantize_i8)(&codes, 0.1, 3, un(&mut d[1..]));
+        (scalar().dequantize_i8)(&codes, 0.1, 3, un(&mut e[1..]));
+        assert!(d[0].is_nan(), "the value before the output is untouched");
+        assert!(bits(&d[1..]) == bits(&e[1..]), "{} dequantize_i8", k.name);
     }
 }
 
@@ -380,11 +448,11 @@ fn dequantize_matches_scalar() {
                 for (scale, zp) in [(0.1f32, 5), (3.5, -70), (1.0 / 3.0, 128), (f32::from_bits(1), 0), (f32::MAX, -128)]
                 {
                     let (mut p, mut r) = (vec![f32::NAN; len], vec![0f32; len]);
-                    (k.dequantize_i8)(&signed, scale, zp, &mut p);
-                    (scalar().dequantize_i8)(&signed, scale, zp, &mut r);
+                    (k.dequantize_i8)(&signed, scale, zp, un(&mut p));
+                    (scalar().dequantize_i8)(&signed, scale, zp, un(&mut r));
                     assert_eq!(bits(&p), bits(&r), "{} dequantize_i8 s={scale} z={zp}", k.name);
-                    (k.dequantize_u8)(q, scale, zp, &mut p);
-                    (scalar().dequantize_u8)(q, scale, zp, &mut r);
+                    (k.dequantize_u8)(q, scale, zp, un(&mut p));
+                    (scalar().dequantize_u8)(q, scale, zp, un(&mut r));
                     assert_eq!(bits(&p), bits(&r), "{} dequantize_u8 s={scale} z={zp}", k.name);
                 }
             }
@@ -398,7 +466,7 @@ fn dequantize_reference_values() {
     let q = [-128i8, -1, 0, 1, 127];
     for k in kernel_tables() {
         let mut out = [0f32; 5];
-        (k.dequantize_i8)(&q, 0.1, 5, &mut out);
+        (k.dequantize_i8)(&q, 0.1, 5, un(&mut out));
         assert_eq!(bits(&out), [3243560141, 3206125978, 3204448256, 3201092813, 1094923059], "{}", k.name);
     }
 }
@@ -407,14 +475,14 @@ fn dequantize_reference_values() {
 fn casts_match_scalar() {
     for_all(|k, s, x| {
         let (mut p, mut q) = (vec![bf16::ZERO; x.len()], vec![bf16::ZERO; x.len()]);
-        (k.f32_to_bf16)(x, &mut p);
-        (s.f32_to_bf16)(x, &mut q);
+        (k.f32_to_bf16)(x, un(&mut p));
+        (s.f32_to_bf16)(x, un(&mut q));
         let (pb, qb): (Vec<u16>, Vec<u16>) =
             (p.iter().map(|v| v.to_bits()).collect(), q.iter().map(|v| v.to_bits()).collect());
         assert_eq!(pb, qb, "{} f32_to_bf16 on {x:?}", k.name);
         let (mut p, mut q) = (vec![f16::ZERO; x.len()], vec![f16::ZERO; x.len()]);
-        (k.f32_to_f16)(x, &mut p);
-        (s.f32_to_f16)(x, &mut q);
+        (k.f32_to_f16)(x, un(&mut p));
+        (s.f32_to_f16)(x, un(&mut q));
         let (pb, qb): (Vec<u16>, Vec<u16>) =
             (p.iter().map(|v| v.to_bits()).collect(), q.iter().map(|v| v.to_bits()).collect());
         assert_eq!(pb, qb, "{} f32_to_f16 on {x:?}", k.name);
@@ -422,12 +490,12 @@ fn casts_match_scalar() {
         let halves: Vec<u16> = x.iter().flat_map(|v| [v.to_bits() as u16, (v.to_bits() >> 16) as u16]).collect();
         let b: Vec<bf16> = halves.iter().map(|&h| bf16::from_bits(h)).collect();
         let (mut p, mut q) = (vec![0f32; b.len()], vec![0f32; b.len()]);
-        (k.bf16_to_f32)(&b, &mut p);
-        (s.bf16_to_f32)(&b, &mut q);
+        (k.bf16_to_f32)(&b, un(&mut p));
+        (s.bf16_to_f32)(&b, un(&mut q));
         assert_eq!(bits(&p), bits(&q), "{} bf16_to_f32 on {halves:?}", k.name);
         let h: Vec<f16> = halves.iter().map(|&h| f16::from_bits(h)).collect();
-        (k.f16_to_f32)(&h, &mut p);
-        (s.f16_to_f32)(&h, &mut q);
+        (k.f16_to_f32)(&h, un(&mut p));
+        (s.f16_to_f32)(&h, un(&mut q));
         assert_eq!(bits(&p), bits(&q), "{} f16_to_f32 on {halves:?}", k.name);
     });
 }
@@ -438,13 +506,13 @@ fn every_16_bit_pattern_widens_alike() {
     let b: Vec<bf16> = all.iter().map(|&h| bf16::from_bits(h)).collect();
     let h: Vec<f16> = all.iter().map(|&h| f16::from_bits(h)).collect();
     let (mut want_b, mut want_h) = (vec![0f32; all.len()], vec![0f32; all.len()]);
-    (scalar().bf16_to_f32)(&b, &mut want_b);
-    (scalar().f16_to_f32)(&h, &mut want_h);
+    (scalar().bf16_to_f32)(&b, un(&mut want_b));
+    (scalar().f16_to_f32)(&h, un(&mut want_h));
     for k in simd() {
         let mut got = vec![0f32; all.len()];
-        (k.bf16_to_f32)(&b, &mut got);
+        (k.bf16_to_f32)(&b, un(&mut got));
         assert_eq!(bits(&got), bits(&want_b), "{} bf16_to_f32", k.name);
-        (k.f16_to_f32)(&h, &mut got);
+        (k.f16_to_f32)(&h, un(&mut got));
         assert_eq!(bits(&got), bits(&want_h), "{} f16_to_f32", k.name);
     }
 }
@@ -469,14 +537,14 @@ fn cast_reference_values() {
     let want_f16 = [0x3c04u16, 0x3c0c, 0x0000, 0x8000, 0x7c00, 0x8000, 0x7bff, 0x7c00, 0x03ff, 0x0000, 0x0002];
     for k in kernel_tables() {
         let mut b = [bf16::ZERO; 11];
-        (k.f32_to_bf16)(&x, &mut b);
+        (k.f32_to_bf16)(&x, un(&mut b));
         assert_eq!(b.map(|v| v.to_bits()), want_bf16, "{}", k.name);
         let mut h = [f16::ZERO; 11];
-        (k.f32_to_f16)(&x, &mut h);
+        (k.f32_to_f16)(&x, un(&mut h));
         assert_eq!(h.map(|v| v.to_bits()), want_f16, "{}", k.name);
         // NaN stays NaN with its payload's top bits and the quiet bit, as `half` keeps it.
         let mut b = [bf16::ZERO; 2];
-        (k.f32_to_bf16)(&[f32::from_bits(0x7F80_0001 | 0x0012_0000), f32::from_bits(0xFF80_8000)], &mut b);
+        (k.f32_to_bf16)(&[f32::from_bits(0x7F80_0001 | 0x0012_0000), f32::from_bits(0xFF80_8000)], un(&mut b));
         assert_eq!(b.map(|v| v.to_bits()), [0x7FD2, 0xFFC0], "{}", k.name);
     }
 }
@@ -526,33 +594,46 @@ fn fused_int4_matches_quantize_then_pack() {
 #[test]
 fn report_kernel_path() {
     println!("kernel path: {} (available: {})", quantlab::kernel(), quantlab::available_kernels().join(", "));
+    println!("kernel detail: {}", quantlab::kernel_detail());
     assert!(quantlab::available_kernels().contains(&quantlab::kernel()));
     assert_eq!(quantlab::available_kernels().last(), Some(&"scalar"));
+    assert!(quantlab::kernel_detail().starts_with(quantlab::kernel()));
 }
 
 #[test]
 fn env_var_forces_the_path() {
     // The test binary runs itself with only `report_kernel_path`, once per
-    // available path (and once with a name that does not exist here).
+    // available path (and once with a name that does not exist here), and
+    // once per quantize variant of each path that has several.
     let exe = std::env::current_exe().unwrap();
     let best = quantlab::available_kernels()[0];
-    let mut cases: Vec<(&str, &str)> = quantlab::available_kernels().iter().map(|&k| (k, k)).collect();
-    cases.push(("no-such-path", best));
+    let mut cases: Vec<(String, &str, Option<String>)> =
+        quantlab::available_kernels().iter().map(|&k| (k.to_string(), k, None)).collect();
+    cases.push(("no-such-path".to_string(), best, None));
+    for k in kernel_tables() {
+        for v in k.quantize_variants {
+            let detail = format!("kernel detail: {}, int8 quantize {} (forced)", k.name, v.name);
+            cases.push((format!("{}:{}", k.name, v.name), k.name, Some(detail)));
+        }
+    }
     // Under an emulator (scripts/test-aarch64.sh) the binary cannot run by
     // itself: QUANTLAB_TEST_RUNNER holds the emulator's command line.
     let runner = std::env::var("QUANTLAB_TEST_RUNNER").unwrap_or_default();
     let mut argv: Vec<String> = runner.split_whitespace().map(String::from).collect();
     argv.push(exe.to_string_lossy().into_owned());
-    for (forced, want) in cases {
+    for (forced, want, detail) in cases {
         let out = std::process::Command::new(&argv[0])
             .args(&argv[1..])
             .args(["--exact", "report_kernel_path", "--nocapture", "--test-threads=1"])
-            .env("QUANTLAB_KERNEL", forced)
+            .env("QUANTLAB_KERNEL", &forced)
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{stdout}");
         assert!(stdout.contains(&format!("kernel path: {want} ")), "QUANTLAB_KERNEL={forced}: {stdout}");
+        if let Some(detail) = detail {
+            assert!(stdout.contains(&detail), "QUANTLAB_KERNEL={forced}: {stdout}");
+        }
     }
 }
 
@@ -577,12 +658,12 @@ proptest! {
                 prop_assert_eq!(p, q);
             }
             let (mut p, mut q) = (vec![bf16::ZERO; x.len()], vec![bf16::ZERO; x.len()]);
-            (k.f32_to_bf16)(&x, &mut p);
-            (s.f32_to_bf16)(&x, &mut q);
+            (k.f32_to_bf16)(&x, un(&mut p));
+            (s.f32_to_bf16)(&x, un(&mut q));
             prop_assert_eq!(p.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), q.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
             let (mut p, mut q) = (vec![f16::ZERO; x.len()], vec![f16::ZERO; x.len()]);
-            (k.f32_to_f16)(&x, &mut p);
-            (s.f32_to_f16)(&x, &mut q);
+            (k.f32_to_f16)(&x, un(&mut p));
+            (s.f32_to_f16)(&x, un(&mut q));
             prop_assert_eq!(p.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), q.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
         }
     }

@@ -75,8 +75,8 @@ fn truncated_and_corrupt_files() {
 
 #[test]
 fn unknown_dtypes() {
-    let line = fails(&[os("info"), os("int3")]);
-    assert!(line.contains("unknown data type `int3`: use one of uint8, int8"), "{line}");
+    let line = fails(&[os("info"), os("int9")]);
+    assert!(line.contains("unknown data type `int9`: use one of uint8, int8"), "{line}");
     let model = fixture("model.safetensors");
     let line = fails(&[os("cast"), model.as_os_str(), os("-o"), os("x.safetensors"), os("--to"), os("float9")]);
     assert!(line.contains("unknown data type `float9`"), "{line}");
@@ -128,7 +128,7 @@ fn non_finite_data_names_the_element() {
             ("bad", Dtype::F32, vec![3], f32_bytes(&[1.0, f32::NAN, 2.0])),
         ],
     );
-    let line = quantize_fails(&input, &["--dtype", "int8"]);
+    let line = quantize_fails(&input, &["--dtype", "int8", "--all"]);
     assert!(line.contains("nan.safetensors: bad: the tensor holds NaN at flat index 1"), "{line}");
 }
 
@@ -143,6 +143,7 @@ fn float8_overflow_without_saturate() {
         out.as_os_str(),
         os("--to"),
         os("float8_e4m3fn"),
+        os("--all"),
     ]);
     assert!(line.contains("big.npy: big: -500 at flat index 1 is out of range for float8_e4m3fn"), "{line}");
     assert!(entries(dir.path()).is_empty(), "{:?}", entries(dir.path()));
@@ -153,7 +154,15 @@ fn a_failed_run_keeps_an_existing_output() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.safetensors");
     std::fs::write(&out, b"previous result").unwrap();
-    fails(&[os("cast"), fixture("big.npy").as_os_str(), os("-o"), out.as_os_str(), os("--to"), os("e4m3")]);
+    fails(&[
+        os("cast"),
+        fixture("big.npy").as_os_str(),
+        os("-o"),
+        out.as_os_str(),
+        os("--to"),
+        os("e4m3"),
+        os("--all"),
+    ]);
     assert_eq!(std::fs::read(&out).unwrap(), b"previous result");
     assert_eq!(entries(dir.path()), ["out.safetensors"]);
 }
@@ -174,6 +183,7 @@ fn dequantize_needs_quantlab_output() {
         q.as_os_str(),
         os("--dtype"),
         os("int8"),
+        os("--all"),
     ]);
     let bytes = std::fs::read(&q).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
@@ -197,4 +207,40 @@ fn missing_output_directory() {
         os("int8"),
     ]);
     assert!(line.contains("/nonexistent-dir/q.safetensors: cannot create a temporary file"), "{line}");
+}
+
+/// Corrupt `.npy` headers whose ndarray-npy message runs over several lines
+/// (quantlab used to print it as it was), and cut files: one line, exit 2,
+/// no output.
+#[test]
+fn every_bad_npy_is_one_line() {
+    let good = std::fs::read(fixture("vector.npy")).unwrap();
+    let header_len = 10 + u16::from_le_bytes([good[8], good[9]]) as usize;
+    let multi_line = |bytes: &[u8]| {
+        ndarray_npy::ReadNpyExt::read_npy(bytes)
+            .map(|_: ndarray::ArrayD<f32>| ())
+            .is_err_and(|e: ndarray_npy::ReadNpyError| e.to_string().contains('\n'))
+    };
+    let mut cases: Vec<Vec<u8>> = Vec::new();
+    for at in 6..header_len {
+        for b in [b'\n', b'(', b'{', b'\'', 0xff] {
+            let mut bad = good.clone();
+            bad[at] = b;
+            if multi_line(&bad) && cases.len() < 12 {
+                cases.push(bad);
+            }
+        }
+    }
+    assert!(cases.len() >= 6, "only {} multi-line cases", cases.len());
+    cases.extend([9, 40, header_len - 1, header_len + 3].map(|len| good[..len].to_vec()));
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("bad.npy");
+    for bad in cases {
+        std::fs::write(&input, &bad).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let output = out.path().join("o.safetensors");
+        let line = fails(&[os("quantize"), input.as_os_str(), os("-o"), output.as_os_str(), os("--dtype"), os("int8")]);
+        assert!(line.contains("bad.npy: not a valid .npy file"), "{line}");
+        assert!(entries(out.path()).is_empty());
+    }
 }

@@ -56,6 +56,8 @@ fn quantize_and_cast_match_pytorch_bit_for_bit() {
         let mut argv =
             vec![command.clone(), fixture(&input).display().to_string(), "-o".into(), out.display().to_string()];
         argv.extend(args);
+        // PyTorch quantized every float tensor, 1-D ones (vector.npy) included.
+        argv.push("--all".into());
         ok(&argv);
         let output = Loaded::open(&out);
         let n = assert_matches(&case, &expected, &output, |n| !n.ends_with(".dequantized"));

@@ -21,12 +21,44 @@ fn info_prints_pytorchs_lines() {
 fn info_all_lists_every_dtype() {
     let table = ok(&["info", "--all"]);
     let rows: Vec<&str> = table.lines().skip(1).take_while(|l| !l.is_empty()).collect();
-    assert_eq!(rows.len(), 18, "{table}");
+    assert_eq!(rows.len(), 37, "{table}");
     let int4: Vec<&str> = rows.iter().find(|r| r.starts_with("int4 ")).unwrap().split_whitespace().collect();
     assert_eq!(int4[..6], ["int4", "4", "0.5", "-8", "7", "-"]);
     let f16: Vec<&str> = rows.iter().find(|r| r.starts_with("float16 ")).unwrap().split_whitespace().collect();
     assert_eq!(f16[..6], ["float16", "16", "2", "-65504", "65504", "0.000976562"]);
     assert!(table.contains("partial support:"));
+    let e8m0: Vec<&str> = rows.iter().find(|r| r.starts_with("float8_e8m0fnu ")).unwrap().split_whitespace().collect();
+    assert_eq!(e8m0[..8], ["float8_e8m0fnu", "8", "1", "5.87747e-39", "1.70141e+38", "1", "partial", "-"]);
+    let f4: Vec<&str> = rows.iter().find(|r| r.starts_with("float4_e2m1fn ")).unwrap().split_whitespace().collect();
+    assert_eq!(f4[..6], ["float4_e2m1fn", "4", "0.5", "-6", "6", "0.5"]);
+    let f6: Vec<&str> = rows.iter().find(|r| r.starts_with("float6_e3m2fn ")).unwrap().split_whitespace().collect();
+    assert_eq!(f6[..6], ["float6_e3m2fn", "6", "0.75", "-28", "28", "0.25"]);
+    let int1: Vec<&str> = rows.iter().find(|r| r.starts_with("int1 ")).unwrap().split_whitespace().collect();
+    assert_eq!(int1[..6], ["int1", "1", "0.125", "-1", "0", "-"]);
+    assert!(table.contains("float8_e4m3fnuz on PyTorch: storage and scaled matmul on AMD MI300"), "{table}");
+}
+
+#[test]
+fn info_prints_the_new_types() {
+    // PyTorch 2.15's own lines (torch.finfo(torch.float8_e4m3fnuz), ...), quoted in issue 12.
+    assert_eq!(
+        ok(&["info", "torch.float8_e4m3fnuz"]),
+        "finfo(resolution=1, min=-240, max=240, eps=0.125, smallest_normal=0.0078125, tiny=0.0078125, dtype=float8_e4m3fnuz)\n"
+    );
+    assert_eq!(
+        ok(&["info", "float8_e5m2fnuz"]),
+        "finfo(resolution=1, min=-57344, max=57344, eps=0.25, smallest_normal=3.05176e-05, tiny=3.05176e-05, dtype=float8_e5m2fnuz)\n"
+    );
+    assert_eq!(
+        ok(&["info", "float8_e8m0fnu"]),
+        "finfo(resolution=1, min=5.87747e-39, max=1.70141e+38, eps=1, smallest_normal=5.87747e-39, tiny=5.87747e-39, dtype=float8_e8m0fnu)\n"
+    );
+    // Ours, in PyTorch's format (PyTorch refuses these).
+    assert_eq!(ok(&["info", "int1"]), "iinfo(min=-1, max=0, dtype=int1)\n");
+    assert_eq!(
+        ok(&["info", "float4_e2m1fn"]),
+        "finfo(resolution=1, min=-6, max=6, eps=0.5, smallest_normal=1, tiny=1, dtype=float4_e2m1fn)\n"
+    );
 }
 
 #[test]
@@ -35,7 +67,16 @@ fn bench_json_has_the_contracted_shape() {
     assert_eq!(out.lines().count(), 1, "{out}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["n"], 4096);
-    assert!(!v["kernel"].as_str().unwrap().is_empty());
+    let kernel = v["kernel"].as_str().unwrap();
+    assert!(quantlab::available_kernels().contains(&kernel), "{kernel}");
+    // Which CPU it ran on, and which features and kernel it used.
+    assert!(v["kernel_detail"].as_str().unwrap().starts_with(kernel), "{out}");
+    let cpu = quantlab::cpu_features();
+    assert_eq!(v["cpu"]["vendor"], cpu.vendor.as_str());
+    assert_eq!(v["cpu"]["model"], cpu.model.as_str());
+    let features: Vec<&str> = v["cpu"]["features"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+    assert!(features.iter().all(|f| cpu.has(f)), "{out}");
+    assert_eq!(features.len(), cpu.features.iter().filter(|f| f.present).count());
     let ops = v["ops"].as_object().unwrap();
     let names: Vec<&str> = ops.keys().map(String::as_str).collect();
     let mut want = ["copy", "quantize_int8", "dequantize_int8", "cast_bf16", "cast_f16", "quantize_int4_g128"];

@@ -8,4 +8,6 @@ mod errors;
 mod formats;
 mod golden;
 mod info_bench;
+mod narrow;
 mod round_trip;
+mod select;

@@ -85,7 +85,7 @@ fn cast_to_bf16_round_trips_through_f32() {
     let values = [1.0f32, -2.5, 0.0078125, f32::from_bits(0x7f7f_0000), -0.0]; // bf16's max
     write_safetensors(&input, &[("x", Dtype::F32, vec![5], f32_bytes(&values))]);
     let out = dir.path().join("b.safetensors");
-    ok(&["cast", input.to_str().unwrap(), "-o", out.to_str().unwrap(), "--to", "bf16"]);
+    ok(&["cast", input.to_str().unwrap(), "-o", out.to_str().unwrap(), "--to", "bf16", "--all"]);
     let b = Loaded::open(&out);
     let t = b.st().tensor("x").unwrap();
     assert_eq!(t.dtype(), Dtype::BF16);

@@ -191,6 +191,7 @@ pub struct Kernel {
     rt: tokio::runtime::Runtime,
     spec: KernelSpec,
     cwd: PathBuf,
+    build_dir: Option<PathBuf>,
     live: Option<Live>,
     /// Bytes of each stream kept per cell.
     pub output_cap: usize,
@@ -215,7 +216,18 @@ fn kill_group(child: &mut Child) {
     }
     let _ = child.kill();
     let _ = child.wait();
+    // The group's other members (evcxr's runner, a cargo build) die a moment later. Wait for
+    // them, briefly: the next kernel in the same build directory must not find it still in
+    // use (binder/rust-kernel would then send it to a cold private one).
+    let stop = std::time::Instant::now() + GROUP_EXIT_WAIT;
+    // SAFETY: signal 0 only asks whether any process of the group still exists.
+    while unsafe { libc::kill(-pid, 0) } == 0 && std::time::Instant::now() < stop {
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
+
+/// How long a killed kernel's process group may take to be gone.
+const GROUP_EXIT_WAIT: Duration = Duration::from_secs(5);
 
 impl Drop for Live {
     fn drop(&mut self) {
@@ -225,13 +237,22 @@ impl Drop for Live {
 }
 
 impl Kernel {
-    /// Starts a kernel from `spec` with working directory `cwd`.
+    /// Starts a kernel from `spec` with working directory `cwd`, building in a private
+    /// temporary directory.
     pub fn start(spec: KernelSpec, cwd: &Path) -> Result<Self> {
+        Self::start_in(spec, cwd, None)
+    }
+
+    /// Starts a kernel that builds in `build_dir` (evcxr's `EVCXR_TMPDIR`), so compiled
+    /// dependencies left there by an earlier kernel are reused. No other kernel may use the
+    /// folder meanwhile (see [`crate::pool`]); `None` is a private temporary directory.
+    pub fn start_in(spec: KernelSpec, cwd: &Path, build_dir: Option<&Path>) -> Result<Self> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("cannot start the async runtime")?;
-        let mut k = Self { rt, spec, cwd: cwd.to_path_buf(), live: None, output_cap: 256 * 1024 };
+        let build_dir = build_dir.map(Path::to_path_buf);
+        let mut k = Self { rt, spec, cwd: cwd.to_path_buf(), build_dir, live: None, output_cap: 256 * 1024 };
         k.restart()?;
         Ok(k)
     }
@@ -239,7 +260,7 @@ impl Kernel {
     /// Kills the kernel (if running) and starts a fresh one: all state is gone.
     pub fn restart(&mut self) -> Result<()> {
         self.live = None; // Drop kills the old process group.
-        let live = self.rt.block_on(launch(&self.spec, &self.cwd))?;
+        let live = self.rt.block_on(launch(&self.spec, &self.cwd, self.build_dir.as_deref()))?;
         self.live = Some(live);
         Ok(())
     }
@@ -261,7 +282,7 @@ impl Kernel {
     }
 }
 
-async fn launch(spec: &KernelSpec, cwd: &Path) -> Result<Live> {
+async fn launch(spec: &KernelSpec, cwd: &Path, build_dir: Option<&Path>) -> Result<Live> {
     let ports = free_ports(5)?;
     let key = uuid::Uuid::new_v4().to_string();
     let connection_file = std::env::temp_dir().join(format!("quantlab-grade-kernel-{}.json", uuid::Uuid::new_v4()));
@@ -273,11 +294,15 @@ async fn launch(spec: &KernelSpec, cwd: &Path) -> Result<Live> {
     let argv: Vec<String> =
         spec.argv.iter().map(|a| a.replace("{connection_file}", &connection_file.to_string_lossy())).collect();
     let mut cmd = Command::new(&argv[0]);
-    // Every grading kernel builds in its own temporary directory: a fixed EVCXR_TMPDIR (the
-    // lesson's kernelspec sets one to keep its warm build) would be shared by kernels running
-    // side by side, which then overwrite each other's build. evcxr's `:cache` still applies.
+    // A grading kernel never uses the kernelspec's EVCXR_TMPDIR (the lesson's kernelspec
+    // sets one to keep its warm build): kernels running side by side in one folder overwrite
+    // each other's build. It builds in the folder it was given, which it has to itself, or
+    // in a private temporary one.
     let env = spec.env.iter().filter(|(k, _)| k.as_str() != "EVCXR_TMPDIR");
     cmd.args(&argv[1..]).env_remove("EVCXR_TMPDIR").envs(env).current_dir(cwd);
+    if let Some(dir) = build_dir {
+        cmd.env("EVCXR_TMPDIR", dir);
+    }
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
     // Own process group, so a time-out kills the kernel and everything it started.
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);

@@ -29,22 +29,37 @@ pub struct Codec {
     session: String,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl Codec {
     /// A codec for `session` signing with `key`.
     pub fn new(key: &str, session: &str) -> Self {
         Self { key: key.as_bytes().to_vec(), session: session.to_string() }
     }
 
-    fn sign(&self, parts: &[&[u8]]) -> String {
+    fn mac(&self, parts: &[&[u8]]) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes keys of any length");
         for p in parts {
             mac.update(p);
         }
-        hex(&mac.finalize().into_bytes())
+        mac
+    }
+
+    fn sign(&self, parts: &[&[u8]]) -> String {
+        hex::encode(self.mac(parts).finalize().into_bytes())
+    }
+
+    /// Whether `signature` (lowercase hex, as Jupyter sends it) is the HMAC of `parts`.
+    /// The comparison is `verify_slice`'s constant-time one, so how long a rejection takes
+    /// says nothing about how many leading bytes of a forged signature were right. A
+    /// signature that is not hex of the right length is rejected before any comparison.
+    fn verify(&self, parts: &[&[u8]], signature: &[u8]) -> bool {
+        // Uppercase hex is refused as Jupyter refuses it (it compares the hex strings).
+        if signature.iter().any(u8::is_ascii_uppercase) {
+            return false;
+        }
+        match hex::decode(signature) {
+            Ok(tag) => self.mac(parts).verify_slice(&tag).is_ok(),
+            Err(_) => false,
+        }
     }
 
     /// Frames a request; returns it and its `msg_id`.
@@ -71,7 +86,7 @@ impl Codec {
         let sig = frames.get(at + 1)?;
         let parts = frames.get(at + 2..at + 6)?;
         let refs: Vec<&[u8]> = parts.iter().map(|b| b.as_ref()).collect();
-        if !self.key.is_empty() && self.sign(&refs).as_bytes() != sig.as_ref() {
+        if !self.key.is_empty() && !self.verify(&refs, sig) {
             return None;
         }
         let header: Value = serde_json::from_slice(&parts[0]).ok()?;
@@ -103,6 +118,25 @@ mod tests {
         forged[5] = Bytes::from_static(br#"{"code":"evil"}"#);
         assert!(codec.decode(ZmqMessage::try_from(forged).unwrap()).is_none());
         assert!(Codec::new("other", "s1").decode(ZmqMessage::try_from(frames).unwrap()).is_none());
+    }
+
+    #[test]
+    fn verify_accepts_only_the_exact_signature() {
+        let codec = Codec::new("Jefe", "s");
+        let parts: [&[u8]; 2] = [b"what do ya want ", b"for nothing?"];
+        let good = b"5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+        assert!(codec.verify(&parts, good));
+        let mut flipped = *good;
+        flipped[63] = b'2';
+        assert!(!codec.verify(&parts, &flipped));
+        assert!(!codec.verify(&parts, &good[..62]), "a truncated signature is not a prefix match");
+        assert!(!codec.verify(&parts, &good[..63]), "odd-length hex");
+        assert!(!codec.verify(&parts, b""));
+        assert!(!codec.verify(&parts, &good.to_ascii_uppercase()));
+        let mut not_hex = *good;
+        not_hex[0] = b'z';
+        assert!(!codec.verify(&parts, &not_hex));
+        assert!(!Codec::new("other", "s").verify(&parts, good));
     }
 
     #[test]

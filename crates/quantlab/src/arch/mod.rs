@@ -7,14 +7,22 @@
 //!
 //! Set `QUANTLAB_KERNEL=scalar` (or another path's name) to force a path,
 //! e.g. to test every path on one machine; [`kernel`] says which one runs.
+//! Where a path has several ways of quantizing whose speed depends on the
+//! microarchitecture (the AVX-512 ones: dividing is slow on Intel, fast on
+//! AMD Zen 5), the fastest is timed once at start-up and [`kernel_detail`]
+//! says which; `QUANTLAB_KERNEL=path:variant` forces one.
 //!
 //! Layout: `scalar.rs` (the reference, every CPU), `x86_64/avx2.rs`,
-//! `x86_64/avx512.rs` and `aarch64/neon.rs`. [`candidates`] is the only place
-//! that knows which paths exist and what each needs from the CPU.
+//! `x86_64/avx512.rs`, `x86_64/avx512bf16.rs` (adds the BF16 conversion
+//! instruction), `x86_64/avx512fp16.rs` (adds FP16's) and `aarch64/neon.rs`.
+//! [`candidates`] is the only place that knows which paths exist and what
+//! each needs from the CPU.
 
 use std::any::TypeId;
 use std::mem::MaybeUninit;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
 use half::{bf16, f16};
 
@@ -40,28 +48,42 @@ macro_rules! simd_kernels {
         f32_to_bf16: $f32_to_bf16:path,
         bf16_to_f32: $bf16_to_f32:path,
         f32_to_f16: $f32_to_f16:path,
-        f16_to_f32: $f16_to_f32:path $(,)?
+        f16_to_f32: $f16_to_f32:path,
+        quantize_variants: $quantize_variants:expr $(,)?
     ) => {
         // `unused_unsafe`: an ISA may use a safe function for an entry (NEON's f16 casts).
         #[allow(unused_unsafe)]
         pub(crate) static KERNELS: $crate::arch::Kernels = $crate::arch::Kernels {
             name: $name,
-            // SAFETY (every entry): see the macro's documentation.
+            // SAFETY: the table's features were detected (see the macro's documentation).
             min_max: |x| unsafe { $min_max(x) },
+            // SAFETY: the table's features were detected (see the macro's documentation).
             min_max_groups: |x, group, out| unsafe { $min_max_groups(x, group, out) },
+            // SAFETY: the table's features were detected (see the macro's documentation).
             quantize_pack4_symmetric: |x, group, a, scales, out| unsafe {
                 $quantize_pack4_symmetric(x, group, a, scales, out)
             },
+            // SAFETY: the table's features were detected (see the macro's documentation).
             quantize_i8: |x, a, out| unsafe { $quantize_bytes(x, a, $crate::arch::uninit_i8_as_u8(out)) },
+            // SAFETY: the table's features were detected (see the macro's documentation).
             quantize_u8: |x, a, out| unsafe { $quantize_bytes(x, a, out) },
+            // SAFETY: the table's features were detected (see the macro's documentation).
             quantize_pack4: |x, a, out| unsafe { $quantize_pack4(x, a, $crate::arch::scalar::as_uninit(out)) },
+            // SAFETY: the table's features were detected (see the macro's documentation).
             quantize_pack4_groups: |x, group, a, out| unsafe { $quantize_pack4_groups(x, group, a, out) },
+            // SAFETY: the table's features were detected (see the macro's documentation).
             dequantize_i8: |q, s, z, out| unsafe { $dequantize::<true>($crate::arch::i8_as_u8(q), s, z, out) },
+            // SAFETY: the table's features were detected (see the macro's documentation).
             dequantize_u8: |q, s, z, out| unsafe { $dequantize::<false>(q, s, z, out) },
+            // SAFETY: the table's features were detected (see the macro's documentation).
             f32_to_bf16: |x, out| unsafe { $f32_to_bf16(x, out) },
+            // SAFETY: the table's features were detected (see the macro's documentation).
             bf16_to_f32: |x, out| unsafe { $bf16_to_f32(x, out) },
+            // SAFETY: the table's features were detected (see the macro's documentation).
             f32_to_f16: |x, out| unsafe { $f32_to_f16(x, out) },
+            // SAFETY: the table's features were detected (see the macro's documentation).
             f16_to_f32: |x, out| unsafe { $f16_to_f32(x, out) },
+            quantize_variants: $quantize_variants,
         };
     };
 }
@@ -82,6 +104,7 @@ pub(crate) fn uninit_i8_as_u8(out: &mut [MaybeUninit<i8>]) -> &mut [MaybeUninit<
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
 pub(crate) mod formats_kernels;
+pub(crate) mod gemv;
 pub(crate) mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
@@ -104,8 +127,9 @@ pub struct Affine {
 
 /// Multiplying by `1 / scale` instead of dividing, without changing a code.
 ///
-/// On the machine measured, the vector divider bounds quantizing in cache;
-/// a multiply by the rounded reciprocal runs on the other units but is not
+/// Quantizing in cache is bound by the vector divider on some CPUs (on
+/// Intel's AVX-512 cores a 16-lane division issues once per ~10 cycles); a
+/// multiply by the rounded reciprocal runs on the other units but is not
 /// always the same number, so a SIMD path may use it only for vectors where
 /// it provably gives the same codes, dividing the others as the scalar
 /// reference does.
@@ -113,20 +137,34 @@ pub struct Affine {
 /// Why that is exact. With `r = fl(1/s)` normal, `qm = fl(x * r)` is within
 /// `(2u + u²)|x/s|` of the true quotient and `fl(x / s)` within `u|x/s|`
 /// (`u = 2^-24`), so they differ by less than `3.001u|x/s|`. While `|qm| <
-/// FAR` that is under `2^-12.4`: if `qm` is more than `TIE_MARGIN` from
-/// every half-integer, no half-integer lies between the two, so both round
-/// to the same integer. When `|qm| >= FAR` (infinity included), both
+/// FAR` that is under `1.84e-4`: if `qm` is more than `TIE_MARGIN` (2.44e-4)
+/// from every half-integer, no half-integer lies between the two, so both
+/// round to the same integer. When `|qm| >= FAR` (infinity included), both
 /// quotients are at least `FAR - 0.01` with the same sign, so, with the zero
 /// point within `FAR - 1` of both code limits, both codes clamp to the same
 /// limit. NaN fails both tests, so it is divided.
+///
+/// The every-vector kernel tests a lane with one fused multiply-add, `e =
+/// fl(qm * PROBE + d)`, where `d = qm - round(qm)` (exact): it accepts the
+/// lane when `|e| < 1/2 - TIE_MARGIN`. An accepted lane has a finite `x`
+/// (an infinite or NaN `qm` makes `e` infinite or NaN) and `|qm| < 2^30`
+/// (else `|qm * PROBE| >= 1` and `|e| >= 1/2`), so converting `qm` to i32
+/// is exact; below `FAR`, `|qm * PROBE| < 2^-20` and so `|d| < 1/2 -
+/// TIE_MARGIN + 2^-19`, still more than 1.84e-4 from a tie; from `FAR` to
+/// `2^30` the codes clamp as above.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // only the AVX-512 kernels use it so far
 pub(crate) mod reciprocal {
     use super::Affine;
 
     /// Quotients at least this large clamp whichever way they round.
     pub(crate) const FAR: f32 = 1024.0;
     /// How far from a rounding tie (`k + 1/2`) a quotient must be to round
-    /// the same way both ways: five times the largest difference below `FAR`.
-    pub(crate) const TIE_MARGIN: f32 = 1.0 / 1024.0;
+    /// the same way both ways: 1.3 times the largest difference below `FAR`
+    /// (the old 2^-10 sent 3% of 16-lane vectors of normal data to the
+    /// divider; this 0.8%).
+    pub(crate) const TIE_MARGIN: f32 = 1.0 / 4096.0;
+    /// `2^-30`: see the module documentation.
+    pub(crate) const PROBE: f32 = 1.0 / (1u32 << 30) as f32;
 
     /// `1 / scale` when multiplying by it is safe for these parameters (see
     /// above), else `None`: the kernels then always divide.
@@ -137,6 +175,31 @@ pub(crate) mod reciprocal {
             i64::from(a.qmax) - i64::from(a.zero_point) < far && i64::from(a.zero_point) - i64::from(a.qmin) < far;
         (a.scale.is_normal() && r.is_normal() && limits_near).then_some(r)
     }
+}
+
+/// One way of quantizing (to 8 bits, and symmetric 4 bits per group), of a
+/// path with several (see [`Kernels::quantize_variants`]).
+#[doc(hidden)]
+pub struct QuantizeVariant {
+    /// What it does, e.g. `"reciprocal-every"`.
+    pub name: &'static str,
+    /// As [`Kernels::quantize_i8`].
+    pub quantize_i8: fn(&[f32], Affine, &mut [MaybeUninit<i8>]) -> bool,
+    /// As [`Kernels::quantize_u8`].
+    pub quantize_u8: fn(&[f32], Affine, &mut [MaybeUninit<u8>]) -> bool,
+    /// As [`Kernels::quantize_pack4_symmetric`].
+    pub quantize_pack4_symmetric: QuantizeSymmetricGroups,
+}
+
+/// The index, into the chosen path's [`Kernels::quantize_variants`], of the
+/// variant its `quantize_i8`/`quantize_u8` run: set once, by [`kernels`].
+static QUANTIZE_VARIANT: AtomicUsize = AtomicUsize::new(0);
+
+/// The quantize variant that paths with several should run now.
+#[inline]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub(crate) fn quantize_variant() -> usize {
+    QUANTIZE_VARIANT.load(Ordering::Relaxed)
 }
 
 /// Smallest and largest value of a slice, and whether every value was finite.
@@ -262,18 +325,26 @@ pub struct Kernels {
     /// for a run of groups rather than one per group. Writes every byte of
     /// those groups (the output may start uninitialized).
     pub quantize_pack4_groups: QuantizeGroups,
-    /// `scale * (q - zero_point)` for signed codes.
-    pub dequantize_i8: fn(&[i8], f32, i32, &mut [f32]),
+    /// `scale * (q - zero_point)` for signed codes, into every output
+    /// element (the output may start uninitialized).
+    pub dequantize_i8: fn(&[i8], f32, i32, &mut [MaybeUninit<f32>]),
     /// `scale * (q - zero_point)` for unsigned codes.
-    pub dequantize_u8: fn(&[u8], f32, i32, &mut [f32]),
+    pub dequantize_u8: fn(&[u8], f32, i32, &mut [MaybeUninit<f32>]),
     /// f32 to bf16, round to nearest even, NaN kept (quieted) as `half` does.
-    pub f32_to_bf16: fn(&[f32], &mut [bf16]),
+    /// The casts write every output element: it may start uninitialized.
+    pub f32_to_bf16: fn(&[f32], &mut [MaybeUninit<bf16>]),
     /// bf16 to f32 (exact; NaN quieted as `half` does).
-    pub bf16_to_f32: fn(&[bf16], &mut [f32]),
+    pub bf16_to_f32: fn(&[bf16], &mut [MaybeUninit<f32>]),
     /// f32 to f16, round to nearest even.
-    pub f32_to_f16: fn(&[f32], &mut [f16]),
+    pub f32_to_f16: fn(&[f32], &mut [MaybeUninit<f16>]),
     /// f16 to f32 (exact).
-    pub f16_to_f32: fn(&[f16], &mut [f32]),
+    pub f16_to_f32: fn(&[f16], &mut [MaybeUninit<f32>]),
+    /// The ways this path has of quantizing to 8 bits, when it has several
+    /// (empty otherwise): which is fastest depends on the microarchitecture,
+    /// so [`kernels`] times them once at start-up and `quantize_i8`,
+    /// `quantize_u8` and `quantize_pack4_symmetric` run the winner. Tests and
+    /// benchmarks call each.
+    pub quantize_variants: &'static [QuantizeVariant],
 }
 
 /// Every path this build knows, best first, with whether this CPU can run it.
@@ -283,7 +354,11 @@ fn candidates() -> Vec<(&'static Kernels, bool)> {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::is_x86_feature_detected as has;
-        paths.push((&x86_64::avx512::KERNELS, has!("avx512f") && has!("avx512bw") && has!("avx2") && has!("f16c")));
+        let avx512 = has!("avx512f") && has!("avx512bw") && has!("avx512dq") && has!("avx2") && has!("f16c");
+        let bf16 = avx512 && has!("avx512bf16");
+        paths.push((&x86_64::avx512fp16::KERNELS, bf16 && has!("avx512fp16")));
+        paths.push((&x86_64::avx512bf16::KERNELS, bf16));
+        paths.push((&x86_64::avx512::KERNELS, avx512));
         paths.push((&x86_64::avx2::KERNELS, has!("avx2") && has!("f16c")));
     }
     #[cfg(target_arch = "aarch64")]
@@ -299,17 +374,86 @@ fn select(forced: Option<&str>) -> &'static Kernels {
     forced.and_then(|name| available.iter().copied().find(|k| k.name == name)).unwrap_or(available[0])
 }
 
-pub(crate) fn kernels() -> &'static Kernels {
-    static CHOSEN: OnceLock<&'static Kernels> = OnceLock::new();
-    CHOSEN.get_or_init(|| select(std::env::var("QUANTLAB_KERNEL").ok().as_deref()))
+/// The chosen path and how it quantizes to 8 bits (see [`kernel_detail`]).
+struct Choice {
+    kernels: &'static Kernels,
+    detail: String,
 }
 
-/// The name of the kernel path in use: `"scalar"`, `"avx2"`, `"avx512"` or `"neon"`.
+fn choice() -> &'static Choice {
+    static CHOSEN: OnceLock<Choice> = OnceLock::new();
+    CHOSEN.get_or_init(|| {
+        // `QUANTLAB_KERNEL=path` or `path:variant` (e.g. `avx512:reciprocal-quarter`).
+        let forced = std::env::var("QUANTLAB_KERNEL").ok();
+        let (path, variant) = match forced.as_deref().map(|f| f.split_once(':').unwrap_or((f, ""))) {
+            Some((p, v)) => (Some(p), Some(v).filter(|v| !v.is_empty())),
+            None => (None, None),
+        };
+        let kernels = select(path);
+        let detail = choose_variant(kernels, variant);
+        Choice { kernels, detail }
+    })
+}
+
+/// Picks which of `k`'s quantize variants its `quantize_i8`/`quantize_u8`
+/// run: the one named `forced` if it exists, else the fastest on this CPU,
+/// timed on a small in-cache buffer (about 0.1 ms, once per process: the
+/// dispatch already detects the instruction set once). Says what it chose.
+fn choose_variant(k: &'static Kernels, forced: Option<&str>) -> String {
+    let variants = k.quantize_variants;
+    if variants.len() < 2 {
+        return k.name.to_string();
+    }
+    if let Some(i) = forced.and_then(|f| variants.iter().position(|v| v.name == f)) {
+        QUANTIZE_VARIANT.store(i, Ordering::Relaxed);
+        return format!("{}, int8 quantize {} (forced)", k.name, variants[i].name);
+    }
+    // Near-normal data, as the benchmarks use, quantized to int8 over its range.
+    const N: usize = 4096;
+    let mut state = 0x2545_F491u32;
+    let mut uniform = move || {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        (state >> 8) as f32 / (1 << 23) as f32 - 1.0
+    };
+    let x: Vec<f32> = (0..N).map(|_| uniform() + uniform()).collect();
+    let a = Affine { scale: 2.0 / 255.0, zero_point: 0, qmin: -128, qmax: 127 };
+    let mut out = vec![MaybeUninit::new(0i8); N];
+    let mut best = vec![f64::INFINITY; variants.len()];
+    for _ in 0..8 {
+        for (v, b) in variants.iter().zip(&mut best) {
+            let t = Instant::now();
+            std::hint::black_box((v.quantize_i8)(std::hint::black_box(&x), a, &mut out));
+            *b = b.min(t.elapsed().as_secs_f64());
+        }
+    }
+    let (i, _) = best.iter().enumerate().fold((0, f64::INFINITY), |m, (i, &t)| if t < m.1 { (i, t) } else { m });
+    QUANTIZE_VARIANT.store(i, Ordering::Relaxed);
+    let timings: Vec<String> =
+        variants.iter().zip(&best).map(|(v, t)| format!("{} {:.1} G/s", v.name, N as f64 / t / 1e9)).collect();
+    format!("{}, int8 quantize {} (timed at start-up: {})", k.name, variants[i].name, timings.join(", "))
+}
+
+pub(crate) fn kernels() -> &'static Kernels {
+    choice().kernels
+}
+
+/// The name of the kernel path in use: `"scalar"`, `"avx2"`, `"avx512"`,
+/// `"avx512bf16"`, `"avx512fp16"` or `"neon"`.
 ///
 /// Chosen once per process from the CPU's features, or forced with the
 /// `QUANTLAB_KERNEL` environment variable (an unknown or unsupported name is ignored).
 pub fn kernel() -> &'static str {
     kernels().name
+}
+
+/// [`kernel`], and for paths with several ways of quantizing to 8 bits,
+/// which one runs and why, e.g. `"avx512fp16, int8 quantize
+/// reciprocal-every (timed at start-up: reciprocal-every 9.1 G/s,
+/// reciprocal-quarter 4.6 G/s)"`. `QUANTLAB_KERNEL=path:variant` forces a variant.
+pub fn kernel_detail() -> &'static str {
+    &choice().detail
 }
 
 /// The names of the kernel paths this CPU can run, best first.
@@ -327,27 +471,34 @@ pub fn kernel_tables() -> Vec<&'static Kernels> {
 /// The fast path for casting a contiguous slice from `A` to `T`, where one
 /// exists: f32 to and from bf16 and f16. `None` sends the caller to the scalar path.
 pub(crate) fn cast_fast<A: Element, T: Element>(src: &[A]) -> Option<Vec<T>> {
-    let (from, to) = (TypeId::of::<A>(), TypeId::of::<T>());
-    let (f32_, bf16_, f16_) = (TypeId::of::<f32>(), TypeId::of::<bf16>(), TypeId::of::<f16>());
-    let mut out: Vec<T> = if from == f32_ && (to == bf16_ || to == f16_) {
-        // All-zero u16s, moved over (`buffer::zeroed` takes plain numbers only).
-        let bits = std::mem::ManuallyDrop::new(buffer::zeroed::<u16>(src.len()));
-        let (ptr, len, cap) = (bits.as_ptr().cast_mut(), bits.len(), bits.capacity());
-        // SAFETY: T is bf16 or f16 (checked above), both `repr(transparent)`
-        // over u16, so layout and allocation carry over, and all-zero bits are +0.0.
-        unsafe { Vec::from_raw_parts(ptr.cast::<T>(), len, cap) }
-    } else if (from == bf16_ || from == f16_) && to == f32_ {
-        same_type_vec(buffer::zeroed::<f32>(src.len()))
-    } else {
+    if !has_fast_path::<A, T>() {
         return None;
-    };
-    cast_fast_into(src, &mut out);
-    Some(out)
+    }
+    // Not zeroed first: in cache, zeroing a 128 KiB output took a third of
+    // the cast's time. SAFETY: `cast_fast_uninit` writes every element of
+    // the slice, as every kernel does (see `Kernels`).
+    Some(unsafe { buffer::filled(src.len(), |out| _ = cast_fast_uninit(src, out)) })
+}
+
+/// Whether [`cast_fast`] has a kernel from `A` to `T`.
+fn has_fast_path<A: Element, T: Element>() -> bool {
+    let is = |a: TypeId, t: TypeId| TypeId::of::<A>() == a && TypeId::of::<T>() == t;
+    let (f32_, bf16_, f16_) = (TypeId::of::<f32>(), TypeId::of::<bf16>(), TypeId::of::<f16>());
+    is(f32_, bf16_) || is(f32_, f16_) || is(bf16_, f32_) || is(f16_, f32_)
 }
 
 /// [`cast_fast`] into `dst` (of `src`'s length): says whether there was a
 /// fast path (and so whether `dst` was written).
 pub(crate) fn cast_fast_into<A: Element, T: Element>(src: &[A], dst: &mut [T]) -> bool {
+    // SAFETY: same layout; the kernels only write initialized values, so
+    // `dst` stays initialized.
+    let dst = unsafe { &mut *(dst as *mut [T] as *mut [MaybeUninit<T>]) };
+    cast_fast_uninit(src, dst)
+}
+
+/// [`cast_fast_into`] into a buffer that may be uninitialized: when it says
+/// `true`, every element of `dst` (of `src`'s length) was written.
+fn cast_fast_uninit<A: Element, T: Element>(src: &[A], dst: &mut [MaybeUninit<T>]) -> bool {
     let k = kernels();
     let is = |a: TypeId, t: TypeId| TypeId::of::<A>() == a && TypeId::of::<T>() == t;
     let (f32_, bf16_, f16_) = (TypeId::of::<f32>(), TypeId::of::<bf16>(), TypeId::of::<f16>());
@@ -377,13 +528,4 @@ fn same_type_mut<A: 'static, U: 'static>(s: &mut [A]) -> &mut [U] {
     assert_eq!(TypeId::of::<A>(), TypeId::of::<U>());
     // SAFETY: A and U are the same type (asserted above).
     unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<U>(), s.len()) }
-}
-
-/// Moves a `Vec<U>` into a `Vec<T>` when the caller has checked that they are one type.
-fn same_type_vec<U: 'static, T: 'static>(v: Vec<U>) -> Vec<T> {
-    assert_eq!(TypeId::of::<T>(), TypeId::of::<U>());
-    let mut v = std::mem::ManuallyDrop::new(v);
-    // SAFETY: T and U are the same type (asserted above), so the pointer,
-    // length, capacity and allocation layout carry over unchanged.
-    unsafe { Vec::from_raw_parts(v.as_mut_ptr().cast::<T>(), v.len(), v.capacity()) }
 }

@@ -22,6 +22,7 @@ pub(crate) static KERNELS: Kernels = Kernels {
     bf16_to_f32,
     f32_to_f16,
     f16_to_f32,
+    quantize_variants: &[],
 };
 
 pub(crate) fn min_max(x: &[f32]) -> MinMax {
@@ -126,10 +127,10 @@ pub(crate) fn pack4_into(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>]) {
 
 /// Views initialized bytes as maybe-uninitialized ones, for kernels that
 /// write either kind.
-pub(crate) fn as_uninit(out: &mut [u8]) -> &mut [MaybeUninit<u8>] {
+pub(crate) fn as_uninit<T: Copy>(out: &mut [T]) -> &mut [MaybeUninit<T>] {
     // SAFETY: same layout; kernels only ever write initialized values
     // through the result, so `out` stays initialized.
-    unsafe { &mut *(out as *mut [u8] as *mut [MaybeUninit<u8>]) }
+    unsafe { &mut *(out as *mut [T] as *mut [MaybeUninit<T>]) }
 }
 
 pub(crate) fn quantize_pack4_groups(x: &[f32], group: usize, a: &[Affine], out: &mut [MaybeUninit<u8>]) {
@@ -139,39 +140,39 @@ pub(crate) fn quantize_pack4_groups(x: &[f32], group: usize, a: &[Affine], out: 
     }
 }
 
-pub(crate) fn dequantize_i8(q: &[i8], scale: f32, zero_point: i32, out: &mut [f32]) {
+pub(crate) fn dequantize_i8(q: &[i8], scale: f32, zero_point: i32, out: &mut [MaybeUninit<f32>]) {
     for (o, &v) in out.iter_mut().zip(q) {
-        *o = dequantize_one(i32::from(v), scale, zero_point);
+        o.write(dequantize_one(i32::from(v), scale, zero_point));
     }
 }
 
-pub(crate) fn dequantize_u8(q: &[u8], scale: f32, zero_point: i32, out: &mut [f32]) {
+pub(crate) fn dequantize_u8(q: &[u8], scale: f32, zero_point: i32, out: &mut [MaybeUninit<f32>]) {
     for (o, &v) in out.iter_mut().zip(q) {
-        *o = dequantize_one(i32::from(v), scale, zero_point);
+        o.write(dequantize_one(i32::from(v), scale, zero_point));
     }
 }
 
-pub(crate) fn f32_to_bf16(x: &[f32], out: &mut [bf16]) {
+pub(crate) fn f32_to_bf16(x: &[f32], out: &mut [MaybeUninit<bf16>]) {
     // half rounds to nearest even and keeps NaN a (quiet) NaN.
     for (o, &v) in out.iter_mut().zip(x) {
-        *o = bf16::from_f32(v);
+        o.write(bf16::from_f32(v));
     }
 }
 
-pub(crate) fn bf16_to_f32(x: &[bf16], out: &mut [f32]) {
+pub(crate) fn bf16_to_f32(x: &[bf16], out: &mut [MaybeUninit<f32>]) {
     for (o, &v) in out.iter_mut().zip(x) {
-        *o = v.to_f32();
+        o.write(v.to_f32());
     }
 }
 
-pub(crate) fn f32_to_f16(x: &[f32], out: &mut [f16]) {
+pub(crate) fn f32_to_f16(x: &[f32], out: &mut [MaybeUninit<f16>]) {
     for (o, &v) in out.iter_mut().zip(x) {
-        *o = f16::from_f32(v);
+        o.write(f16::from_f32(v));
     }
 }
 
-pub(crate) fn f16_to_f32(x: &[f16], out: &mut [f32]) {
+pub(crate) fn f16_to_f32(x: &[f16], out: &mut [MaybeUninit<f32>]) {
     for (o, &v) in out.iter_mut().zip(x) {
-        *o = v.to_f32();
+        o.write(v.to_f32());
     }
 }

@@ -20,6 +20,7 @@
 
 pub mod gguf;
 pub mod layout;
+pub mod narrow;
 pub mod npy;
 pub mod safetensors;
 
@@ -60,6 +61,9 @@ pub struct Tensor<'a> {
     pub shape: Vec<usize>,
     /// Its bytes, borrowed from the memory map when possible.
     pub data: Cow<'a, [u8]>,
+    /// For `U8` codes of a narrow float, the type the file's `quantlab.dtypes`
+    /// metadata names (see [`narrow`]).
+    pub stored_as: Option<DType>,
 }
 
 impl Input {
@@ -131,6 +135,12 @@ impl Tensor<'_> {
 
     /// The float data, typed, if quantlab reads this tensor's type.
     pub fn floats(&self) -> Option<Floats<'_>> {
+        // Narrow floats (safetensors' F4/F6/E8M0/FNUZ types, or named U8 codes)
+        // are decoded to f32, which holds every one of their values exactly.
+        if let Some(d) = self.stored_as.or_else(|| narrow::narrow_of(self.dtype)) {
+            let values = narrow::decode(&self.data, d, self.numel(), self.stored_as.is_some()).ok()?;
+            return Some(Floats::F32(Cow::Owned(values)));
+        }
         Some(match self.dtype {
             Dtype::F64 => Floats::F64(decode(&self.data)),
             Dtype::F32 => Floats::F32(decode(&self.data)),
@@ -142,19 +152,10 @@ impl Tensor<'_> {
         })
     }
 
-    /// True for a floating-point type that quantlab cannot read (MX formats,
-    /// FNUZ float8, complex): such tensors are copied through with a warning.
+    /// True for a floating-point type that quantlab cannot read (complex):
+    /// such tensors are copied through with a warning.
     pub fn is_unread_float(&self) -> bool {
-        matches!(
-            self.dtype,
-            Dtype::F4
-                | Dtype::F6_E2M3
-                | Dtype::F6_E3M2
-                | Dtype::F8_E8M0
-                | Dtype::F8_E4M3FNUZ
-                | Dtype::F8_E5M2FNUZ
-                | Dtype::C64
-        )
+        matches!(self.dtype, Dtype::C64)
     }
 }
 
@@ -175,17 +176,11 @@ pub enum Floats<'a> {
     E5M2(Cow<'a, [F8E5M2]>),
 }
 
-/// The safetensors type of a float quantlab type.
+/// The safetensors type of a float quantlab type, where safetensors 0.8 has
+/// one (F4 and F6 only for tensors of a whole number of bytes: see
+/// [`narrow::float_storage`], which also says how the others are stored).
 pub fn safetensors_float(d: DType) -> Option<Dtype> {
-    Some(match d {
-        DType::Float64 => Dtype::F64,
-        DType::Float32 => Dtype::F32,
-        DType::Float16 => Dtype::F16,
-        DType::BFloat16 => Dtype::BF16,
-        DType::Float8E4M3Fn => Dtype::F8_E4M3,
-        DType::Float8E5M2 => Dtype::F8_E5M2,
-        _ => return None,
-    })
+    narrow::float_storage(d, 8).filter(|s| !s.codes).map(|s| s.dtype)
 }
 
 /// Element types whose every bit pattern is a valid value, stored as their

@@ -81,7 +81,7 @@ pub(super) fn tensor<'a>(path: &Path, name: String, buf: &'a [u8]) -> Result<Ten
     fn owned<T: NpyBytes>(name: String, dtype: Dtype, a: ArrayViewD<'_, T>) -> Tensor<'static> {
         let mut data = Vec::with_capacity(a.len() * size_of::<T>());
         a.iter().for_each(|v| v.extend_le(&mut data));
-        Tensor { name, dtype, shape: a.shape().to_vec(), data: Cow::Owned(data) }
+        Tensor { name, dtype, shape: a.shape().to_vec(), data: Cow::Owned(data), stored_as: None }
     }
     let mut descriptor: Option<String> = None;
     macro_rules! try_type {
@@ -91,7 +91,7 @@ pub(super) fn tensor<'a>(path: &Path, name: String, buf: &'a [u8]) -> Result<Ten
                     // `view_npy` checked that the data are the last bytes of the file.
                     let nbytes = view.len() * size_of::<$t>();
                     let data = Cow::Borrowed(&buf[buf.len() - nbytes..]);
-                    return Ok(Tensor { name, dtype: $dtype, shape: view.shape().to_vec(), data });
+                    return Ok(Tensor { name, dtype: $dtype, shape: view.shape().to_vec(), data, stored_as: None });
                 }
                 Ok(view) => return Ok(owned(name, $dtype, view)),
                 Err(ViewNpyError::WrongDescriptor(d)) => {

@@ -29,11 +29,14 @@ fn invalid(path: &Path, e: safetensors::SafeTensorError) -> Error {
 pub(super) fn tensors<'a>(path: &Path, map: &'a [u8]) -> Result<Vec<Tensor<'a>>> {
     let (_, meta) = SafeTensors::read_metadata(map).map_err(|e| invalid(path, e))?;
     let st = SafeTensors::deserialize(map).map_err(|e| invalid(path, e))?;
+    let named = super::narrow::named_dtypes(meta.metadata().as_ref().unwrap_or(&HashMap::new()))?;
     meta.offset_keys()
         .into_iter()
         .map(|name| {
             let view = st.tensor(&name).map_err(|e| invalid(path, e))?;
-            Ok(Tensor { dtype: view.dtype(), shape: view.shape().to_vec(), data: Cow::Borrowed(view.data()), name })
+            let stored_as = named.get(&name).copied().filter(|_| view.dtype() == Dtype::U8);
+            let (dtype, shape, data) = (view.dtype(), view.shape().to_vec(), Cow::Borrowed(view.data()));
+            Ok(Tensor { dtype, shape, data, name, stored_as })
         })
         .collect()
 }

@@ -207,9 +207,14 @@ pub fn dequantize_packed(bytes: &[u8], shape: &[usize], dtype: DType, params: &Q
         let (scale, zp) = (&part.params.scale, &part.params.zero_point);
         for (p, r) in segments(&part.shape, part.params.granularity) {
             if dtype.is_signed() {
-                (k.dequantize_i8)(&codes[r.clone()], scale[p], zp[p], &mut o[r]);
+                (k.dequantize_i8)(&codes[r.clone()], scale[p], zp[p], arch::scalar::as_uninit(&mut o[r]));
             } else {
-                (k.dequantize_u8)(arch::i8_as_u8(&codes[r.clone()]), scale[p], zp[p], &mut o[r]);
+                (k.dequantize_u8)(
+                    arch::i8_as_u8(&codes[r.clone()]),
+                    scale[p],
+                    zp[p],
+                    arch::scalar::as_uninit(&mut o[r]),
+                );
             }
         }
     }

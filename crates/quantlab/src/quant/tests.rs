@@ -189,7 +189,7 @@ fn packing_with_given_params_matches_quantize_then_pack() {
             let mut specs = vec![QuantSpec::new(dtype), QuantSpec::new(dtype).per_channel(0)];
             specs.push(QuantSpec::new(dtype).per_channel(shape.len() - 1));
             for g in [1usize, 2, 3, 32] {
-                if n % g == 0 {
+                if n.is_multiple_of(g) {
                     specs.push(QuantSpec::new(dtype).per_group(g));
                 }
             }

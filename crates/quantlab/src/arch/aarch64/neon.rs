@@ -28,17 +28,30 @@ simd_kernels! {
     bf16_to_f32: bf16_to_f32_neon,
     f32_to_f16: f32_to_f16_half,
     f16_to_f32: f16_to_f32_half,
+    quantize_variants: &[],
 }
 
 // f16: `half`'s slice conversions already use FEAT_FP16 when the CPU has it.
-fn f32_to_f16_half(x: &[f32], out: &mut [f16]) {
+// They write into initialized slices, so the output is zeroed first.
+fn f32_to_f16_half(x: &[f32], out: &mut [MaybeUninit<f16>]) {
     let n = x.len().min(out.len());
-    out[..n].convert_from_f32_slice(&x[..n]);
+    let out = init_zeroed(&mut out[..n], f16::ZERO);
+    out.convert_from_f32_slice(&x[..n]);
 }
 
-fn f16_to_f32_half(x: &[f16], out: &mut [f32]) {
+fn f16_to_f32_half(x: &[f16], out: &mut [MaybeUninit<f32>]) {
     let n = x.len().min(out.len());
-    x[..n].convert_to_f32_slice(&mut out[..n]);
+    let out = init_zeroed(&mut out[..n], 0.0);
+    x[..n].convert_to_f32_slice(out);
+}
+
+/// Writes `zero` into every element and views them as initialized.
+fn init_zeroed<T: Copy>(out: &mut [MaybeUninit<T>], zero: T) -> &mut [T] {
+    for o in out.iter_mut() {
+        o.write(zero);
+    }
+    // SAFETY: every element was just written; `MaybeUninit<T>` has `T`'s layout.
+    unsafe { &mut *(out as *mut [MaybeUninit<T>] as *mut [T]) }
 }
 
 /// # Safety
@@ -66,8 +79,9 @@ unsafe fn quantize_pack4_symmetric_neon(
     let limits = Affine { zero_point: 0, ..limits };
     let fixed = consts(limits);
     let own_range = clamp_never_acts(limits);
-    // SAFETY (both): same features.
+    // SAFETY: same features.
     let max_abs = |xs: &[f32]| unsafe { max_abs_neon(xs) };
+    // SAFETY: same features.
     let pack = |xs: &[f32], scale: f32, os: &mut [MaybeUninit<u8>]| unsafe {
         let (c, a) = (Consts { scale: vdupq_n_f32(scale), ..fixed }, Affine { scale, ..limits });
         if own_range { pack4_neon::<true>(xs, c, a, os) } else { pack4_neon::<false>(xs, c, a, os) }
@@ -174,10 +188,11 @@ fn codes(v: float32x4_t, c: Consts) -> int32x4_t {
 /// code is one FCVTNS of the quotient, which rounds half to even.
 #[inline]
 #[target_feature(enable = "neon")]
-fn codes16<const OWN_RANGE: bool>(p: &[f32], c: Consts, bad: &mut uint32x4_t) -> uint8x16_t {
+fn codes16<const OWN_RANGE: bool>(p: &[f32; 16], c: Consts, bad: &mut uint32x4_t) -> uint8x16_t {
     let mut v = |i: usize| {
-        // SAFETY: callers pass 16 f32.
-        let v = unsafe { vld1q_f32(p.as_ptr().add(i)) };
+        let lanes: &[f32; 4] = p[i..i + 4].try_into().expect("4 of the 16 values");
+        // SAFETY: `lanes` holds 4 f32.
+        let v = unsafe { vld1q_f32(lanes.as_ptr()) };
         *bad = vorrq_u32(*bad, vreinterpretq_u32_f32(vsubq_f32(v, v)));
         if OWN_RANGE { vcvtnq_s32_f32(vdivq_f32(v, c.scale)) } else { codes(v, c) }
     };
@@ -194,7 +209,10 @@ unsafe fn quantize_bytes_neon(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>])
     let c = consts(a);
     let mut bad = vdupq_n_u32(0);
     let body = n / 16 * 16;
+    // (`as_chunks` would say it without `try_into`, but Debian's Rust for
+    // the qemu tests, 1.85, predates it.)
     for (xs, os) in x[..body].chunks_exact(16).zip(out[..body].chunks_exact_mut(16)) {
+        let xs: &[f32; 16] = xs.try_into().expect("chunks of 16");
         // SAFETY: `os` has 16 bytes.
         unsafe { vst1q_u8(os.as_mut_ptr().cast(), codes16::<false>(xs, c, &mut bad)) };
     }
@@ -225,6 +243,7 @@ unsafe fn pack4_neon<const OWN_RANGE: bool>(x: &[f32], c: Consts, a: Affine, out
     let n = x.len().min(2 * out.len());
     let body = n / 16 * 16;
     for (xs, os) in x[..body].chunks_exact(16).zip(out.chunks_exact_mut(8)) {
+        let xs: &[f32; 16] = xs.try_into().expect("chunks of 16");
         // As 16-bit lanes each holds (even code, odd code << 8): keep the even
         // one's low nibble, move the odd one's next to it, narrow to bytes.
         let w = vreinterpretq_u16_u8(codes16::<OWN_RANGE>(xs, c, &mut vdupq_n_u32(0)));
@@ -240,7 +259,7 @@ unsafe fn pack4_neon<const OWN_RANGE: bool>(x: &[f32], c: Consts, a: Affine, out
 /// # Safety
 /// The CPU must have NEON.
 #[target_feature(enable = "neon")]
-unsafe fn dequantize_neon<const SIGNED: bool>(q: &[u8], scale: f32, zero_point: i32, out: &mut [f32]) {
+unsafe fn dequantize_neon<const SIGNED: bool>(q: &[u8], scale: f32, zero_point: i32, out: &mut [MaybeUninit<f32>]) {
     let n = q.len().min(out.len());
     let (s, z) = (vdupq_n_f32(scale), vdupq_n_s32(zero_point));
     let body = n / 8 * 8;
@@ -251,24 +270,24 @@ unsafe fn dequantize_neon<const SIGNED: bool>(q: &[u8], scale: f32, zero_point: 
             let wide = if SIGNED { vmovl_s8(vreinterpret_s8_u8(b)) } else { vreinterpretq_s16_u16(vmovl_u8(b)) };
             // (q - z) in i32, exactly converted, then one rounding in the multiply.
             let f = |w: int32x4_t| vmulq_f32(s, vcvtq_f32_s32(vsubq_s32(w, z)));
-            vst1q_f32(os.as_mut_ptr(), f(vmovl_s16(vget_low_s16(wide))));
-            vst1q_f32(os.as_mut_ptr().add(4), f(vmovl_high_s16(wide)));
+            vst1q_f32(os.as_mut_ptr().cast(), f(vmovl_s16(vget_low_s16(wide))));
+            vst1q_f32(os.as_mut_ptr().add(4).cast(), f(vmovl_high_s16(wide)));
         }
     }
     for (o, &v) in out[body..n].iter_mut().zip(&q[body..n]) {
         let v = if SIGNED { i32::from(v as i8) } else { i32::from(v) };
-        *o = scalar::dequantize_one(v, scale, zero_point);
+        o.write(scalar::dequantize_one(v, scale, zero_point));
     }
 }
 
 /// # Safety
 /// The CPU must have NEON.
 #[target_feature(enable = "neon")]
-unsafe fn f32_to_bf16_neon(x: &[f32], out: &mut [bf16]) {
+unsafe fn f32_to_bf16_neon(x: &[f32], out: &mut [MaybeUninit<bf16>]) {
     let n = x.len().min(out.len());
     let body = n / 8 * 8;
-    let bf = |p: &[f32]| {
-        // SAFETY: callers pass 4 f32.
+    let bf = |p: &[f32; 4]| {
+        // SAFETY: `p` holds 4 f32.
         let v = unsafe { vld1q_u32(p.as_ptr().cast()) };
         // half's rule: NaN keeps its top bits and gets the quiet bit; every
         // other value rounds to nearest even by adding 0x7FFF plus the lowest kept bit.
@@ -279,8 +298,10 @@ unsafe fn f32_to_bf16_neon(x: &[f32], out: &mut [bf16]) {
         vmovn_u32(vbslq_u32(nan, quiet, rounded))
     };
     for (xs, os) in x[..body].chunks_exact(8).zip(out[..body].chunks_exact_mut(8)) {
+        let (lo, hi): (&[f32; 4], &[f32; 4]) =
+            (xs[..4].try_into().expect("4 of 8"), xs[4..].try_into().expect("4 of 8"));
         // SAFETY: `os` has 8 bf16.
-        unsafe { vst1q_u16(os.as_mut_ptr().cast(), vcombine_u16(bf(&xs[..4]), bf(&xs[4..]))) };
+        unsafe { vst1q_u16(os.as_mut_ptr().cast(), vcombine_u16(bf(lo), bf(hi))) };
     }
     scalar::f32_to_bf16(&x[body..n], &mut out[body..n]);
 }
@@ -288,7 +309,7 @@ unsafe fn f32_to_bf16_neon(x: &[f32], out: &mut [bf16]) {
 /// # Safety
 /// The CPU must have NEON.
 #[target_feature(enable = "neon")]
-unsafe fn bf16_to_f32_neon(x: &[bf16], out: &mut [f32]) {
+unsafe fn bf16_to_f32_neon(x: &[bf16], out: &mut [MaybeUninit<f32>]) {
     let n = x.len().min(out.len());
     let body = n / 8 * 8;
     for (xs, os) in x[..body].chunks_exact(8).zip(out[..body].chunks_exact_mut(8)) {

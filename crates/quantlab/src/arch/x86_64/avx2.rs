@@ -24,6 +24,7 @@ simd_kernels! {
     bf16_to_f32: bf16_to_f32_avx2,
     f32_to_f16: f32_to_f16_f16c,
     f16_to_f32: f16_to_f32_f16c,
+    quantize_variants: &[],
 }
 
 /// # Safety
@@ -51,8 +52,9 @@ unsafe fn quantize_pack4_symmetric_avx2(
     let limits = Affine { zero_point: 0, ..limits };
     let fixed = consts(limits);
     let own_range = clamp_never_acts(limits);
-    // SAFETY (both): same features.
+    // SAFETY: same features.
     let max_abs = |xs: &[f32]| unsafe { max_abs_avx2(xs) };
+    // SAFETY: same features.
     let pack = |xs: &[f32], scale: f32, os: &mut [MaybeUninit<u8>]| unsafe {
         let (c, a) = (Consts { scale: _mm256_set1_ps(scale), ..fixed }, Affine { scale, ..limits });
         if own_range { pack4_avx2::<true>(xs, c, a, os) } else { pack4_avx2::<false>(xs, c, a, os) }
@@ -169,10 +171,11 @@ fn codes(v: __m256, c: Consts) -> __m256i {
 /// code is the quotient converted in the default rounding, half to even.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn codes32<const OWN_RANGE: bool>(p: &[f32], c: Consts, bad: &mut __m256) -> __m256i {
+fn codes32<const OWN_RANGE: bool>(p: &[f32; 32], c: Consts, bad: &mut __m256) -> __m256i {
     let mut v = |i: usize| {
-        // SAFETY: callers pass 32 f32.
-        let v = unsafe { _mm256_loadu_ps(p.as_ptr().add(i)) };
+        let lanes: &[f32; 8] = p[i..i + 8].try_into().expect("8 of the 32 values");
+        // SAFETY: `lanes` holds 8 f32; unaligned loads are allowed.
+        let v = unsafe { _mm256_loadu_ps(lanes.as_ptr()) };
         *bad = _mm256_or_ps(*bad, _mm256_sub_ps(v, v));
         if OWN_RANGE { _mm256_cvtps_epi32(_mm256_div_ps(v, c.scale)) } else { codes(v, c) }
     };
@@ -194,7 +197,9 @@ unsafe fn quantize_bytes_avx2(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>])
     let c = consts(a);
     let mut bad = _mm256_setzero_ps();
     let body = n / 32 * 32;
-    for (xs, os) in x[..body].chunks_exact(32).zip(out[..body].chunks_exact_mut(32)) {
+    let (xs, _) = x.as_chunks::<32>();
+    let (os, _) = out.as_chunks_mut::<32>();
+    for (xs, os) in xs.iter().zip(os) {
         // SAFETY: `os` has 32 bytes.
         unsafe { _mm256_storeu_si256(os.as_mut_ptr().cast(), codes32::<false>(xs, c, &mut bad)) };
     }
@@ -225,7 +230,8 @@ unsafe fn quantize_pack4_avx2(x: &[f32], a: Affine, out: &mut [MaybeUninit<u8>])
 unsafe fn pack4_avx2<const OWN_RANGE: bool>(x: &[f32], c: Consts, a: Affine, out: &mut [MaybeUninit<u8>]) {
     let n = x.len().min(2 * out.len());
     let body = n / 32 * 32;
-    for (xs, os) in x[..body].chunks_exact(32).zip(out.chunks_exact_mut(16)) {
+    let (blocks, _) = x[..body].as_chunks::<32>();
+    for (xs, os) in blocks.iter().zip(out.chunks_exact_mut(16)) {
         // Codes in order as bytes; as 16-bit words each holds (even, odd).
         let w = codes32::<OWN_RANGE>(xs, c, &mut _mm256_setzero_ps());
         let lo = _mm256_and_si256(w, _mm256_set1_epi16(0x000F));
@@ -243,7 +249,7 @@ unsafe fn pack4_avx2<const OWN_RANGE: bool>(x: &[f32], c: Consts, a: Affine, out
 /// # Safety
 /// The CPU must have AVX2.
 #[target_feature(enable = "avx2")]
-unsafe fn dequantize_avx2<const SIGNED: bool>(q: &[u8], scale: f32, zero_point: i32, out: &mut [f32]) {
+unsafe fn dequantize_avx2<const SIGNED: bool>(q: &[u8], scale: f32, zero_point: i32, out: &mut [MaybeUninit<f32>]) {
     let n = q.len().min(out.len());
     let (s, z) = (_mm256_set1_ps(scale), _mm256_set1_epi32(zero_point));
     let body = n / 8 * 8;
@@ -254,23 +260,23 @@ unsafe fn dequantize_avx2<const SIGNED: bool>(q: &[u8], scale: f32, zero_point: 
             let wide = if SIGNED { _mm256_cvtepi8_epi32(b) } else { _mm256_cvtepu8_epi32(b) };
             // (q - z) in i32, exactly converted, then one rounding in the multiply.
             let v = _mm256_mul_ps(s, _mm256_cvtepi32_ps(_mm256_sub_epi32(wide, z)));
-            _mm256_storeu_ps(os.as_mut_ptr(), v);
+            _mm256_storeu_ps(os.as_mut_ptr().cast(), v);
         }
     }
     for (o, &v) in out[body..n].iter_mut().zip(&q[body..n]) {
         let v = if SIGNED { i32::from(v as i8) } else { i32::from(v) };
-        *o = scalar::dequantize_one(v, scale, zero_point);
+        o.write(scalar::dequantize_one(v, scale, zero_point));
     }
 }
 
 /// # Safety
 /// The CPU must have AVX2.
 #[target_feature(enable = "avx2")]
-unsafe fn f32_to_bf16_avx2(x: &[f32], out: &mut [bf16]) {
+unsafe fn f32_to_bf16_avx2(x: &[f32], out: &mut [MaybeUninit<bf16>]) {
     let n = x.len().min(out.len());
     let body = n / 16 * 16;
-    let bf = |p: &[f32]| {
-        // SAFETY: callers pass 8 f32.
+    let bf = |p: &[f32; 8]| {
+        // SAFETY: `p` holds 8 f32; unaligned loads are allowed.
         let v = unsafe { _mm256_loadu_si256(p.as_ptr().cast()) };
         // half's rule: NaN keeps its top bits and gets the quiet bit; every
         // other value rounds to nearest even by adding 0x7FFF plus the lowest kept bit.
@@ -281,9 +287,10 @@ unsafe fn f32_to_bf16_avx2(x: &[f32], out: &mut [bf16]) {
         let quiet = _mm256_or_si256(_mm256_srli_epi32::<16>(v), _mm256_set1_epi32(0x0040));
         _mm256_blendv_epi8(rounded, quiet, nan)
     };
-    for (xs, os) in x[..body].chunks_exact(16).zip(out[..body].chunks_exact_mut(16)) {
+    let (halves, _) = x[..body].as_chunks::<8>();
+    for (xs, os) in halves.chunks_exact(2).zip(out[..body].chunks_exact_mut(16)) {
         // 0..=0xFFFF in each lane, so the unsigned saturating pack is exact.
-        let packed = _mm256_packus_epi32(bf(&xs[..8]), bf(&xs[8..]));
+        let packed = _mm256_packus_epi32(bf(&xs[0]), bf(&xs[1]));
         let packed = _mm256_permute4x64_epi64::<0b11_01_10_00>(packed);
         // SAFETY: `os` has 16 bf16.
         unsafe { _mm256_storeu_si256(os.as_mut_ptr().cast(), packed) };
@@ -294,7 +301,7 @@ unsafe fn f32_to_bf16_avx2(x: &[f32], out: &mut [bf16]) {
 /// # Safety
 /// The CPU must have AVX2.
 #[target_feature(enable = "avx2")]
-unsafe fn bf16_to_f32_avx2(x: &[bf16], out: &mut [f32]) {
+unsafe fn bf16_to_f32_avx2(x: &[bf16], out: &mut [MaybeUninit<f32>]) {
     let n = x.len().min(out.len());
     let body = n / 8 * 8;
     for (xs, os) in x[..body].chunks_exact(8).zip(out[..body].chunks_exact_mut(8)) {
@@ -313,7 +320,7 @@ unsafe fn bf16_to_f32_avx2(x: &[bf16], out: &mut [f32]) {
 /// # Safety
 /// The CPU must have AVX2 and F16C.
 #[target_feature(enable = "avx2,f16c")]
-pub(crate) unsafe fn f32_to_f16_f16c(x: &[f32], out: &mut [f16]) {
+pub(crate) unsafe fn f32_to_f16_f16c(x: &[f32], out: &mut [MaybeUninit<f16>]) {
     let n = x.len().min(out.len());
     let body = n / 8 * 8;
     for (xs, os) in x[..body].chunks_exact(8).zip(out[..body].chunks_exact_mut(8)) {
@@ -330,12 +337,12 @@ pub(crate) unsafe fn f32_to_f16_f16c(x: &[f32], out: &mut [f16]) {
 /// # Safety
 /// The CPU must have AVX2 and F16C.
 #[target_feature(enable = "avx2,f16c")]
-pub(crate) unsafe fn f16_to_f32_f16c(x: &[f16], out: &mut [f32]) {
+pub(crate) unsafe fn f16_to_f32_f16c(x: &[f16], out: &mut [MaybeUninit<f32>]) {
     let n = x.len().min(out.len());
     let body = n / 8 * 8;
     for (xs, os) in x[..body].chunks_exact(8).zip(out[..body].chunks_exact_mut(8)) {
         // SAFETY: `xs` has 8 f16, `os` 8 f32.
-        unsafe { _mm256_storeu_ps(os.as_mut_ptr(), _mm256_cvtph_ps(_mm_loadu_si128(xs.as_ptr().cast()))) };
+        unsafe { _mm256_storeu_ps(os.as_mut_ptr().cast(), _mm256_cvtph_ps(_mm_loadu_si128(xs.as_ptr().cast()))) };
     }
     scalar::f16_to_f32(&x[body..n], &mut out[body..n]);
 }

@@ -1,0 +1,138 @@
+//! The Rust MiniLM against sentence-transformers: token ids and embeddings of
+//! the fixed sentences in tests/fixtures/minilm_embeddings.json (written by
+//! tests/fixtures/minilm_embeddings.py), with f32 weights and with the
+//! encoder's matrices in int8 (per channel) and int4 (groups of 32).
+//!
+//! The model itself is not in the repository: binder/setup.sh links it at
+//! models/all-MiniLM-L6-v2 (or set QUANTLAB_MINILM_DIR). Without it these
+//! tests say so and pass, unless QUANTLAB_REQUIRE_MODEL=1 or
+//! QUANTLAB_REQUIRE_KERNEL=1 is set (as scripts/test and CI do), which makes
+//! a missing model a failure.
+
+use std::sync::OnceLock;
+
+use quantlab_lesson::model::{
+    Format, MiniLm, cosine, find_model_dir, layer_sensitivity, nearest_neighbours, neighbour_change_rate, row_cosines,
+    similarity_matrix,
+};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Fixture {
+    sentences: Vec<String>,
+    token_ids: Vec<Vec<u32>>,
+    f32: Vec<Vec<f32>>,
+    int8: Vec<Vec<f32>>,
+    int4: Vec<Vec<f32>>,
+}
+
+fn fixture() -> Fixture {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/minilm_embeddings.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("fixture parses")
+}
+
+fn required() -> bool {
+    ["QUANTLAB_REQUIRE_MODEL", "QUANTLAB_REQUIRE_KERNEL"].iter().any(|v| std::env::var(v).is_ok_and(|v| v == "1"))
+}
+
+/// The model, loaded once for all tests; `None` (after saying why) when it is not installed.
+fn model() -> Option<&'static MiniLm> {
+    static MODEL: OnceLock<Option<MiniLm>> = OnceLock::new();
+    MODEL
+        .get_or_init(|| match find_model_dir() {
+            Ok(dir) => Some(MiniLm::load(&dir).unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()))),
+            Err(e) if required() => panic!("QUANTLAB_REQUIRE_MODEL/KERNEL is set, but {e}"),
+            Err(e) => {
+                eprintln!("SKIPPED (model not installed): {e}");
+                None
+            }
+        })
+        .as_ref()
+}
+
+fn min_cosine(model: &MiniLm, sentences: &[String], want: &[Vec<f32>], what: &str) -> f64 {
+    let mut min = f64::INFINITY;
+    for (s, w) in sentences.iter().zip(want) {
+        let got = model.embed(s).unwrap();
+        assert_eq!(got.len(), 384);
+        let c = cosine(got.as_slice().unwrap(), w);
+        assert!(c >= 0.9999, "{what}: cosine {c} for {s:?}");
+        min = min.min(c);
+    }
+    eprintln!(
+        "{what}: minimum cosine against sentence-transformers over {} sentences: {min:.9} (1 - min = {:.2e})",
+        sentences.len(),
+        1.0 - min
+    );
+    min
+}
+
+#[test]
+fn tokens_are_sentence_transformers_tokens() {
+    let Some(model) = model() else { return };
+    let fx = fixture();
+    for (s, want) in fx.sentences.iter().zip(&fx.token_ids) {
+        assert_eq!(&model.tokenizer().encode(s).unwrap().ids, want, "{s:?}");
+    }
+    assert_eq!(fx.token_ids.last().unwrap().len(), 256, "the long sentence is truncated to max_seq_length");
+}
+
+#[test]
+fn f32_embeddings_are_sentence_transformers_embeddings() {
+    let Some(model) = model() else { return };
+    let fx = fixture();
+    min_cosine(model, &fx.sentences, &fx.f32, "f32");
+    // Unit length, as the Normalize module makes them.
+    let e = model.embed(&fx.sentences[0]).unwrap();
+    assert!((e.dot(&e) - 1.0).abs() < 1e-5);
+}
+
+#[test]
+fn int8_embeddings_are_sentence_transformers_on_int8_round_trip_weights() {
+    let Some(model) = model() else { return };
+    let fx = fixture();
+    let q = model.with_format(&Format::parse("int8").unwrap()).unwrap();
+    min_cosine(&q, &fx.sentences, &fx.int8, "int8 per channel");
+    // And they differ from the f32 model's by more than the test's tolerance, so the test can tell them apart.
+    let c = cosine(q.embed(&fx.sentences[1]).unwrap().as_slice().unwrap(), &fx.f32[1]);
+    assert!(c < 0.9999, "int8 vs f32 cosine {c}");
+}
+
+#[test]
+fn int4_embeddings_are_sentence_transformers_on_int4_round_trip_weights() {
+    let Some(model) = model() else { return };
+    let fx = fixture();
+    let q = model.with_format(&Format::parse("int4").unwrap()).unwrap();
+    min_cosine(&q, &fx.sentences, &fx.int4, "int4 groups of 32");
+    assert!(q.linear_weight_bytes() * 6 < model.linear_weight_bytes(), "int4 weights take about 1/7 of f32");
+}
+
+#[test]
+fn similarity_matrix_is_sentence_transformers_similarity_matrix() {
+    let Some(model) = model() else { return };
+    let fx = fixture();
+    let ours = similarity_matrix(model.embed_all(&fx.sentences).unwrap().view());
+    let st = ndarray::Array2::from_shape_fn((fx.f32.len(), 384), |(i, j)| fx.f32[i][j]);
+    let theirs = similarity_matrix(st.view());
+    assert!((&ours - &theirs).iter().all(|d| d.abs() < 1e-4), "{ours:?} vs {theirs:?}");
+    assert_eq!(nearest_neighbours(&ours), nearest_neighbours(&theirs));
+    // int8 keeps every nearest neighbour of these sentences, as sentence-transformers' int8 embeddings do.
+    let int8 = ndarray::Array2::from_shape_fn((fx.int8.len(), 384), |(i, j)| fx.int8[i][j]);
+    assert_eq!(neighbour_change_rate(st.view(), int8.view()), 0.0);
+}
+
+#[test]
+fn one_layer_in_int4_moves_embeddings_less_than_all_layers() {
+    let Some(model) = model() else { return };
+    let fx = fixture();
+    let short: Vec<&String> = fx.sentences.iter().take(3).collect();
+    let format = Format::parse("int4").unwrap();
+    let per_layer = layer_sensitivity(model, &short, &format).unwrap();
+    assert_eq!(per_layer.len(), 36);
+    assert_eq!(per_layer[0].0, "encoder.layer.0.attention.self.query");
+    let all = model.with_format(&format).unwrap().embed_all(&short).unwrap();
+    let all_cos = row_cosines(model.embed_all(&short).unwrap().view(), all.view()).mean().unwrap();
+    for (name, c) in &per_layer {
+        assert!(*c > all_cos && *c < 1.0, "{name}: {c} vs all layers {all_cos}");
+    }
+}

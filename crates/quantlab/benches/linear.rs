@@ -1,0 +1,80 @@
+//! A 4096 x 4096 weight times one f32 vector, single thread: f32 through
+//! ndarray (`Array2::dot(&Array1)`, and the same as a 4096 x 1 matrix product
+//! through matrixmultiply) beside the quantized linear layer with int8 (one
+//! scale per row) and int4 (groups of 32 and 128) weights, for every kernel
+//! path this CPU can run, in one run.
+//!
+//! `cargo bench -p quantlab --bench linear`
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use quantlab::linear::{Linear, Weight};
+use quantlab::ndarray::{Array1, Array2, Axis};
+use quantlab::{GemvKernels, gemv_tables};
+
+const N: usize = 4096;
+
+/// Normal-ish weights, deterministic.
+fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = 0x2545_F491_4F6C_DD1Du64 ^ seed;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.1
+        })
+        .collect()
+}
+
+fn gemv(c: &mut Criterion) {
+    let w = Array2::from_shape_vec((N, N), values(N * N, 1)).unwrap();
+    let x = Array1::from(values(N, 2));
+    let mut y = vec![0f32; N];
+    let mut g = c.benchmark_group("gemv_4096x4096");
+    g.throughput(Throughput::Elements((N * N) as u64));
+    g.sample_size(20);
+    g.bench_function("f32/ndarray_dot", |b| b.iter(|| black_box(&w).dot(black_box(&x))));
+    let x_col = x.clone().insert_axis(Axis(1));
+    g.bench_function("f32/matrixmultiply", |b| b.iter(|| black_box(&w).dot(black_box(&x_col))));
+    let int8 = Linear::int8_per_channel(w.view(), None).unwrap();
+    let int4_32 = Linear::int4_per_group(w.view(), 32, None).unwrap();
+    let int4_128 = Linear::int4_per_group(w.view(), 128, None).unwrap();
+    drop(w);
+    let x = x.to_vec();
+    g.bench_function("int8/linear", |b| b.iter(|| int8.matvec_into(black_box(&x), &mut y)));
+    g.bench_function("int4_g32/linear", |b| b.iter(|| int4_32.matvec_into(black_box(&x), &mut y)));
+    g.bench_function("int4_g128/linear", |b| b.iter(|| int4_128.matvec_into(black_box(&x), &mut y)));
+    for k in gemv_tables() {
+        bench_path(&mut g, k, &int8, &[&int4_32, &int4_128], &x, &mut y);
+    }
+    g.finish();
+}
+
+fn bench_path(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    k: &GemvKernels,
+    int8: &Linear,
+    int4: &[&Linear],
+    x: &[f32],
+    y: &mut [f32],
+) {
+    if let Weight::Int8 { codes, scales } = int8.weight() {
+        g.bench_function(format!("int8/{}", k.name), |b| b.iter(|| (k.gemv_i8)(codes, scales, black_box(x), y)));
+    }
+    for l in int4 {
+        if let Weight::Int4 { packed, scales, group } = l.weight() {
+            g.bench_function(format!("int4_g{group}/{}", k.name), |b| {
+                b.iter(|| (k.gemv_i4)(packed, scales, *group, black_box(x), y))
+            });
+        }
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().warm_up_time(std::time::Duration::from_secs(1)).measurement_time(std::time::Duration::from_secs(3));
+    targets = gemv
+}
+criterion_main!(benches);

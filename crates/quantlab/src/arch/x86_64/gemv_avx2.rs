@@ -1,0 +1,167 @@
+//! AVX2 matrix-vector kernels on int8 and int4 weights: the 16 lanes of
+//! `arch::gemv`'s summation order in two registers (lanes 0-7 and 8-15),
+//! four rows at a time, the tail of a row zero-padded.
+
+use std::arch::x86_64::*;
+
+use crate::arch::gemv::{GemvKernels, LANES};
+
+/// Rows that share one pass over `x`.
+const ROWS: usize = 4;
+
+pub(crate) static GEMV: GemvKernels = GemvKernels {
+    name: "avx2",
+    // SAFETY (both): `gemv_tables` hands this table out only after detecting AVX2 and FMA.
+    gemv_i8: |q, s, x, y| unsafe { gemv_i8_avx2(q, s, x, y) },
+    gemv_i4: |q, s, g, x, y| unsafe { gemv_i4_avx2(q, s, g, x, y) },
+};
+
+/// The lane tree of `arch::gemv` from lane width 8 on: `l + 4`, `+ 2`, `+ 1`.
+///
+/// # Safety
+/// The CPU must have AVX.
+#[inline]
+#[target_feature(enable = "avx")]
+pub(super) unsafe fn reduce8(v: __m256) -> f32 {
+    let s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+    let s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    let s1 = _mm_add_ss(s2, _mm_shuffle_ps::<0b01>(s2, s2));
+    _mm_cvtss_f32(s1)
+}
+
+/// One step of 16 elements for one row: `q` holds 16 signed codes.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn step(acc: &mut [__m256; 2], x: [__m256; 2], q: __m128i, s: __m256) {
+    let lo = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q));
+    let hi = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128::<8>(q)));
+    acc[0] = _mm256_fmadd_ps(x[0], _mm256_mul_ps(lo, s), acc[0]);
+    acc[1] = _mm256_fmadd_ps(x[1], _mm256_mul_ps(hi, s), acc[1]);
+}
+
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn load_x(p: *const f32) -> [__m256; 2] {
+    // SAFETY: the caller guarantees 16 readable f32.
+    unsafe { [_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8))] }
+}
+
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gemv_i8_avx2(codes: &[i8], scales: &[f32], x: &[f32], y: &mut [f32]) {
+    let n = x.len();
+    let rows = y.len().min(scales.len()).min(codes.len().checked_div(n).unwrap_or(usize::MAX));
+    let mut i = 0;
+    while i + ROWS <= rows {
+        // SAFETY: rows i..i + ROWS are within `codes`, `scales` and `y`.
+        unsafe { rows_i8::<ROWS>(codes, scales, x, i, y) };
+        i += ROWS;
+    }
+    while i < rows {
+        // SAFETY: as above, for one row.
+        unsafe { rows_i8::<1>(codes, scales, x, i, y) };
+        i += 1;
+    }
+}
+
+/// # Safety
+/// The CPU must have AVX2 and FMA; rows `first..first + R` must exist in
+/// `codes` (`n` codes each), `scales` and `y`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn rows_i8<const R: usize>(codes: &[i8], scales: &[f32], x: &[f32], first: usize, y: &mut [f32]) {
+    let n = x.len();
+    let s: [__m256; R] = std::array::from_fn(|r| _mm256_set1_ps(scales[first + r]));
+    let mut acc = [[_mm256_setzero_ps(); 2]; R];
+    let rows = &codes[first * n..(first + R) * n];
+    let mut j = 0;
+    while j + LANES <= n {
+        // SAFETY: x[j..j + 16] and each row's codes [j..j + 16] are in bounds.
+        unsafe {
+            let xv = load_x(x.as_ptr().add(j));
+            for r in 0..R {
+                let q = _mm_loadu_si128(rows.as_ptr().add(r * n + j).cast());
+                step(&mut acc[r], xv, q, s[r]);
+            }
+        }
+        j += LANES;
+    }
+    if j < n {
+        // Zero-padded copies of the tail: a padded lane adds fma(0, 0, acc) = acc.
+        let mut xt = [0f32; LANES];
+        xt[..n - j].copy_from_slice(&x[j..]);
+        // SAFETY: `xt` holds 16 f32.
+        let xv = unsafe { load_x(xt.as_ptr()) };
+        for r in 0..R {
+            let mut qt = [0i8; LANES];
+            qt[..n - j].copy_from_slice(&rows[r * n + j..(r + 1) * n]);
+            // SAFETY: `qt` holds 16 bytes.
+            unsafe { step(&mut acc[r], xv, _mm_loadu_si128(qt.as_ptr().cast()), s[r]) };
+        }
+    }
+    for r in 0..R {
+        // SAFETY: same features.
+        y[first + r] = unsafe { reduce8(_mm256_add_ps(acc[r][0], acc[r][1])) };
+    }
+}
+
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gemv_i4_avx2(packed: &[u8], scales: &[f32], group: usize, x: &[f32], y: &mut [f32]) {
+    let n = x.len();
+    if group == 0 || !group.is_multiple_of(LANES) || !n.is_multiple_of(group) {
+        return;
+    }
+    let rows =
+        y.len().min(scales.len() / (n / group).max(1)).min((packed.len() * 2).checked_div(n).unwrap_or(usize::MAX));
+    let mut i = 0;
+    while i + ROWS <= rows {
+        // SAFETY: rows i..i + ROWS are within `packed`, `scales` and `y`.
+        unsafe { rows_i4::<ROWS>(packed, scales, group, x, i, y) };
+        i += ROWS;
+    }
+    while i < rows {
+        // SAFETY: as above, for one row.
+        unsafe { rows_i4::<1>(packed, scales, group, x, i, y) };
+        i += 1;
+    }
+}
+
+/// # Safety
+/// The CPU must have AVX2 and FMA; `group` is a multiple of 16 dividing
+/// `n = x.len()`; rows `first..first + R` must exist in `packed` (`n / 2`
+/// bytes each), `scales` (`n / group` each) and `y`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn rows_i4<const R: usize>(packed: &[u8], scales: &[f32], group: usize, x: &[f32], first: usize, y: &mut [f32]) {
+    let n = x.len();
+    let groups = n / group;
+    let mut acc = [[_mm256_setzero_ps(); 2]; R];
+    let rows = &packed[first * n / 2..(first + R) * n / 2];
+    for g in 0..groups {
+        let s: [__m256; R] = std::array::from_fn(|r| _mm256_set1_ps(scales[(first + r) * groups + g]));
+        let mut j = g * group;
+        while j < (g + 1) * group {
+            // SAFETY: x[j..j + 16] and each row's bytes [j/2..j/2 + 8] are in bounds.
+            unsafe {
+                let xv = load_x(x.as_ptr().add(j));
+                for r in 0..R {
+                    let q = super::gemv_avx512::unpack16_i4(rows.as_ptr().add(r * n / 2 + j / 2));
+                    step(&mut acc[r], xv, q, s[r]);
+                }
+            }
+            j += LANES;
+        }
+    }
+    for r in 0..R {
+        // SAFETY: same features.
+        y[first + r] = unsafe { reduce8(_mm256_add_ps(acc[r][0], acc[r][1])) };
+    }
+}

@@ -1,0 +1,278 @@
+//! A linear layer, `y = x · Wᵀ + b`, whose weight `W` may stay quantized:
+//! the course's `W8A16LinearLayer`, in Rust.
+//!
+//! With an int8 (one scale per output row) or int4 (one scale per group of
+//! input columns, two codes to a byte) weight, each product reads the codes
+//! and dequantizes them in registers (`w = q · s`, the number
+//! [`crate::Quantized::dequantize`] gives): the f32 matrix is never built, so
+//! a matrix-vector product reads 4 or 8 times fewer bytes than with f32, which
+//! on a CPU is what bounds it. Activations stay f32.
+//!
+//! The summation order is fixed (16 partial sums, lane `j % 16`, fused
+//! multiply-adds, then a tree; see the `arch::gemv` module), so every SIMD
+//! path gives the scalar reference's bits. An f32 weight goes through
+//! ndarray's matrix product (matrixmultiply) instead.
+//!
+//! ```
+//! use quantlab::linear::Linear;
+//! use quantlab::ndarray::array;
+//! let w = array![[0.5f32, -1.0, 0.25, 2.0], [1.0, 0.0, -0.5, 0.125]];
+//! let f32_layer = Linear::new(w.clone(), Some(array![0.0, 1.0]))?;
+//! let int8 = Linear::int8_per_channel(w.view(), Some(array![0.0, 1.0]))?;
+//! let x = array![1.0f32, 2.0, 3.0, 4.0];
+//! let (a, b) = (f32_layer.forward_vec(x.view())?, int8.forward_vec(x.view())?);
+//! assert!((a[0] - b[0]).abs() < 0.05 && (a[1] - b[1]).abs() < 0.05);
+//! assert_eq!(int8.weight_bytes(), 8 + 2 * 4); // codes + one f32 scale per row
+//! # Ok::<(), quantlab::Error>(())
+//! ```
+
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
+
+use crate::arch::gemv::{LANES, gemv_kernels, i4_value};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::quant::{Codes, QuantSpec, QuantizeExt};
+
+/// How a layer holds its weight `W` (`out_features` rows of `in_features`).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Weight {
+    /// Plain f32.
+    F32(Array2<f32>),
+    /// int8 codes, row-major, and one scale per row (symmetric, zero point 0).
+    Int8 {
+        /// `out * in` codes.
+        codes: Vec<i8>,
+        /// One per output row.
+        scales: Vec<f32>,
+    },
+    /// int4 codes, row-major, two to a byte (the first in the low nibble),
+    /// and one scale per `group` consecutive codes of a row (symmetric).
+    Int4 {
+        /// `out * in / 2` bytes.
+        packed: Vec<u8>,
+        /// `out * in / group` scales, row by row.
+        scales: Vec<f32>,
+        /// Codes per scale: a multiple of 16 that divides `in_features`.
+        group: usize,
+    },
+}
+
+/// `y = x · Wᵀ + b` with `W` held as [`Weight`] says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Linear {
+    out_features: usize,
+    in_features: usize,
+    weight: Weight,
+    bias: Option<Array1<f32>>,
+}
+
+fn bad(reason: String) -> Error {
+    Error::BadLayer { reason }
+}
+
+impl Linear {
+    /// A layer with an f32 weight of shape `[out_features, in_features]`
+    /// (PyTorch's `nn.Linear` layout) and an optional bias of `out_features`.
+    pub fn new(weight: Array2<f32>, bias: Option<Array1<f32>>) -> Result<Self> {
+        let (out_features, in_features) = weight.dim();
+        Self::checked(out_features, in_features, Weight::F32(weight), bias)
+    }
+
+    /// `weight` quantized to int8, symmetric, one scale per output row (axis
+    /// 0): the codes and scales of `quantize(QuantSpec::new(Int8).symmetric().per_channel(0))`.
+    pub fn int8_per_channel(weight: ArrayView2<f32>, bias: Option<Array1<f32>>) -> Result<Self> {
+        let (out_features, in_features) = weight.dim();
+        let q = weight.quantize(QuantSpec::new(DType::Int8).symmetric().per_channel(0))?;
+        let (_, codes, params) = q.into_parts();
+        let Codes::Signed(codes) = codes else {
+            return Err(Error::BadLayer { reason: "int8 quantization gave unsigned codes".into() });
+        };
+        let codes = codes.as_standard_layout().iter().copied().collect();
+        Self::checked(out_features, in_features, Weight::Int8 { codes, scales: params.scale.to_vec() }, bias)
+    }
+
+    /// `weight` quantized to int4, symmetric, one scale per `group`
+    /// consecutive elements of a row: the packed codes and scales of
+    /// `quantize_packed(QuantSpec::new(Int4).symmetric().per_group(group))`.
+    /// `group` must be a multiple of 16 that divides `in_features` (so that
+    /// no group spans two rows and each 16-lane step has one scale).
+    pub fn int4_per_group(weight: ArrayView2<f32>, group: usize, bias: Option<Array1<f32>>) -> Result<Self> {
+        let (out_features, in_features) = weight.dim();
+        check_group(in_features, group)?;
+        let (packed, params) = weight.quantize_packed(QuantSpec::new(DType::Int4).symmetric().per_group(group))?;
+        let w = Weight::Int4 { packed, scales: params.scale.to_vec(), group };
+        Self::checked(out_features, in_features, w, bias)
+    }
+
+    /// A layer from a weight already held in some [`Weight`] form, of shape
+    /// `[out_features, in_features]`; checks that every buffer has its size.
+    pub fn from_parts(
+        out_features: usize,
+        in_features: usize,
+        weight: Weight,
+        bias: Option<Array1<f32>>,
+    ) -> Result<Self> {
+        Self::checked(out_features, in_features, weight, bias)
+    }
+
+    fn checked(out_features: usize, in_features: usize, weight: Weight, bias: Option<Array1<f32>>) -> Result<Self> {
+        let numel = out_features * in_features;
+        if numel == 0 {
+            return Err(Error::Empty { what: "a linear layer" });
+        }
+        match &weight {
+            Weight::F32(w) if w.dim() != (out_features, in_features) => {
+                return Err(bad(format!(
+                    "an f32 weight of shape {:?} is not [{out_features}, {in_features}]",
+                    w.shape()
+                )));
+            }
+            Weight::Int8 { codes, scales } if codes.len() != numel || scales.len() != out_features => {
+                return Err(bad(format!(
+                    "int8 needs {numel} codes and {out_features} scales for [{out_features}, {in_features}], got {} and {}",
+                    codes.len(),
+                    scales.len()
+                )));
+            }
+            Weight::Int4 { packed, scales, group } => {
+                check_group(in_features, *group)?;
+                if packed.len() != numel / 2 || scales.len() != numel / group {
+                    return Err(bad(format!(
+                        "int4 with groups of {group} needs {} bytes and {} scales for [{out_features}, {in_features}], got {} and {}",
+                        numel / 2,
+                        numel / group,
+                        packed.len(),
+                        scales.len()
+                    )));
+                }
+            }
+            _ => {}
+        }
+        if let Some(b) = &bias
+            && b.len() != out_features
+        {
+            return Err(bad(format!("a bias of {} values for {out_features} outputs", b.len())));
+        }
+        Ok(Linear { out_features, in_features, weight, bias })
+    }
+
+    /// Inputs per row of `x`.
+    pub fn in_features(&self) -> usize {
+        self.in_features
+    }
+
+    /// Outputs per row of `y`.
+    pub fn out_features(&self) -> usize {
+        self.out_features
+    }
+
+    /// The weight, as it is held.
+    pub fn weight(&self) -> &Weight {
+        &self.weight
+    }
+
+    /// The bias, if any.
+    pub fn bias(&self) -> Option<&Array1<f32>> {
+        self.bias.as_ref()
+    }
+
+    /// The weight as f32 (for a quantized weight, `q · s`: the values the
+    /// kernels multiply by). Builds the matrix the forward pass never does.
+    pub fn dequantized_weight(&self) -> Array2<f32> {
+        let (rows, cols) = (self.out_features, self.in_features);
+        match &self.weight {
+            Weight::F32(w) => w.clone(),
+            Weight::Int8 { codes, scales } => {
+                Array2::from_shape_fn((rows, cols), |(i, j)| f32::from(codes[i * cols + j]) * scales[i])
+            }
+            Weight::Int4 { packed, scales, group } => Array2::from_shape_fn((rows, cols), |(i, j)| {
+                let k = i * cols + j;
+                f32::from(i4_value(packed[k / 2] >> (4 * (k % 2)))) * scales[k / group]
+            }),
+        }
+    }
+
+    /// Bytes the weight takes: 4 per f32 value; int8 one per code plus 4 per
+    /// scale; int4 one per two codes plus 4 per scale (the bias not counted).
+    pub fn weight_bytes(&self) -> u64 {
+        match &self.weight {
+            Weight::F32(w) => 4 * w.len() as u64,
+            Weight::Int8 { codes, scales } => (codes.len() + 4 * scales.len()) as u64,
+            Weight::Int4 { packed, scales, .. } => (packed.len() + 4 * scales.len()) as u64,
+        }
+    }
+
+    /// `y = W x + b` for one vector, into `y` (`out_features` values).
+    /// Each `y[i]` is the kernel's sum (see the module) plus `b[i]`.
+    pub fn matvec_into(&self, x: &[f32], y: &mut [f32]) -> Result<()> {
+        if x.len() != self.in_features || y.len() != self.out_features {
+            return Err(Error::ShapeMismatch {
+                what: "a linear layer's matrix-vector product ([in_features] -> [out_features])",
+                left: vec![x.len(), y.len()],
+                right: vec![self.in_features, self.out_features],
+            });
+        }
+        let k = gemv_kernels();
+        match &self.weight {
+            Weight::F32(w) => {
+                ndarray::linalg::general_mat_vec_mul(
+                    1.0,
+                    w,
+                    &ArrayView1::from(x),
+                    0.0,
+                    &mut ndarray::ArrayViewMut1::from(&mut *y),
+                );
+            }
+            Weight::Int8 { codes, scales } => (k.gemv_i8)(codes, scales, x, y),
+            Weight::Int4 { packed, scales, group } => (k.gemv_i4)(packed, scales, *group, x, y),
+        }
+        if let Some(b) = &self.bias {
+            y.iter_mut().zip(b).for_each(|(y, b)| *y += b);
+        }
+        Ok(())
+    }
+
+    /// `y = W x + b` for one vector.
+    pub fn forward_vec(&self, x: ArrayView1<f32>) -> Result<Array1<f32>> {
+        let x = x.as_standard_layout();
+        let mut y = Array1::zeros(self.out_features);
+        self.matvec_into(x.as_slice().expect("standard layout"), y.as_slice_mut().expect("fresh array"))?;
+        Ok(y)
+    }
+
+    /// `y = x · Wᵀ + b` for a batch: `x` is `[n, in_features]`, `y` `[n, out_features]`.
+    /// A quantized weight runs one matrix-vector product per row of `x`
+    /// (each row's numbers are those of [`Linear::forward_vec`]).
+    pub fn forward(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        if x.ncols() != self.in_features {
+            return Err(Error::ShapeMismatch {
+                what: "a linear layer's input ([n, in_features])",
+                left: x.shape().to_vec(),
+                right: vec![x.nrows(), self.in_features],
+            });
+        }
+        if let Weight::F32(w) = &self.weight {
+            let mut y = x.dot(&w.t());
+            if let Some(b) = &self.bias {
+                y += b;
+            }
+            return Ok(y);
+        }
+        let x = x.as_standard_layout();
+        let mut y = Array2::zeros((x.nrows(), self.out_features));
+        for (xr, mut yr) in x.axis_iter(Axis(0)).zip(y.axis_iter_mut(Axis(0))) {
+            self.matvec_into(xr.as_slice().expect("standard layout"), yr.as_slice_mut().expect("fresh array"))?;
+        }
+        Ok(y)
+    }
+}
+
+fn check_group(in_features: usize, group: usize) -> Result<()> {
+    if group == 0 || !group.is_multiple_of(LANES) || !in_features.is_multiple_of(group) {
+        return Err(bad(format!(
+            "int4 groups of {group} do not fit rows of {in_features}: use a multiple of {LANES} that divides {in_features} (e.g. 32 or 128)"
+        )));
+    }
+    Ok(())
+}
