@@ -25,6 +25,7 @@ mod error;
 
 pub mod data;
 pub mod lesson;
+#[cfg(feature = "model")]
 pub mod model;
 pub mod plot;
 pub mod prelude;
