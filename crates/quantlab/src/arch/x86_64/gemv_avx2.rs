@@ -11,8 +11,9 @@ const ROWS: usize = 4;
 
 pub(crate) static GEMV: GemvKernels = GemvKernels {
     name: "avx2",
-    // SAFETY (both): `gemv_tables` hands this table out only after detecting AVX2 and FMA.
+    // SAFETY: `gemv_tables` hands this table out only after detecting AVX2 and FMA.
     gemv_i8: |q, s, x, y| unsafe { gemv_i8_avx2(q, s, x, y) },
+    // SAFETY: as above, the CPU has AVX2 and FMA.
     gemv_i4: |q, s, g, x, y| unsafe { gemv_i4_avx2(q, s, g, x, y) },
 };
 

@@ -11,9 +11,9 @@ const ROWS: usize = 4;
 
 pub(crate) static GEMV: GemvKernels = GemvKernels {
     name: "avx512",
-    // SAFETY (both): `gemv_tables` hands this table out only after detecting
-    // AVX-512F, BW, VL, VBMI and FMA.
+    // SAFETY: `gemv_tables` hands this table out only after detecting AVX-512F, BW, VL, VBMI and FMA.
     gemv_i8: |q, s, x, y| unsafe { gemv_i8_avx512(q, s, x, y) },
+    // SAFETY: as above, the CPU has AVX-512F, BW, VL, VBMI and FMA.
     gemv_i4: |q, s, g, x, y| unsafe { gemv_i4_avx512(q, s, g, x, y) },
 };
 
