@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::io::Write;
 
 use anyhow::{Context, Result, anyhow, bail};
 use quantlab::Element;
@@ -13,6 +14,7 @@ use quantlab::io::{Bytes, Dtype, Input, OutTensor, Tensor};
 
 use crate::args::{DequantizeArgs, QuantizeArgs};
 use crate::io::{self, with_floats};
+use crate::select::{self, Kept, Reason, Selection};
 
 /// The format the flags describe, with its options applied and checked.
 fn format_of(args: &QuantizeArgs) -> Result<BlockFormat> {
@@ -46,9 +48,33 @@ fn f32_values(t: &Tensor<'_>) -> Option<Vec<f32>> {
 }
 
 /// Runs `quantlab quantize --format F`.
-pub fn quantize(args: &QuantizeArgs) -> Result<()> {
+/// Which tensors it converts follows `--all`/`--include`/`--exclude` as for
+/// linear quantization; it prints what it quantized and what it kept.
+pub fn quantize(args: &QuantizeArgs, report: &mut impl Write) -> Result<()> {
     let format = format_of(args)?;
-    if is_gguf_path(&args.output) { to_gguf(args, format) } else { to_safetensors(args, format) }
+    let selection = Selection::new(&args.select)?;
+    let mut kept = Kept::new(&selection);
+    if is_gguf_path(&args.output) {
+        to_gguf(args, format, &selection, &mut kept)?;
+    } else {
+        to_safetensors(args, format, &selection, &mut kept)?;
+    }
+    for line in kept.summary(&format!("quantized to {format}:")) {
+        writeln!(report, "{line}")?;
+    }
+    Ok(())
+}
+
+/// Why `t` is kept as it is: the selection's reason, or [`Reason::Unfit`]
+/// when `fits` says the format cannot take its shape (said on stderr, as
+/// llama.cpp's converter does).
+fn keep_reason(selection: &Selection, t: &Tensor<'_>, fits: bool, ctx: &str, stored: &str) -> Option<Reason> {
+    let reason = selection.keep(t);
+    if reason.is_none() && !fits {
+        eprintln!("quantlab: note: {ctx}: shape {:?} does not split into the format's blocks; {stored}", t.shape);
+        return Some(Reason::Unfit);
+    }
+    reason
 }
 
 /// The ggml block type a format is stored as in GGUF, or why it cannot be.
@@ -80,7 +106,7 @@ fn gguf_int_type(d: Dtype) -> Option<GgmlType> {
     }))
 }
 
-fn to_gguf(args: &QuantizeArgs, format: BlockFormat) -> Result<()> {
+fn to_gguf(args: &QuantizeArgs, format: BlockFormat, selection: &Selection, kept: &mut Kept) -> Result<()> {
     let block = ggml_block(format)?;
     let input = Input::open(&args.input)?;
     let tensors = input.tensors()?;
@@ -88,21 +114,14 @@ fn to_gguf(args: &QuantizeArgs, format: BlockFormat) -> Result<()> {
     let mut out = Vec::with_capacity(tensors.len());
     for t in &tensors {
         let cols = t.shape.last().copied().unwrap_or(1);
-        let quantizable = t.shape.len() >= 2 && cols % block.block_size() == 0 && t.numel() > 0;
         let ctx = format!("{file}: {}", t.name);
+        let fits = t.shape.len() >= 2 && cols % block.block_size() == 0;
+        let reason = keep_reason(selection, t, fits, &ctx, "stored as F32 (as llama.cpp's converter does)");
+        kept.record(&t.name, reason);
         if t.floats().is_some() {
-            let (ggml_type, shape) = if quantizable {
+            let (ggml_type, shape) = if reason.is_none() {
                 (GgmlType::of_block(block), t.shape.clone())
             } else {
-                eprintln!(
-                    "quantlab: note: {ctx}: shape {:?} is {}, stored as F32 (as llama.cpp's converter does)",
-                    t.shape,
-                    if t.shape.len() < 2 {
-                        "1-D".to_string()
-                    } else {
-                        format!("not whole {} blocks of {}", block.gguf_name(), block.block_size())
-                    }
-                );
                 (GgmlType::F32, if t.shape.is_empty() { vec![1] } else { t.shape.clone() })
             };
             let make = move || -> quantlab::Result<Cow<'_, [u8]>> {
@@ -129,6 +148,7 @@ fn to_gguf(args: &QuantizeArgs, format: BlockFormat) -> Result<()> {
     let metadata = vec![
         ("general.name".to_string(), GgufValue::Str(stem)),
         ("quantlab.format".to_string(), GgufValue::Str(block.gguf_name().to_string())),
+        (select::KEY.to_string(), GgufValue::Str(kept.to_json())),
     ];
     // Errors inside a tensor (NaN, say) come back without its name: find it for the message.
     write_gguf(&args.output, &metadata, out).map_err(|e| {
@@ -146,30 +166,24 @@ fn to_gguf(args: &QuantizeArgs, format: BlockFormat) -> Result<()> {
 /// each tensor's format, shape and parts. MXFP4 is stored as gpt-oss and
 /// transformers load it: `NAME_blocks` U8 [rows, cols / 32, 16] and
 /// `NAME_scales` U8 [rows, cols / 32] (e8m0 exponents).
-fn to_safetensors(args: &QuantizeArgs, format: BlockFormat) -> Result<()> {
+fn to_safetensors(args: &QuantizeArgs, format: BlockFormat, selection: &Selection, kept: &mut Kept) -> Result<()> {
     let input = Input::open(&args.input)?;
     let tensors = input.tensors()?;
     let file = input.path().display().to_string();
     let mut out = Vec::with_capacity(tensors.len() * 2);
     let mut layout = serde_json::Map::new();
     for t in &tensors {
-        let Some(x) = f32_values(t) else {
+        let cols = t.shape.last().copied().unwrap_or(1);
+        let fits = t.shape.len() >= 2 && (!format.needs_whole_rows() || cols % format.block_size() == 0);
+        let reason = keep_reason(selection, t, fits, &format!("{file}: {}", t.name), "copied unchanged");
+        kept.record(&t.name, reason);
+        let Some(x) = f32_values(t).filter(|_| reason.is_none()) else {
             if t.is_unread_float() {
                 io::warn_unread(input.path(), t);
             }
             out.push(OutTensor::copy(t));
             continue;
         };
-        let cols = t.shape.last().copied().unwrap_or(1);
-        let fits = t.shape.len() >= 2 && (!format.needs_whole_rows() || cols % format.block_size() == 0);
-        if !fits {
-            eprintln!(
-                "quantlab: note: {file}: {}: shape {:?} does not take {format}; copied unchanged",
-                t.name, t.shape
-            );
-            out.push(OutTensor::copy(t));
-            continue;
-        }
         let q = format.quantize(&x, cols).with_context(|| format!("{file}: {}", t.name))?;
         let rows = q.rows;
         let mut parts = serde_json::Map::new();
@@ -251,6 +265,7 @@ fn to_safetensors(args: &QuantizeArgs, format: BlockFormat) -> Result<()> {
     }
     let mut metadata = input.metadata()?;
     metadata.insert(BLOCKS_KEY.to_string(), serde_json::Value::Object(layout).to_string());
+    metadata.insert(select::KEY.to_string(), kept.to_json());
     io::write(&args.output, out, metadata, "writing")
 }
 

@@ -18,7 +18,7 @@ use crate::select::{self, Kept, Selection};
 /// Runs `quantlab quantize`; prints what it quantized and what it kept.
 pub fn run(args: &QuantizeArgs, report: &mut impl Write) -> Result<()> {
     if args.format.is_some() {
-        return crate::blocks::quantize(args);
+        return crate::blocks::quantize(args, report);
     }
     let spec = spec(args)?;
     spec.check()?;

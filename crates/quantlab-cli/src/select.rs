@@ -38,6 +38,8 @@ pub enum Reason {
     NotIncluded,
     /// Matched by an `--exclude` pattern.
     Excluded,
+    /// Selected, but its shape does not split into the block format's blocks.
+    Unfit,
 }
 
 impl fmt::Display for Reason {
@@ -49,6 +51,7 @@ impl fmt::Display for Reason {
             Reason::OneDim => "fewer than 2 dimensions; --all converts them",
             Reason::NotIncluded => "matched by no --include",
             Reason::Excluded => "matched by --exclude",
+            Reason::Unfit => "its rows are not whole blocks of the format",
         })
     }
 }

@@ -140,3 +140,34 @@ fn footprint_counts_block_formats_bits_per_weight() {
     assert_eq!(odd["storages"][3]["bytes"], 35 * 4);
     assert!(heavy["storages"][0]["sqnr_db"].as_f64().unwrap() > 10.0);
 }
+
+/// Block formats follow the same tensor selection as linear quantization:
+/// `--exclude` keeps a tensor in float (F32 in GGUF, unchanged in
+/// safetensors), the output records it, and the CLI says what it kept.
+#[test]
+fn block_formats_follow_the_tensor_selection() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("formats_input.safetensors");
+    let input = input.display().to_string();
+    let st = dir.path().join("q.safetensors").display().to_string();
+    let printed = ok(&["quantize", &input, "-o", &st, "--format", "nf4", "--exclude", "heavy"]);
+    assert!(printed.contains("kept 1 (matched by --exclude): heavy"), "{printed}");
+    let file = Loaded::open(std::path::Path::new(&st));
+    let heavy = file.st().tensor("heavy").unwrap();
+    let original = Loaded::open(&fixture("formats_input.safetensors"));
+    assert_eq!(heavy.data(), original.st().tensor("heavy").unwrap().data(), "excluded tensor copied unchanged");
+    assert_eq!(file.st().tensor("special").unwrap().dtype(), safetensors::Dtype::U8, "selected tensor quantized");
+    let selection: serde_json::Value = serde_json::from_str(&file.metadata()["quantlab.selection"]).unwrap();
+    assert_eq!(selection["kept"]["excluded"], serde_json::json!(["heavy"]));
+
+    let gguf = dir.path().join("q.gguf").display().to_string();
+    let printed = ok(&["quantize", &input, "-o", &gguf, "--format", "q8_0", "--include", "spec*"]);
+    assert!(printed.contains("quantized to q8_0: 1 tensor(s)"), "{printed}");
+    let g = quantlab::io::gguf::GgufFile::open(std::path::Path::new(&gguf)).unwrap();
+    let g = g.parse().unwrap();
+    let types: Vec<(String, u32)> = g.tensors.iter().map(|t| (t.name.clone(), t.ggml_type.0)).collect();
+    for (name, ty) in &types {
+        // ggml type 0 is F32, 8 is Q8_0.
+        assert_eq!(*ty, if name == "special" { 8 } else { 0 }, "{name}: {types:?}");
+    }
+}
