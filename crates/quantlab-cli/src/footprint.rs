@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use ndarray::{ArrayViewD, IxDyn};
 use quantlab::formats::BlockFormat;
 use quantlab::{
-    CastExt, CastOptions, DType, Element, ErrorStats, QuantSpec, QuantizeExt, Storage as LibStorage, error_stats,
+    CastExt, CastOptions, DType, Element, ErrorStats, Overflow, QuantSpec, QuantizeExt, Storage as LibStorage, error_stats,
     human_bytes, tensor_bytes,
 };
 use rayon::prelude::*;
@@ -302,7 +302,16 @@ fn cast_error<T: Element>(x: &ArrayViewD<'_, T>, d: DType) -> Result<ErrorStats>
         DType::BFloat16 => error_stats(x, &x.cast_with::<bf16>(o)?)?,
         DType::Float8E4M3Fn => error_stats(x, &x.cast_with::<F8E4M3>(o)?)?,
         DType::Float8E5M2 => error_stats(x, &x.cast_with::<F8E5M2>(o)?)?,
-        other => bail!("{other} is not a float type"),
+        other => {
+            // The narrow types (float8 variants, float6, float4, e8m0): the
+            // per-value model, saturating as checkpoints stored in them are.
+            let Some(m) = other.minifloat() else { bail!("{other} is not a float type") };
+            let back = x
+                .iter()
+                .map(|v| m.encode(v.to_f64(), Overflow::Saturate).map(|c| m.decode(c)))
+                .collect::<Result<Vec<f64>, _>>()?;
+            error_stats(x, &ndarray::ArrayD::from_shape_vec(IxDyn(x.shape()), back)?)?
+        }
     })
 }
 

@@ -148,3 +148,36 @@ fn overflow_policies_by_name() {
     assert_eq!(run.status.code(), Some(2));
     assert!(String::from_utf8(run.stderr).unwrap().contains("unknown overflow policy `wrap`"));
 }
+
+/// `footprint` knows every narrow float: its bytes are the type's bits per
+/// value, and its error is that of `cast` there and back (which the
+/// round-trip test above holds to ml_dtypes' codes), saturating at the
+/// type's largest value.
+#[test]
+fn footprint_counts_every_narrow_float() {
+    let dir = tempfile::tempdir().unwrap();
+    let values: Vec<f32> = (0..64).map(|i| (i as f32 - 31.5) * 0.37).collect();
+    let input = dir.path().join("in.safetensors");
+    write_safetensors(&input, &[("w", Dtype::F32, vec![8, 8], f32_bytes(&values))]);
+    let types = [DType::Float4E2M1Fn, DType::Float6E3M2Fn, DType::Float8E4M3Fnuz, DType::Float8E3M4];
+    let names: Vec<&str> = types.iter().map(|d| d.name()).collect();
+    let json = ok(&["footprint", path(&input), "--dtype", &names.join(","), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let cells = v["tensors"][0]["storages"].as_array().unwrap();
+    for (d, cell) in types.iter().zip(cells) {
+        assert_eq!(cell["storage"], d.name());
+        assert_eq!(cell["bytes"].as_u64().unwrap(), 64 * u64::from(d.bits()) / 8, "{d}");
+        let narrow = dir.path().join(format!("{d}.safetensors"));
+        ok(&["cast", path(&input), "-o", path(&narrow), "--to", d.name(), "--overflow", "saturate"]);
+        let back = dir.path().join(format!("{d}.back.safetensors"));
+        ok(&["cast", path(&narrow), "-o", path(&back), "--to", "float32"]);
+        let got = f32s(Loaded::open(&back).st().tensor("w").unwrap().data());
+        let errors: Vec<f64> = values.iter().zip(&got).map(|(&a, &b)| f64::from(a) - f64::from(b)).collect();
+        let mse = errors.iter().map(|e| e * e).sum::<f64>() / 64.0;
+        let max_abs = errors.iter().fold(0.0f64, |m, e| m.max(e.abs()));
+        assert!(mse > 0.0, "{d}: the values are not all representable");
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * b.abs().max(1e-30);
+        assert!(close(cell["mse"].as_f64().unwrap(), mse), "{d}: {cell} vs {mse}");
+        assert!(close(cell["max_abs"].as_f64().unwrap(), max_abs), "{d}: {cell} vs {max_abs}");
+    }
+}
