@@ -29,13 +29,14 @@ const MIN_TIME: Duration = Duration::from_millis(500);
 
 /// The operations, in report order, with the bytes each moves per element
 /// (read plus write), which turn elements/s into GB/s.
-const OPS: [(&str, f64); 6] = [
+const OPS: [(&str, f64); 7] = [
     ("copy", 8.0),
     ("quantize_int8", 5.0),
     ("dequantize_int8", 5.0),
     ("cast_bf16", 6.0),
     ("cast_f16", 6.0),
     ("quantize_int4_g128", 4.5),
+    ("cast_e4m3fn", 5.0),
 ];
 
 /// Symmetric int4 per-group (G=128) quantization including packing: one line
@@ -119,6 +120,7 @@ fn measure(n: usize, reuse: bool) -> Result<Vec<(&'static str, f64)>> {
     let q8 = view.quantize_with(DType::Int8, &params)?;
     let mut dst = vec![0f32; n];
     let (mut b16, mut h16) = (Array1::from_elem(n, bf16::ZERO), Array1::from_elem(n, f16::ZERO));
+    let mut e4 = Array1::from_elem(n, float8::F8E4M3::from_bits(0));
     let secs = [
         best(|| {
             dst.copy_from_slice(black_box(&x));
@@ -139,6 +141,7 @@ fn measure(n: usize, reuse: bool) -> Result<Vec<(&'static str, f64)>> {
             black_box(quantize_int4_g128(view)?);
             Ok(())
         })?,
+        best(|| cast_once(view, &mut e4, reuse))?,
     ];
     Ok(OPS.iter().zip(secs).map(|((name, _), s)| (*name, n as f64 / s)).collect())
 }

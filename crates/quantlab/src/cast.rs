@@ -136,7 +136,14 @@ where
 {
     fn cast_with<T: Element>(&self, options: CastOptions) -> Result<Array<T, D>> {
         // The SIMD paths take contiguous row-major slices (f32 <-> bf16/f16,
-        // which cannot fail); strided views and other pairs take the scalar path.
+        // which cannot fail; f32 <-> float8_e4m3fn/e5m2, whose kernels hand
+        // the values needing a policy to the scalar model); strided views
+        // and other pairs take the scalar path.
+        if let Some(src) = self.as_slice()
+            && let Some(out) = arch::cast_fp8::<A, T, Error>(src, |i| cast_one(src[i], options, i))
+        {
+            return Ok(Array::from_shape_vec(self.raw_dim(), out?).expect("same element count"));
+        }
         if let Some(src) = self.as_slice()
             && let Some(mut out) = arch::cast_fast::<A, T>(src)
         {
@@ -161,6 +168,11 @@ where
                 left: self.shape().to_vec(),
                 right: out.shape().to_vec(),
             });
+        }
+        if let (Some(src), Some(dst)) = (self.as_slice(), out.as_slice_mut())
+            && let Some(done) = arch::cast_fp8_into(src, dst, |i| cast_one(src[i], options, i))
+        {
+            return done;
         }
         if let (Some(src), Some(dst)) = (self.as_slice(), out.as_slice_mut())
             && arch::cast_fast_into(src, dst)

@@ -79,7 +79,8 @@ fn bench_json_has_the_contracted_shape() {
     assert_eq!(features.len(), cpu.features.iter().filter(|f| f.present).count());
     let ops = v["ops"].as_object().unwrap();
     let names: Vec<&str> = ops.keys().map(String::as_str).collect();
-    let mut want = ["copy", "quantize_int8", "dequantize_int8", "cast_bf16", "cast_f16", "quantize_int4_g128"];
+    let mut want =
+        ["copy", "quantize_int8", "dequantize_int8", "cast_bf16", "cast_f16", "quantize_int4_g128", "cast_e4m3fn"];
     want.sort();
     let mut names = names;
     names.sort();

@@ -24,6 +24,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use float8::{F8E4M3, F8E5M2};
 use half::{bf16, f16};
 
 use crate::buffer;
@@ -49,6 +50,10 @@ macro_rules! simd_kernels {
         bf16_to_f32: $bf16_to_f32:path,
         f32_to_f16: $f32_to_f16:path,
         f16_to_f32: $f16_to_f32:path,
+        f32_to_e4m3fn: $f32_to_e4m3fn:path,
+        f32_to_e5m2: $f32_to_e5m2:path,
+        e4m3fn_to_f32: $e4m3fn_to_f32:path,
+        e5m2_to_f32: $e5m2_to_f32:path,
         quantize_variants: $quantize_variants:expr $(,)?
     ) => {
         // `unused_unsafe`: an ISA may use a safe function for an entry (NEON's f16 casts).
@@ -83,6 +88,14 @@ macro_rules! simd_kernels {
             f32_to_f16: |x, out| unsafe { $f32_to_f16(x, out) },
             // SAFETY: the table's features were detected (see the macro's documentation).
             f16_to_f32: |x, out| unsafe { $f16_to_f32(x, out) },
+            // SAFETY: the table's features were detected (see the macro's documentation).
+            f32_to_e4m3fn: |x, out| unsafe { $f32_to_e4m3fn(x, out) },
+            // SAFETY: the table's features were detected (see the macro's documentation).
+            f32_to_e5m2: |x, out| unsafe { $f32_to_e5m2(x, out) },
+            // SAFETY: the table's features were detected (see the macro's documentation).
+            e4m3fn_to_f32: |x, out| unsafe { $e4m3fn_to_f32(x, out) },
+            // SAFETY: the table's features were detected (see the macro's documentation).
+            e5m2_to_f32: |x, out| unsafe { $e5m2_to_f32(x, out) },
             quantize_variants: $quantize_variants,
         };
     };
@@ -104,6 +117,7 @@ pub(crate) fn uninit_i8_as_u8(out: &mut [MaybeUninit<i8>]) -> &mut [MaybeUninit<
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
 pub(crate) mod formats_kernels;
+pub(crate) mod fp8;
 pub(crate) mod gemv;
 pub(crate) mod scalar;
 #[cfg(target_arch = "x86_64")]
@@ -339,6 +353,17 @@ pub struct Kernels {
     pub f32_to_f16: fn(&[f32], &mut [MaybeUninit<f16>]),
     /// f16 to f32 (exact).
     pub f16_to_f32: fn(&[f16], &mut [MaybeUninit<f32>]),
+    /// f32 to float8_e4m3fn codes, round to nearest even, for the leading
+    /// values that need no overflow policy: stops at the first NaN,
+    /// infinity or value beyond the largest code (or a little below it)
+    /// and returns how many it wrote (see `arch::fp8`).
+    pub f32_to_e4m3fn: fn(&[f32], &mut [MaybeUninit<u8>]) -> usize,
+    /// f32 to float8_e5m2 codes, as `f32_to_e4m3fn`.
+    pub f32_to_e5m2: fn(&[f32], &mut [MaybeUninit<u8>]) -> usize,
+    /// float8_e4m3fn codes to f32 (exact; NaN as the scalar path gives it).
+    pub e4m3fn_to_f32: fn(&[u8], &mut [MaybeUninit<f32>]),
+    /// float8_e5m2 codes to f32 (exact).
+    pub e5m2_to_f32: fn(&[u8], &mut [MaybeUninit<f32>]),
     /// The ways this path has of quantizing to 8 bits, when it has several
     /// (empty otherwise): which is fastest depends on the microarchitecture,
     /// so [`kernels`] times them once at start-up and `quantize_i8`,
@@ -528,4 +553,93 @@ fn same_type_mut<A: 'static, U: 'static>(s: &mut [A]) -> &mut [U] {
     assert_eq!(TypeId::of::<A>(), TypeId::of::<U>());
     // SAFETY: A and U are the same type (asserted above).
     unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<U>(), s.len()) }
+}
+
+/// The fast path for casting a contiguous slice between f32 and
+/// float8_e4m3fn or float8_e5m2, where `A` to `T` is one of those; `None`
+/// sends the caller elsewhere. The kernels round every value that needs no
+/// overflow policy and stop at the others, which `fix(index)` casts (the
+/// scalar model with the caller's policy; its error ends the cast).
+pub(crate) fn cast_fp8<A: Element, T: Element, E>(
+    src: &[A],
+    fix: impl FnMut(usize) -> Result<T, E>,
+) -> Option<Result<Vec<T>, E>> {
+    if !has_fp8_path::<A, T>() {
+        return None;
+    }
+    // SAFETY: when `cast_fp8_uninit` returns `Some(Ok)`, it wrote every element.
+    Some(unsafe { buffer::try_filled(src.len(), |out| cast_fp8_uninit(src, out, fix).expect("a pair with a kernel")) })
+}
+
+/// [`cast_fp8`] into `dst` (of `src`'s length); on error, `dst` holds the
+/// values before the failing one.
+pub(crate) fn cast_fp8_into<A: Element, T: Element, E>(
+    src: &[A],
+    dst: &mut [T],
+    fix: impl FnMut(usize) -> Result<T, E>,
+) -> Option<Result<(), E>> {
+    // SAFETY: same layout; the kernels only write initialized values, so
+    // `dst` stays initialized.
+    let dst = unsafe { &mut *(dst as *mut [T] as *mut [MaybeUninit<T>]) };
+    cast_fp8_uninit(src, dst, fix)
+}
+
+/// Whether [`cast_fp8`] has a kernel from `A` to `T`.
+fn has_fp8_path<A: Element, T: Element>() -> bool {
+    let is = |a: TypeId, t: TypeId| TypeId::of::<A>() == a && TypeId::of::<T>() == t;
+    let (f32_, e4, e5) = (TypeId::of::<f32>(), TypeId::of::<F8E4M3>(), TypeId::of::<F8E5M2>());
+    is(f32_, e4) || is(f32_, e5) || is(e4, f32_) || is(e5, f32_)
+}
+
+/// [`cast_fp8_into`] into a buffer that may be uninitialized: `None` when
+/// there is no kernel; `Some(Ok)` when every element of `dst` was written.
+fn cast_fp8_uninit<A: Element, T: Element, E>(
+    src: &[A],
+    dst: &mut [MaybeUninit<T>],
+    mut fix: impl FnMut(usize) -> Result<T, E>,
+) -> Option<Result<(), E>> {
+    let k = kernels();
+    let is = |a: TypeId, t: TypeId| TypeId::of::<A>() == a && TypeId::of::<T>() == t;
+    let (f32_, e4, e5) = (TypeId::of::<f32>(), TypeId::of::<F8E4M3>(), TypeId::of::<F8E5M2>());
+    let n = src.len().min(dst.len());
+    let (src, dst) = (&src[..n], &mut dst[..n]);
+    if is(f32_, e4) {
+        let fix = |i| fix(i).map(|t| same_type::<T, F8E4M3>(std::slice::from_ref(&t))[0].to_bits());
+        Some(fp8::encode(k.f32_to_e4m3fn, same_type(src), fp8_codes_mut::<T, F8E4M3>(dst), fix))
+    } else if is(f32_, e5) {
+        let fix = |i| fix(i).map(|t| same_type::<T, F8E5M2>(std::slice::from_ref(&t))[0].to_bits());
+        Some(fp8::encode(k.f32_to_e5m2, same_type(src), fp8_codes_mut::<T, F8E5M2>(dst), fix))
+    } else if is(e4, f32_) {
+        (k.e4m3fn_to_f32)(fp8_codes(same_type::<A, F8E4M3>(src)), same_type_mut(dst));
+        Some(Ok(()))
+    } else if is(e5, f32_) {
+        (k.e5m2_to_f32)(fp8_codes(same_type::<A, F8E5M2>(src)), same_type_mut(dst));
+        Some(Ok(()))
+    } else {
+        None
+    }
+}
+
+/// A float8 type of the `float8` crate: a `u8` code in a
+/// `#[repr(transparent)]` wrapper.
+///
+/// # Safety
+/// Implement only for such types.
+unsafe trait Fp8Code: 'static {}
+// SAFETY: `float8::F8E4M3` is `#[repr(transparent)] struct F8E4M3(u8)`.
+unsafe impl Fp8Code for F8E4M3 {}
+// SAFETY: `float8::F8E5M2` is `#[repr(transparent)] struct F8E5M2(u8)`.
+unsafe impl Fp8Code for F8E5M2 {}
+
+/// Float8 values as their codes.
+fn fp8_codes<F: Fp8Code>(s: &[F]) -> &[u8] {
+    // SAFETY: `F` has `u8`'s layout (see `Fp8Code`), and every code is a valid `F`.
+    unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<u8>(), s.len()) }
+}
+
+/// An output of `T`, which the caller has checked is `F`, as codes.
+fn fp8_codes_mut<T: 'static, F: Fp8Code>(s: &mut [MaybeUninit<T>]) -> &mut [MaybeUninit<u8>] {
+    let s: &mut [MaybeUninit<F>] = same_type_mut(s);
+    // SAFETY: `F` has `u8`'s layout (see `Fp8Code`), and every code is a valid `F`.
+    unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<MaybeUninit<u8>>(), s.len()) }
 }

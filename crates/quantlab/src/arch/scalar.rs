@@ -22,6 +22,10 @@ pub(crate) static KERNELS: Kernels = Kernels {
     bf16_to_f32,
     f32_to_f16,
     f16_to_f32,
+    f32_to_e4m3fn: super::fp8::f32_to_e4m3fn,
+    f32_to_e5m2: super::fp8::f32_to_e5m2,
+    e4m3fn_to_f32: super::fp8::e4m3fn_to_f32,
+    e5m2_to_f32: super::fp8::e5m2_to_f32,
     quantize_variants: &[],
 };
 

@@ -1,3 +1,4 @@
 //! AArch64 kernels: NEON, which every AArch64 CPU has.
 
+pub(crate) mod fp8_neon;
 pub(crate) mod neon;

@@ -28,6 +28,10 @@ simd_kernels! {
     bf16_to_f32: bf16_to_f32_neon,
     f32_to_f16: f32_to_f16_half,
     f16_to_f32: f16_to_f32_half,
+    f32_to_e4m3fn: super::fp8_neon::f32_to_e4m3fn,
+    f32_to_e5m2: super::fp8_neon::f32_to_e5m2,
+    e4m3fn_to_f32: super::fp8_neon::e4m3fn_to_f32,
+    e5m2_to_f32: super::fp8_neon::e5m2_to_f32,
     quantize_variants: &[],
 }
 

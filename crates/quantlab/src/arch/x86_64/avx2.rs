@@ -24,6 +24,10 @@ simd_kernels! {
     bf16_to_f32: bf16_to_f32_avx2,
     f32_to_f16: f32_to_f16_f16c,
     f16_to_f32: f16_to_f32_f16c,
+    f32_to_e4m3fn: super::fp8_avx2::f32_to_e4m3fn,
+    f32_to_e5m2: super::fp8_avx2::f32_to_e5m2,
+    e4m3fn_to_f32: super::fp8_avx2::e4m3fn_to_f32,
+    e5m2_to_f32: super::fp8_avx2::e5m2_to_f32,
     quantize_variants: &[],
 }
 

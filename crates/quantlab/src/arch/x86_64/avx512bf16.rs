@@ -29,6 +29,10 @@ simd_kernels! {
     bf16_to_f32: avx512::bf16_to_f32_avx512,
     f32_to_f16: avx512::f32_to_f16_avx512,
     f16_to_f32: avx512::f16_to_f32_avx512,
+    f32_to_e4m3fn: super::fp8_avx512::f32_to_e4m3fn,
+    f32_to_e5m2: super::fp8_avx512::f32_to_e5m2,
+    e4m3fn_to_f32: super::fp8_avx512::e4m3fn_to_f32,
+    e5m2_to_f32: super::fp8_avx512::e5m2_to_f32,
     quantize_variants: &QUANTIZE_VARIANTS,
 }
 
