@@ -15,9 +15,11 @@ kernel tests are skipped, unless QUANTLAB_REQUIRE_KERNEL is set (CI sets it),
 in which case they fail.
 """
 
+import math
 import os
 import re
 import shutil
+import struct
 from pathlib import Path
 
 import pytest
@@ -79,6 +81,89 @@ GOLDEN = {
     ],
 }
 
+
+# ---- Part 2's narrow types: golden lines from PyTorch 2.15 and ml_dtypes 0.6, read from
+# tests/fixtures/ml_dtypes_casts.bin (written by tests/fixtures/ml_dtypes_casts.py; its
+# docstring gives the format: sections of decoded codes, casts, ml_dtypes' finfo limits
+# and str(torch.finfo(...))).
+FIXTURE = ROOT / "tests" / "fixtures" / "ml_dtypes_casts.bin"
+
+
+def read_casts_fixture(path=FIXTURE):
+    """{(type name, section kind): payload bytes} of the casts fixture."""
+    data = path.read_bytes()
+    assert data[:8] == b"QLCASTS1", path
+    (header,) = struct.unpack_from("<I", data, 8)
+    at = 12 + header
+    item = {1: 12, 2: 4, 3: 8, 4: 2, 5: 2, 6: 2, 7: 2, 9: 2, 10: 8, 11: 1}
+    sections = {}
+    while at < len(data):
+        n = data[at]
+        name = data[at + 1 : at + 1 + n].decode()
+        at += 1 + n
+        kind = data[at]
+        (count,) = struct.unpack_from("<I", data, at + 1)
+        at += 5
+        size = item[kind] * count
+        sections[(name, kind)] = data[at : at + size]
+        at += size
+    return sections
+
+
+def fixture_decoded(sections, name):
+    """ml_dtypes' value of every code of `name`, as f64."""
+    raw = sections[(name, 1)]
+    count = len(raw) // 12
+    return list(struct.unpack_from(f"<{count}d", raw, 4 * count))
+
+
+def rust_display(v):
+    """How Rust's `{}` prints an f64: 448 for 448.0, NaN, -0 for -0.0."""
+    if math.isnan(v):
+        return "NaN"
+    return str(int(v)) if v == int(v) and abs(v) < 1e15 else repr(v)
+
+
+def narrow_golden():
+    """Golden lines of the narrow-types cells, from the references' values in the fixture."""
+    fx = read_casts_fixture()
+    finfo_lines = []
+    for name in ["float8_e4m3fn", "float8_e4m3fnuz", "float8_e4m3", "float8_e5m2", "float8_e5m2fnuz",
+                 "float8_e8m0fnu", "float6_e3m2fn", "float4_e2m1fn"]:
+        if (name, 11) in fx:  # PyTorch has a finfo for it: its exact line
+            finfo_lines.append(fx[(name, 11)].decode())
+        else:  # ml_dtypes' values in PyTorch's format (%g)
+            top, low, eps, normal, _ = struct.unpack("<5d", fx[(name, 10)])
+            finfo_lines.append(f"min={low:g}, max={top:g}, eps={eps:g}, smallest_normal={normal:g}, "
+                               f"tiny={normal:g}, dtype={name})")
+    float4 = fixture_decoded(fx, "float4_e2m1fn")
+    # What PyTorch and ml_dtypes make of a finite f32 beyond float8_e4m3fn's overflow threshold
+    # (the fixture's inputs include 896 and 1e30; 1000 lies between them).
+    e4m3 = fixture_decoded(fx, "float8_e4m3fn")
+    raw = fx[("float8_e4m3fn", 2)]
+    inputs = struct.unpack(f"<{len(raw) // 4}f", raw)
+    torch = struct.unpack(f"<{len(inputs)}H", fx[("float8_e4m3fn", 6)])
+    mld = struct.unpack(f"<{len(inputs)}H", fx[("float8_e4m3fn", 4)])
+    top = struct.unpack("<5d", fx[("float8_e4m3fn", 10)])[0]
+    over = [i for i, x in enumerate(inputs) if math.isfinite(x) and x > top + 16]  # 464 rounds up
+    assert over, "the fixture has no finite float8_e4m3fn overflow input"
+    torch_values = {rust_display(e4m3[torch[i]]) for i in over}
+    mld_values = {rust_display(e4m3[mld[i]]) for i in over}
+    assert len(torch_values) == 1 and len(mld_values) == 1, (torch_values, mld_values)
+    return {
+        "narrow_finfo": finfo_lines,
+        "float4_values": ["float4_e2m1fn, codes 0 to 15: [" + ", ".join(repr(v) for v in float4) + "]"],
+        "overflow_policies": [
+            "1000 -> float8_e4m3fn, overflow=error error:",  # quantlab's default (no reference)
+            f"1000 -> float8_e4m3fn, overflow=saturate {rust_display(top)}",
+            f"1000 -> float8_e4m3fn, overflow=nan {mld_values.pop()}",
+            f"1000 -> float8_e4m3fn, overflow=pytorch {torch_values.pop()}",
+        ],
+    }
+
+
+GOLDEN.update(narrow_golden())
+
 # Figures: the cell, and words its SVG must contain (title, axis labels, legend).
 FIGURES = {
     "float_formats_figure": ["Floating-point formats", "bfloat16", "float8_e5m2", "sign", "exponent", "mantissa"],
@@ -86,7 +171,13 @@ FIGURES = {
     "compare_ways_chart": ["granularity", "mean squared error", "symmetric", "asymmetric", "per-group (G=64)"],
     "compare_bits_chart": ["bits per code", "mean squared error", "per-channel (axis 0)"],
     "memory_chart": ["Weight memory", "Llama 2 70B", "int4 g128", "16.00 GiB budget"],
+    "narrow_formats_figure": ["Floating-point formats", "float8_e4m3fnuz", "float8_e8m0fnu", "float6_e2m3fn",
+                              "float4_e2m1fn", "sign", "exponent", "mantissa"],
 }
+
+# Part 2's cells on today's narrow types (they must not enter Part 1).
+NARROW_CELLS = ["narrow_formats_figure", "narrow_finfo", "float4_values", "overflow_policies", "float6_max",
+                "float6_max_test"]
 
 # The original lesson's headings, in order (Part 1 ends at `## Quantization`).
 HEADINGS = [
@@ -173,9 +264,9 @@ def test_course_cells_are_marked_for_grading():
     assert None not in ids and len(ids) == len(set(ids)), "every code cell needs a unique grade_id"
     tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
     solutions = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
-    # The original's four TODO cells, graded on output, plus three code exercises.
+    # The original's four TODO cells, graded on output, plus four code exercises.
     expect_output = [t for t in tests if "// expect-output:" in t.source]
-    assert len(expect_output) == 4 and len(solutions) == 7 and len(tests) == 7
+    assert len(expect_output) == 4 and len(solutions) == 8 and len(tests) == 8
     for t in tests:
         assert t.metadata["nbgrader"]["locked"] and t.metadata["nbgrader"]["points"] > 0
         assert "// BEGIN HIDDEN TESTS" in t.source and "// END HIDDEN TESTS" in t.source
@@ -185,6 +276,26 @@ def test_course_cells_are_marked_for_grading():
     for t in code_tests:
         hidden = t.source.split("// BEGIN HIDDEN TESTS")[1]
         assert "::std::assert" in hidden and "::quantlab_lesson::" in hidden
+
+
+def test_narrow_types_live_in_part_2():
+    for path in (COURSE, RELEASE):
+        nb = nbformat.read(path, as_version=4)
+        part2 = next(i for i, c in enumerate(nb.cells)
+                     if c.cell_type == "markdown" and c.source.strip().splitlines()[0] == "## Quantization")
+        where = {grade_id(c): i for i, c in enumerate(nb.cells) if grade_id(c)}
+        for gid in NARROW_CELLS:
+            assert where[gid] > part2, (path, gid)
+        part1 = "".join(c.source for c in nb.cells[:part2])
+        assert "Float8E8M0Fnu" not in part1 and "narrow_float_formats" not in part1, path
+
+
+def test_exercise_4_expects_ml_dtypes_value():
+    # The hidden test's literal is ml_dtypes' finfo(float6_e2m3fn).max.
+    top = struct.unpack("<5d", read_casts_fixture()[("float6_e2m3fn", 10)])[0]
+    test = cells_by_id(nbformat.read(COURSE, as_version=4))["float6_max_test"]
+    hidden = test.source.split("// BEGIN HIDDEN TESTS")[1]
+    assert f"::std::assert_eq!(float6_e2m3fn_max(), {top:g});" in hidden, (top, hidden)
 
 
 def test_committed_notebooks_were_executed():

@@ -155,6 +155,31 @@ pub fn float_formats() -> Result<Figure> {
     float_formats_of(&FLOAT_FORMATS)
 }
 
+/// Today's narrow floating-point formats, for Part 2's picture: the float8
+/// family (OCP's e4m3fn and e5m2, AMD's fnuz pair, the IEEE-style e4m3 and
+/// e3m4, Graphcore's e4m3b11fnuz), the MX scale e8m0 and the MXFP6/MXFP4/NVFP4
+/// elements.
+pub const NARROW_FLOAT_FORMATS: [DType; 11] = [
+    DType::Float8E4M3Fn,
+    DType::Float8E4M3Fnuz,
+    DType::Float8E4M3,
+    DType::Float8E5M2,
+    DType::Float8E5M2Fnuz,
+    DType::Float8E3M4,
+    DType::Float8E4M3B11Fnuz,
+    DType::Float8E8M0Fnu,
+    DType::Float6E2M3Fn,
+    DType::Float6E3M2Fn,
+    DType::Float4E2M1Fn,
+];
+
+/// The bit layouts of [`NARROW_FLOAT_FORMATS`], drawn like [`float_formats`]
+/// (8 bits wide; e8m0 has no sign and no mantissa, float6 and float4 fill 6
+/// and 4 of the 8 columns).
+pub fn narrow_float_formats() -> Result<Figure> {
+    float_formats_of(&NARROW_FLOAT_FORMATS)
+}
+
 /// The bit layouts of the given floating-point types, one row each, widest
 /// bit count setting the scale.
 ///
@@ -224,8 +249,11 @@ pub fn float_formats_of(dtypes: &[DType]) -> Result<Figure> {
                     let b = f64::from(b);
                     cells.push(Rectangle::new([(b + 0.04, y - 0.32), (b + 0.96, y + 0.32)], color.filled()));
                 }
-                let mid = f64::from(start) + f64::from(len) / 2.0;
-                labels.push(Text::new(len.to_string(), (mid, y), centered(13, &WHITE)));
+                // An empty field (e8m0's sign and mantissa) gets no label.
+                if len > 0 {
+                    let mid = f64::from(start) + f64::from(len) / 2.0;
+                    labels.push(Text::new(len.to_string(), (mid, y), centered(13, &WHITE)));
+                }
             }
             chart
                 .draw_series(cells)?
@@ -679,6 +707,29 @@ mod tests {
         }
         // 32 + 16 + 16 + 8 + 8 bit cells, 3 legend swatches, background and legend box.
         assert!(count(svg, "<rect") >= 80 + 3, "{}", count(svg, "<rect"));
+    }
+
+    #[test]
+    fn narrow_float_formats_draw_every_narrow_type() {
+        let fig = narrow_float_formats().unwrap();
+        let svg = fig.svg();
+        let t = texts(svg);
+        for d in NARROW_FLOAT_FORMATS {
+            assert!(t.contains(&d.name()), "missing {} in {t:?}", d.name());
+        }
+        for want in ["sign", "exponent", "mantissa", "bit (most significant first)"] {
+            assert!(t.contains(&want), "missing {want}");
+        }
+        // One bit cell per bit: eight float8 rows, two float6, one float4.
+        let bits: u32 = NARROW_FLOAT_FORMATS.iter().map(|d| d.bits()).sum();
+        assert_eq!(bits, 8 * 8 + 2 * 6 + 4);
+        assert!(count(svg, "<rect") >= bits as usize + 3, "{}", count(svg, "<rect"));
+        // Field widths: e8m0's 8 exponent bits, e2m1's 1 mantissa bit; e8m0's empty
+        // sign and mantissa fields get no "0" label (the only "0" is the axis tick).
+        for width in ["8", "5", "4", "3", "2", "1"] {
+            assert!(t.contains(&width), "{width}");
+        }
+        assert_eq!(t.iter().filter(|s| **s == "0").count(), 1, "{t:?}");
     }
 
     #[test]
