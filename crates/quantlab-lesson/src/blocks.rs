@@ -16,7 +16,7 @@
 use ndarray::{Array2, ArrayView2};
 
 use quantlab::formats::{BlockFormat, FORMAT_NAMES, MxElement, NF4_CODE, ScaleRule, Scales};
-use quantlab::{DType, ErrorStats, error_stats};
+use quantlab::{DType, ErrorStats, QuantSpec, QuantizeExt, error_stats};
 
 use crate::error::{Core, Result};
 use crate::lesson::Table;
@@ -51,6 +51,14 @@ pub fn block_mse(x: &[f32], y: &[f32], block: usize) -> Vec<f64> {
             a.iter().zip(b).map(|(&u, &v)| (f64::from(u) - f64::from(v)).powi(2)).sum::<f64>() / a.len() as f64
         })
         .collect()
+}
+
+/// Linear quantization of `x` with `spec` (e.g. int4 per tensor or per
+/// group), and the MSE of each block of `block` values ([`block_mse`]).
+/// Precompiled here so that a cell need not instantiate the generic quantizer.
+pub fn linear_block_mse(x: &ndarray::Array1<f32>, spec: QuantSpec, block: usize) -> Result<Vec<f64>> {
+    let y = x.quantize(spec)?.dequantize()?;
+    Ok(block_mse(&x.to_vec(), &y.to_vec(), block))
 }
 
 /// One MX block taken apart: its E8M0 byte, the scale it stands for, the
@@ -344,6 +352,14 @@ mod tests {
         let mut y = x.clone();
         y[40] += 2.0; // exact in f32 for these values
         assert_eq!(block_mse(&x, &y, 32), vec![0.0, 4.0 / 32.0]);
+        // int4 per tensor: the outlier's step zeroes the small values of the other block too.
+        let mut v = ndarray::Array1::from(x);
+        v[40] = 40.0;
+        let int4 = QuantSpec::new(DType::Int4).symmetric();
+        let whole = linear_block_mse(&v, int4, 32).unwrap();
+        let grouped = linear_block_mse(&v, int4.per_group(32), 32).unwrap();
+        assert_eq!(whole[1], grouped[1]);
+        assert!(grouped[0] * 10.0 < whole[0], "{grouped:?} {whole:?}");
     }
 
     #[test]
