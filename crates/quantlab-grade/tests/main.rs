@@ -5,5 +5,5 @@ mod support;
 mod cli;
 mod course;
 mod failures;
-mod lesson;
 mod formats_lesson;
+mod lesson;
