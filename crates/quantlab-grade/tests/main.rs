@@ -5,4 +5,5 @@ mod support;
 mod cli;
 mod course;
 mod failures;
+mod formats_lesson;
 mod lesson;

@@ -23,6 +23,7 @@
 
 mod error;
 
+pub mod blocks;
 pub mod data;
 pub mod lesson;
 #[cfg(feature = "model")]

@@ -340,3 +340,69 @@ pub(crate) fn dequantize_q6_k(q: &[u8], out: &mut [f32]) {
         }
     }
 }
+
+/// What one Q4_K super-block's 144 bytes hold, unpacked: value `32 j + i` is
+/// `d * scales[j] * code - dmin * mins[j]` (`code` the 4-bit nibble).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Q4KParts {
+    /// Bytes 0..2: the f16 super-scale of the sub-block scales.
+    pub d: f32,
+    /// Bytes 2..4: the f16 super-scale of the sub-block minimums.
+    pub dmin: f32,
+    /// Bytes 4..16 (with `mins`): eight 6-bit sub-block scales.
+    pub scales: [u8; 8],
+    /// Eight 6-bit sub-block minimums.
+    pub mins: [u8; 8],
+    /// Bytes 16..144: the 256 4-bit codes, one per byte, in value order.
+    pub codes: [u8; QK_K],
+}
+
+/// Unpacks one Q4_K super-block (exactly [`Q4_K_BYTES`] bytes).
+pub fn q4_k_parts(block: &[u8]) -> crate::error::Result<Q4KParts> {
+    if block.len() != Q4_K_BYTES {
+        return Err(crate::error::Error::WrongByteLength {
+            what: "one Q4_K super-block".into(),
+            expected: Q4_K_BYTES,
+            got: block.len(),
+        });
+    }
+    let mut parts = Q4KParts {
+        d: f16::from_le_bytes([block[0], block[1]]).to_f32(),
+        dmin: f16::from_le_bytes([block[2], block[3]]).to_f32(),
+        scales: [0; 8],
+        mins: [0; 8],
+        codes: [0; QK_K],
+    };
+    for j in 0..8 {
+        (parts.scales[j], parts.mins[j]) = scale_min_k4(j, &block[4..16]);
+        let chunk = &block[16 + 32 * (j / 2)..16 + 32 * (j / 2) + 32];
+        for i in 0..32 {
+            parts.codes[32 * j + i] = (chunk[i] >> (4 * (j % 2))) & 15;
+        }
+    }
+    Ok(parts)
+}
+
+#[cfg(test)]
+mod parts_tests {
+    use super::*;
+
+    #[test]
+    fn parts_rebuild_what_dequantize_gives() {
+        let x: Vec<f32> = (0..2 * QK_K).map(|i| ((i * 37 % 101) as f32 - 40.0) * 0.013).collect();
+        let mut q = vec![0u8; 2 * Q4_K_BYTES];
+        quantize_q4_k(&x, &mut q);
+        let mut y = vec![0f32; 2 * QK_K];
+        dequantize_q4_k(&q, &mut y);
+        for (b, want) in q.chunks_exact(Q4_K_BYTES).zip(y.chunks_exact(QK_K)) {
+            let p = q4_k_parts(b).unwrap();
+            assert!(p.scales.iter().chain(&p.mins).all(|&s| s < 64));
+            for (k, &w) in want.iter().enumerate() {
+                let j = k / 32;
+                let v = p.d * f32::from(p.scales[j]) * f32::from(p.codes[k]) - p.dmin * f32::from(p.mins[j]);
+                assert_eq!(v.to_bits(), w.to_bits(), "value {k}");
+            }
+        }
+        assert!(q4_k_parts(&q[..143]).unwrap_err().to_string().contains("143"));
+    }
+}
