@@ -19,6 +19,7 @@ mod config;
 mod error;
 mod format;
 mod pooling;
+pub mod study;
 mod tokenizer;
 mod weights;
 
@@ -32,6 +33,9 @@ pub use config::{BertConfig, SentenceConfig};
 pub use error::{ModelError, Result};
 pub use format::Format;
 pub use pooling::{cosine, l2_normalize, mean_pool};
+pub use study::{
+    FormatReport, LayerSensitivity, compare_formats, layer_sensitivity, nearest_change_rate, similarity_matrix,
+};
 pub use tokenizer::{Encoding, Tokenizer};
 
 /// The environment variable that names the model folder.
