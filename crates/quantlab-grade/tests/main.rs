@@ -6,3 +6,4 @@ mod cli;
 mod course;
 mod failures;
 mod lesson;
+mod model_lesson;
