@@ -18,7 +18,9 @@
 #   QUANTLAB_WARMUP=auto|always|never   auto (default) re-runs the warm-up only
 #                           when the notebook's evcxr commands, quantlab's sources
 #                           or the toolchain changed.
-#   QUANTLAB_NOTEBOOK       notebook to warm up (default notebooks/quantization.ipynb).
+#   QUANTLAB_NOTEBOOK       notebook to warm up (default notebooks/quantization.ipynb and,
+#                           when the model is installed, notebooks/model.ipynb; a
+#                           QUANTLAB_NOTEBOOK given by the caller is warmed alone).
 #   QUANTLAB_WITH_MODEL=0   skip the MiniLM model (87 MiB download).
 set -euo pipefail
 
@@ -28,6 +30,7 @@ cd "$QUANTLAB_ROOT"
 
 : "${QUANTLAB_WITH_TESTS:=0}"
 : "${QUANTLAB_WARMUP:=auto}"
+: "${QUANTLAB_NOTEBOOK_GIVEN:=${QUANTLAB_NOTEBOOK:+1}}"
 : "${QUANTLAB_NOTEBOOK:=notebooks/quantization.ipynb}"
 
 say() { printf 'setup: %s\n' "$*"; }
@@ -275,7 +278,12 @@ warm_up() {
   [[ -f "$QUANTLAB_NOTEBOOK" ]] || die "no notebook to warm up at $QUANTLAB_NOTEBOOK"
   local args=(--build-dir "$QUANTLAB_EVCXR_TMPDIR" --kernel-dir "$QUANTLAB_JUPYTER_DIR/kernels/rust")
   [[ "$QUANTLAB_WARMUP" == always ]] && args+=(--force)
-  LAST_NOTE="$(python3 binder/warmup.py "${args[@]}" "$QUANTLAB_NOTEBOOK")"
+  local notebooks=("$QUANTLAB_NOTEBOOK")
+  # The model lesson compiles more (tokenizers, at :opt 2): warm it too when its model is there.
+  if [[ -z "$QUANTLAB_NOTEBOOK_GIVEN" && -f notebooks/model.ipynb && -e models/all-MiniLM-L6-v2/model.safetensors ]]; then
+    notebooks+=(notebooks/model.ipynb)
+  fi
+  LAST_NOTE="$(python3 binder/warmup.py "${args[@]}" "${notebooks[@]}")"
 }
 
 start=$SECONDS

@@ -8,6 +8,10 @@ panic; those errors are expected and only counted. An error in the set-up cells 
 to and including the `:dep quantlab-lesson` cell) fails the warm-up: the lesson would not
 work either.
 
+Several notebooks may be given (setup.sh adds the model lesson, notebooks/model.ipynb,
+which compiles the model's dependencies, tokenizers included, at `:opt 2`): each is warmed
+in turn with its own stamp, and the summary joins their lines with "; ".
+
 Prints one summary line on stdout; progress and diagnostics go to stderr.
 """
 
@@ -117,17 +121,30 @@ def cell_seconds(cell) -> float | None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("notebook", type=Path)
+    parser.add_argument("notebooks", type=Path, nargs="+", metavar="notebook")
     parser.add_argument("--kernel-dir", type=Path, required=True, help="where setup.sh registered the kernel")
     parser.add_argument("--build-dir", type=Path, required=True, help="the kernel's EVCXR_TMPDIR")
     parser.add_argument("--force", action="store_true", help="warm up even if nothing changed")
     args = parser.parse_args()
+    lines = []
+    for i, notebook in enumerate(args.notebooks):
+        # The first notebook keeps the stamp name earlier versions wrote.
+        stamp_name = ".quantlab-warm" if i == 0 else f".quantlab-warm-{notebook.stem}"
+        status, line = warm_one(args, notebook, stamp_name)
+        if status != 0:
+            return status
+        lines.append(line if i == 0 else f"{notebook.name}: {line}")
+    print("; ".join(lines))
+    return 0
 
-    nb = nbformat.read(args.notebook, as_version=4)
+
+def warm_one(args, notebook: Path, stamp_name: str) -> tuple[int, str]:
+    """Warms one notebook: (exit status, summary line)."""
+    nb = nbformat.read(notebook, as_version=4)
     dep = dep_cell_index(nb)
     check_kernelspec(args.kernel_dir)
     inputs = stamp_inputs(nb, args.kernel_dir)
-    stamp = args.build_dir / ".quantlab-warm"
+    stamp = args.build_dir / stamp_name
     if not (args.build_dir / "target").is_dir():
         reason = "nothing built yet"
     elif args.force:
@@ -136,17 +153,16 @@ def main() -> int:
         last = read_stamp(stamp)
         changed = [name for name, value in inputs.items() if last.get(name) != value]
         if not changed:
-            print(f"up to date ({stamp})")
-            return 0
+            return 0, f"up to date ({stamp})"
         reason = "changed: " + ", ".join(changed) if last else "no record of an earlier warm-up"
-    print(f"warm-up: executing {args.notebook} with kernel '{KERNEL}' ({reason}) ...", file=sys.stderr)
+    print(f"warm-up: executing {notebook} with kernel '{KERNEL}' ({reason}) ...", file=sys.stderr)
     start = time.monotonic()
     client = NotebookClient(
         nb,
         kernel_name=KERNEL,
         timeout=CELL_TIMEOUT_S,
         allow_errors=True,
-        resources={"metadata": {"path": str(args.notebook.resolve().parent)}},
+        resources={"metadata": {"path": str(notebook.resolve().parent)}},
     )
     # The kernel's own output (cargo's "Compiling ..." lines) goes to a log, shown
     # only when the warm-up fails.
@@ -166,17 +182,16 @@ def main() -> int:
         if cell.cell_type == "code" and (errors := cell_errors(cell)):
             print(f"warm-up: set-up cell {i} failed:\n  " + "\n  ".join(errors), file=sys.stderr)
             print(f"  cell source:\n{cell.source}", file=sys.stderr)
-            return 1
+            return 1, ""
     code = [c for c in nb.cells if c.cell_type == "code"]
     failing = sum(1 for c in code if cell_errors(c))
     dep_s = cell_seconds(nb.cells[dep])
     stamp.write_text(json.dumps(inputs, indent=2) + "\n")
     dep_note = f", :dep cell {dep_s:.0f} s" if dep_s is not None else ""
-    print(
+    return 0, (
         f"ran {len(code)} cells in {elapsed:.0f} s{dep_note}; "
         f"{failing} raised errors (expected only where a learner TODO is left)"
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -7,3 +7,4 @@ mod course;
 mod failures;
 mod formats_lesson;
 mod lesson;
+mod model_lesson;

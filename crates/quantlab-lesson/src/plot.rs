@@ -674,6 +674,58 @@ impl LineChart {
     }
 }
 
+/// The model lesson's quality-against-size plot: for each weight format,
+/// `1 - mean cosine` of the embeddings against f32 (log scale, lower is
+/// better) at its bits per weight, one line per family of formats (integer
+/// grids, float casts, block formats), each drawn from few bits to many.
+pub fn quality_against_bits(reports: &[crate::model::FormatReport]) -> Result<Figure> {
+    use crate::model::Format;
+    let family = |name: &str| match Format::parse(name) {
+        Ok(Format::Cast(_)) => "float casts (bf16, fp8, ...)",
+        Ok(Format::Block(_)) => "block formats (MX, NF4, ggml)",
+        _ => "integer grids (int8, int4, int2)",
+    };
+    let mut chart = LineChart::new("Does the model still work? Damage against bits per weight")
+        .axes("bits per weight (scales included)", "1 - mean cosine vs f32 (lower is better)")
+        .log_y();
+    let mut families: Vec<&str> = Vec::new();
+    for r in reports {
+        if !families.contains(&family(&r.name)) {
+            families.push(family(&r.name));
+        }
+    }
+    for fam in families {
+        let mut pts: Vec<(f64, f64)> = reports
+            .iter()
+            .filter(|r| family(&r.name) == fam)
+            // A format that loses nothing (f32 itself) has no place on a log axis: floor it.
+            .map(|r| (r.bits_per_weight, (1.0 - r.mean_cosine).max(1e-9)))
+            .collect();
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        chart = chart.series(fam, pts);
+    }
+    chart.draw()
+}
+
+/// The model lesson's sensitivity plot: `1 - mean cosine` when one linear
+/// layer alone is quantized, grouped by the kind of layer (query, key, ...,
+/// output), one bar per encoder layer (log scale).
+pub fn layer_sensitivity(title: &str, rows: &[crate::model::LayerSensitivity]) -> Result<Figure> {
+    let kinds = crate::model::LINEAR_NAMES;
+    let layers = rows.iter().map(|r| r.layer + 1).max().unwrap_or(0);
+    let mut chart = BarChart::new(title)
+        .axes("linear layer (quantized alone)", "1 - mean cosine vs f32")
+        .groups(["query", "key", "value", "attention out", "intermediate", "output"])
+        .log_y();
+    for l in 0..layers {
+        let values = kinds
+            .iter()
+            .map(|k| rows.iter().find(|r| r.layer == l && r.kind == *k).map_or(f64::NAN, |r| r.damage.max(1e-9)));
+        chart = chart.series(format!("layer {l}"), values.collect::<Vec<_>>());
+    }
+    chart.draw()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -813,5 +865,48 @@ mod tests {
     fn figure_displays_as_html_for_evcxr() {
         let fig = float_formats().unwrap();
         assert!(format!("{fig:?}").starts_with("Figure { title: \"Floating-point formats"));
+    }
+    #[test]
+    fn model_lesson_plots_name_their_series() {
+        use crate::model::{FormatReport, LayerSensitivity};
+        let report = |name: &str, bits: f64, cos: f64| FormatReport {
+            name: name.into(),
+            bits_per_weight: bits,
+            weight_bytes: 0,
+            mean_cosine: cos,
+            min_cosine: cos,
+            nearest_changed: 0.0,
+            forward_ms: 1.0,
+        };
+        let fig = quality_against_bits(&[
+            report("int8", 8.1, 0.9999),
+            report("int4", 5.0, 0.99),
+            report("bf16", 16.0, 0.99999),
+            report("mxfp4", 4.25, 0.98),
+            report("f32", 32.0, 1.0),
+        ])
+        .unwrap();
+        let t = texts(fig.svg());
+        for want in
+            ["integer grids (int8, int4, int2)", "float casts (bf16, fp8, ...)", "block formats (MX, NF4, ggml)"]
+        {
+            assert!(t.contains(&want), "missing {want} in {t:?}");
+        }
+        assert_eq!(count(fig.svg(), "<circle"), 5);
+        let rows: Vec<LayerSensitivity> = (0..12)
+            .map(|i| LayerSensitivity {
+                name: format!("encoder.layer.{}.{}", i / 6, crate::model::LINEAR_NAMES[i % 6]),
+                layer: i / 6,
+                kind: crate::model::LINEAR_NAMES[i % 6],
+                damage: 1e-4 * (i + 1) as f64,
+            })
+            .collect();
+        let fig = layer_sensitivity("Alone", &rows).unwrap();
+        let t = texts(fig.svg());
+        for want in ["Alone", "layer 0", "layer 1", "query", "attention out", "intermediate", "output"] {
+            assert!(t.contains(&want), "missing {want} in {t:?}");
+        }
+        assert!(!t.contains(&"layer 2"));
+        assert!(quality_against_bits(&[]).is_err());
     }
 }

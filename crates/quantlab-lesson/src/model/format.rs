@@ -9,7 +9,11 @@
 //! - the command line's integer types and schemes, `uint8`, `int2`, `uint4-g64`,
 //!   `int8-asym`, ...: the weight is replaced by its quantize + dequantize round trip
 //!   (what `quantlab quantize` + `quantlab dequantize` give), run in f32;
-//! - the float types `bf16`, `f16`, `float8_e4m3fn`, `float8_e5m2`: the cast round trip, in f32.
+//! - the float types `bf16`, `f16`, `float8_e4m3fn`, `float8_e5m2`: the cast round trip, in f32;
+//! - the block formats of [`quantlab::formats`] (`mxfp4`, `nvfp4`, `nf4`, `q4_k`,
+//!   `q8_0`, ...; see [`quantlab::formats::FORMAT_NAMES`]): the block quantize +
+//!   dequantize round trip of each weight (rows are blocked as the format's
+//!   reference does, NF4 over the flat tensor), run in f32.
 //!
 //! Only the 2-D weight matrices of the encoder are touched: the token,
 //! position and type tables are lookups, not products, and biases and
@@ -19,6 +23,7 @@
 use std::fmt;
 
 use ndarray::Array2;
+use quantlab::formats::BlockFormat;
 use quantlab::linear::Linear;
 use quantlab::{CastExt, CastOptions, DType, QuantSpec, QuantizeExt};
 
@@ -41,10 +46,12 @@ pub enum Format {
     RoundTrip(QuantSpec),
     /// The cast round trip through a float type, computed in f32.
     Cast(DType),
+    /// The round trip through a block format (MX, NVFP4, NF4, ggml), computed in f32.
+    Block(BlockFormat),
 }
 
 const KNOWN: &str = "f32, int8, int4, int4-gG (G a multiple of 16, e.g. int4-g128), an integer type with \
-    -gG or -axis0 and -asym (uint8, int2-g32, uint4-asym-g64, ...), bf16, f16, float8_e4m3fn, float8_e5m2";
+    -gG or -axis0 and -asym (uint8, int2-g32, uint4-asym-g64, ...), bf16, f16, float8_e4m3fn, float8_e5m2, or a block format (mxfp4, nvfp4, nf4, q4_k, q8_0, ...)";
 
 impl Format {
     /// Parses a format name (see the module's list).
@@ -56,6 +63,9 @@ impl Format {
             "int8" => return Ok(Format::Int8),
             "int4" => return Ok(Format::Int4 { group: 32 }),
             _ => {}
+        }
+        if let Ok(block) = BlockFormat::parse(&lower) {
+            return Ok(Format::Block(block));
         }
         let mut parts = lower.split('-');
         let dtype = parts.next().unwrap_or_default().parse::<DType>().map_err(|_| unknown())?;
@@ -106,6 +116,15 @@ impl Format {
             Format::Int4 { group } => Linear::int4_per_group(w.view(), *group, bias)?,
             Format::RoundTrip(spec) => Linear::new(w.quantize(*spec)?.dequantize()?, bias)?,
             Format::Cast(dtype) => Linear::new(cast_round_trip(&w, *dtype)?, bias)?,
+            Format::Block(block) => {
+                let x = w.as_standard_layout();
+                let flat = x.as_slice().expect("standard layout");
+                let back = block.quantize(flat, w.ncols())?.dequantize()?;
+                Linear::new(
+                    Array2::from_shape_vec(w.raw_dim(), back).map_err(|e| ModelError::bad_tensor("round trip", e))?,
+                    bias,
+                )?
+            }
         })
     }
 
@@ -123,6 +142,7 @@ impl Format {
                 f64::from(spec.dtype.bits()) + 64.0 / per as f64
             }
             Format::Cast(dtype) => f64::from(dtype.bits()),
+            Format::Block(block) => block.bits_per_weight(),
         }
     }
 }
@@ -151,6 +171,7 @@ impl fmt::Display for Format {
             Format::Int4 { group } => write!(f, "int4 symmetric per-group (G={group})"),
             Format::RoundTrip(spec) => write!(f, "{spec}"),
             Format::Cast(dtype) => write!(f, "{dtype}"),
+            Format::Block(block) => f.write_str(block.name()),
         }
     }
 }

@@ -19,7 +19,7 @@ mod config;
 mod error;
 mod format;
 mod pooling;
-mod quality;
+pub mod study;
 mod tokenizer;
 mod weights;
 
@@ -33,7 +33,9 @@ pub use config::{BertConfig, SentenceConfig};
 pub use error::{ModelError, Result};
 pub use format::Format;
 pub use pooling::{cosine, l2_normalize, mean_pool};
-pub use quality::{layer_sensitivity, nearest_neighbours, neighbour_change_rate, row_cosines, similarity_matrix};
+pub use study::{
+    FormatReport, LayerSensitivity, compare_formats, layer_sensitivity, nearest_change_rate, similarity_matrix,
+};
 pub use tokenizer::{Encoding, Tokenizer};
 
 /// The environment variable that names the model folder.
