@@ -96,7 +96,7 @@ def test_formats_course_is_marked_for_grading():
     nb = nbformat.read(COURSE, as_version=4)
     assert nb.metadata["kernelspec"]["name"] == "rust"
     first = next(c for c in nb.cells if c.cell_type == "code")
-    assert ':dep quantlab-lesson = { path = "../crates/quantlab-lesson" }' in first.source
+    assert ':dep quantlab-lesson = { path = "../crates/quantlab-lesson", default-features = false }' in first.source
     ids = [grade_id(c) for c in nb.cells if c.cell_type == "code"]
     assert None not in ids and len(ids) == len(set(ids))
     tests = {grade_id(c): c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}

@@ -2,7 +2,7 @@
 
 `course/quantization.ipynb` (solutions in place) is executed with nbclient on
 the `rust` kernel from the notebook's own folder, so that its
-`:dep quantlab-lesson = { path = "../crates/quantlab-lesson" }` resolves. The run fails on
+`:dep quantlab-lesson = { path = "../crates/quantlab-lesson", default-features = false }` resolves. The run fails on
 any error output, on any stderr output (evcxr reports a panicking cell, or a
 `?` that returned an error, as a success and only writes to stderr), and when
 a value PyTorch prints is missing from the cell that should show it.
@@ -254,7 +254,7 @@ def test_notebooks_are_rust_and_keep_the_original_headings():
         assert -1 not in positions and positions == sorted(positions), (path, headings)
         assert "## Quantization" in headings
         first = next(c for c in nb.cells if c.cell_type == "code")
-        assert ':dep quantlab-lesson = { path = "../crates/quantlab-lesson" }' in first.source
+        assert ':dep quantlab-lesson = { path = "../crates/quantlab-lesson", default-features = false }' in first.source
         assert ":cache" in first.source
 
 
