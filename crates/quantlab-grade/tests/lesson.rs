@@ -45,19 +45,7 @@ fn validate_says_which_questions_look_done() {
 /// `notebooks/quantization.ipynb` must be exactly what `release` makes of the source today.
 #[test]
 fn the_learners_release_is_not_stale() {
-    let root = workspace_root();
-    let source = root.join("course/quantization.ipynb");
-    let release = root.join("notebooks/quantization.ipynb");
-    if !source.exists() {
-        eprintln!("the_learners_release_is_not_stale: no course/quantization.ipynb yet");
-        return;
-    }
-    let fresh = quantlab_grade::release::release(&quantlab_grade::notebook::Notebook::load(&source).unwrap()).unwrap();
-    let current = std::fs::read_to_string(&release).unwrap_or_default();
-    assert!(
-        current == fresh.to_text(),
-        "notebooks/quantization.ipynb is stale: run `cargo run -p quantlab-grade -- release course/quantization.ipynb -o notebooks/quantization.ipynb`"
-    );
+    assert_release_fresh("course/quantization.ipynb", "notebooks/quantization.ipynb");
 }
 
 /// The real lesson: its source scores full marks and its release scores 0 on every question,
@@ -65,40 +53,8 @@ fn the_learners_release_is_not_stale() {
 /// each and every lesson cell).
 #[test]
 fn the_lesson_solution_scores_full_marks_and_its_release_zero() {
-    let source = workspace_root().join("course/quantization.ipynb");
-    if !source.exists() {
-        eprintln!("the_lesson_solution_scores_full_marks_and_its_release_zero: no course/quantization.ipynb yet");
-        return;
-    }
     if !kernel_available("the_lesson_solution_scores_full_marks_and_its_release_zero") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let subs = dir.path().join("subs");
-    std::fs::create_dir(&subs).unwrap();
-    std::fs::copy(&source, subs.join("solution.ipynb")).unwrap();
-    write(&release_of(&source, dir.path()), &subs.join("release.ipynb"));
-    let reports = dir.path().join("reports");
-    run_ok(
-        bin()
-            .arg("grade")
-            .arg(subs.join("solution.ipynb"))
-            .arg(subs.join("release.ipynb"))
-            .arg("--source")
-            .arg(&source)
-            .arg("--json")
-            .arg(&reports),
-    );
-    let read = |n: &str| -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(reports.join(n)).unwrap()).unwrap()
-    };
-    let sol = read("solution.json");
-    assert!(sol["max_total"].as_f64().unwrap() > 0.0);
-    assert_eq!(sol["total"], sol["max_total"], "{sol:#}");
-    let rel = read("release.json");
-    assert_eq!(rel["total"].as_f64(), Some(0.0), "{rel:#}");
-    for q in rel["questions"].as_array().unwrap() {
-        assert_ne!(q["status"], "passed", "{rel:#}");
-        assert!(!q["feedback"].as_str().unwrap().is_empty());
-    }
+    grade_solution_and_release(&workspace_root().join("course/quantization.ipynb"));
 }

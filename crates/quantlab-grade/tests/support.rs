@@ -111,3 +111,49 @@ pub const GOOD: [(&str, &str); 3] = [
 pub fn with(replace: (&'static str, &'static str)) -> Vec<(&'static str, &'static str)> {
     GOOD.iter().map(|&(id, s)| if id == replace.0 { replace } else { (id, s) }).collect()
 }
+
+/// Fails unless `release` (relative to the workspace) is exactly what
+/// `quantlab-grade release` makes of `source` today.
+pub fn assert_release_fresh(source: &str, release: &str) {
+    let root = workspace_root();
+    let fresh =
+        quantlab_grade::release::release(&quantlab_grade::notebook::Notebook::load(&root.join(source)).unwrap()).unwrap();
+    let current = std::fs::read_to_string(root.join(release)).unwrap_or_default();
+    assert!(
+        current == fresh.to_text(),
+        "{release} is stale: run `cargo run -p quantlab-grade -- release {source} -o {release}`"
+    );
+}
+
+/// Grades a lesson's source (its solution) and its release in one run of
+/// `grade`, and returns their JSON reports: (solution, release). Checks what
+/// holds for every lesson: the solution scores full marks, the release 0
+/// with feedback on every question.
+pub fn grade_solution_and_release(source: &Path) -> (Value, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let subs = dir.path().join("subs");
+    std::fs::create_dir(&subs).unwrap();
+    std::fs::copy(source, subs.join("solution.ipynb")).unwrap();
+    write(&release_of(source, dir.path()), &subs.join("release.ipynb"));
+    let reports = dir.path().join("reports");
+    run_ok(
+        bin()
+            .arg("grade")
+            .arg(subs.join("solution.ipynb"))
+            .arg(subs.join("release.ipynb"))
+            .arg("--source")
+            .arg(source)
+            .arg("--json")
+            .arg(&reports),
+    );
+    let read = |n: &str| -> Value { serde_json::from_str(&std::fs::read_to_string(reports.join(n)).unwrap()).unwrap() };
+    let (sol, rel) = (read("solution.json"), read("release.json"));
+    assert!(sol["max_total"].as_f64().unwrap() > 0.0, "{sol:#}");
+    assert_eq!(sol["total"], sol["max_total"], "{sol:#}");
+    assert_eq!(rel["total"].as_f64(), Some(0.0), "{rel:#}");
+    for q in rel["questions"].as_array().unwrap() {
+        assert_ne!(q["status"], "passed", "{rel:#}");
+        assert!(!q["feedback"].as_str().unwrap().is_empty(), "{rel:#}");
+    }
+    (sol, rel)
+}
