@@ -7,8 +7,8 @@ use anyhow::{Context, Result, bail};
 use ndarray::{ArrayViewD, IxDyn};
 use quantlab::formats::BlockFormat;
 use quantlab::{
-    CastExt, CastOptions, DType, Element, ErrorStats, Overflow, QuantSpec, QuantizeExt, Storage as LibStorage, error_stats,
-    human_bytes, tensor_bytes,
+    CastExt, CastOptions, DType, Element, ErrorStats, Overflow, QuantSpec, QuantizeExt, Storage as LibStorage,
+    error_stats, human_bytes, tensor_bytes,
 };
 use rayon::prelude::*;
 use serde::Serialize;

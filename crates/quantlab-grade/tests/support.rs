@@ -117,7 +117,8 @@ pub fn with(replace: (&'static str, &'static str)) -> Vec<(&'static str, &'stati
 pub fn assert_release_fresh(source: &str, release: &str) {
     let root = workspace_root();
     let fresh =
-        quantlab_grade::release::release(&quantlab_grade::notebook::Notebook::load(&root.join(source)).unwrap()).unwrap();
+        quantlab_grade::release::release(&quantlab_grade::notebook::Notebook::load(&root.join(source)).unwrap())
+            .unwrap();
     let current = std::fs::read_to_string(root.join(release)).unwrap_or_default();
     assert!(
         current == fresh.to_text(),

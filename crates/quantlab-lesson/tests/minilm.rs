@@ -12,8 +12,7 @@
 use std::sync::OnceLock;
 
 use quantlab_lesson::model::{
-    Format, MiniLm, cosine, find_model_dir, layer_sensitivity, nearest_change_rate,
-    similarity_matrix, study,
+    Format, MiniLm, cosine, find_model_dir, layer_sensitivity, nearest_change_rate, similarity_matrix, study,
 };
 use serde::Deserialize;
 

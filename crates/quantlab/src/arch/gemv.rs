@@ -81,6 +81,31 @@ fn row_dot(x: &[f32], weight: impl Fn(usize) -> f32) -> f32 {
     reduce_lanes(acc)
 }
 
+/// How many rows of an int8 product the slices hold whole: `y`, `scales`
+/// and `codes` (`n` codes a row) bound it; the SIMD paths compute that many.
+pub(crate) fn i8_rows(codes: usize, scales: usize, n: usize, y: usize) -> usize {
+    y.min(scales).min(codes.checked_div(n).unwrap_or(usize::MAX))
+}
+
+/// How many rows of an int4 product the slices hold whole (`n / 2` packed
+/// bytes and `n / group` scales a row), or `None` when `group` is not a
+/// multiple of the SIMD width dividing `n` (the SIMD paths then do nothing).
+pub(crate) fn i4_rows(packed: usize, scales: usize, group: usize, n: usize, y: usize) -> Option<usize> {
+    if group == 0 || !group.is_multiple_of(LANES) || !n.is_multiple_of(group) {
+        return None;
+    }
+    Some(y.min(scales / (n / group).max(1)).min((packed * 2).checked_div(n).unwrap_or(usize::MAX)))
+}
+
+/// Walks `rows` rows as the SIMD paths do: `rows_from(i, true)` for each
+/// whole block of `R` rows from row `i`, then `rows_from(i, false)` for each
+/// row left over (one at a time).
+pub(crate) fn row_blocks<const R: usize>(rows: usize, mut rows_from: impl FnMut(usize, bool)) {
+    let whole = rows - rows % R;
+    (0..whole).step_by(R).for_each(|i| rows_from(i, true));
+    (whole..rows).for_each(|i| rows_from(i, false));
+}
+
 fn gemv_i8_scalar(codes: &[i8], scales: &[f32], x: &[f32], y: &mut [f32]) {
     let n = x.len();
     for (i, (yi, &s)) in y.iter_mut().zip(scales).enumerate() {

@@ -376,8 +376,8 @@ pub fn q4_k_parts(block: &[u8]) -> crate::error::Result<Q4KParts> {
     for j in 0..8 {
         (parts.scales[j], parts.mins[j]) = scale_min_k4(j, &block[4..16]);
         let chunk = &block[16 + 32 * (j / 2)..16 + 32 * (j / 2) + 32];
-        for i in 0..32 {
-            parts.codes[32 * j + i] = (chunk[i] >> (4 * (j % 2))) & 15;
+        for (code, &byte) in parts.codes[32 * j..32 * j + 32].iter_mut().zip(chunk) {
+            *code = (byte >> (4 * (j % 2))) & 15;
         }
     }
     Ok(parts)

@@ -4,7 +4,7 @@
 
 use std::arch::x86_64::*;
 
-use crate::arch::gemv::{GemvKernels, LANES};
+use crate::arch::gemv::{self, GemvKernels, LANES};
 
 /// Rows that share one pass over `x`.
 const ROWS: usize = 4;
@@ -54,19 +54,12 @@ pub(super) unsafe fn unpack16_i4(p: *const u8) -> __m128i {
 /// The CPU must have AVX-512F, BW, VL and FMA.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,fma")]
 unsafe fn gemv_i8_avx512(codes: &[i8], scales: &[f32], x: &[f32], y: &mut [f32]) {
-    let n = x.len();
-    let rows = y.len().min(scales.len()).min(codes.len().checked_div(n).unwrap_or(usize::MAX));
-    let mut i = 0;
-    while i + ROWS <= rows {
-        // SAFETY: rows i..i + ROWS are within `codes`, `scales` and `y`.
-        unsafe { rows_i8::<ROWS>(codes, scales, x, i, y) };
-        i += ROWS;
-    }
-    while i < rows {
-        // SAFETY: as above, for one row.
-        unsafe { rows_i8::<1>(codes, scales, x, i, y) };
-        i += 1;
-    }
+    let rows = gemv::i8_rows(codes.len(), scales.len(), x.len(), y.len());
+    gemv::row_blocks::<ROWS>(rows, |i, block| {
+        // SAFETY: the caller's features; rows i..i + ROWS (or row i) are
+        // within `codes`, `scales` and `y` (`i8_rows`).
+        unsafe { if block { rows_i8::<ROWS>(codes, scales, x, i, y) } else { rows_i8::<1>(codes, scales, x, i, y) } }
+    });
 }
 
 /// Rows `first..first + R` of the int8 product.
@@ -118,23 +111,19 @@ unsafe fn rows_i8<const R: usize>(codes: &[i8], scales: &[f32], x: &[f32], first
 /// The CPU must have AVX-512F, BW, VL, VBMI and FMA.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,fma")]
 unsafe fn gemv_i4_avx512(packed: &[u8], scales: &[f32], group: usize, x: &[f32], y: &mut [f32]) {
-    let n = x.len();
-    if group == 0 || !group.is_multiple_of(LANES) || !n.is_multiple_of(group) {
-        return;
-    }
-    let rows =
-        y.len().min(scales.len() / (n / group).max(1)).min((packed.len() * 2).checked_div(n).unwrap_or(usize::MAX));
-    let mut i = 0;
-    while i + ROWS <= rows {
-        // SAFETY: rows i..i + ROWS are within `packed`, `scales` and `y`.
-        unsafe { rows_i4::<ROWS>(packed, scales, group, x, i, y) };
-        i += ROWS;
-    }
-    while i < rows {
-        // SAFETY: as above, for one row.
-        unsafe { rows_i4::<1>(packed, scales, group, x, i, y) };
-        i += 1;
-    }
+    let Some(rows) = gemv::i4_rows(packed.len(), scales.len(), group, x.len(), y.len()) else { return };
+    gemv::row_blocks::<ROWS>(rows, |i, block| {
+        // SAFETY: the caller's features; `group` is a multiple of the width
+        // dividing `n`, and rows i..i + ROWS (or row i) are within `packed`,
+        // `scales` and `y` (`i4_rows`).
+        unsafe {
+            if block {
+                rows_i4::<ROWS>(packed, scales, group, x, i, y)
+            } else {
+                rows_i4::<1>(packed, scales, group, x, i, y)
+            }
+        }
+    });
 }
 
 /// Rows `first..first + R` of the int4 product.
