@@ -82,6 +82,8 @@ def peers(n):
         "ml_dtypes copyto(bfloat16)": lambda: np.copyto(bf, x, casting="unsafe"),
         "torch f16 .copy_": lambda: thf.copy_(t),
         "numpy copyto(float16)": lambda: np.copyto(hf, x, casting="unsafe"),
+        "torch .to(float8_e4m3fn)": lambda: t.to(torch.float8_e4m3fn),
+        "ml_dtypes astype(e4m3fn)": lambda: x.astype(ml_dtypes.float8_e4m3fn),
     }
     return {name: n / best(f) for name, f in ops.items()}
 
@@ -115,6 +117,8 @@ ROWS = [
     ("cast_bf16", "ml_dtypes astype(bfloat16)", {1 << 24: 2.0}),
     ("cast_f16", "torch .to(float16)", {1 << 24: 1.5, 1 << 16: 1.5}),
     ("cast_f16", "numpy astype(float16)", {1 << 24: 5.0}),
+    ("cast_e4m3fn", "torch .to(float8_e4m3fn)", {}),
+    ("cast_e4m3fn", "ml_dtypes astype(e4m3fn)", {}),
 ]
 
 
