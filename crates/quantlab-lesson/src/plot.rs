@@ -678,6 +678,7 @@ impl LineChart {
 /// `1 - mean cosine` of the embeddings against f32 (log scale, lower is
 /// better) at its bits per weight, one line per family of formats (integer
 /// grids, float casts, block formats), each drawn from few bits to many.
+#[cfg(feature = "model")]
 pub fn quality_against_bits(reports: &[crate::model::FormatReport]) -> Result<Figure> {
     use crate::model::Format;
     let family = |name: &str| match Format::parse(name) {
@@ -710,6 +711,7 @@ pub fn quality_against_bits(reports: &[crate::model::FormatReport]) -> Result<Fi
 /// The model lesson's sensitivity plot: `1 - mean cosine` when one linear
 /// layer alone is quantized, grouped by the kind of layer (query, key, ...,
 /// output), one bar per encoder layer (log scale).
+#[cfg(feature = "model")]
 pub fn layer_sensitivity(title: &str, rows: &[crate::model::LayerSensitivity]) -> Result<Figure> {
     let kinds = crate::model::LINEAR_NAMES;
     let layers = rows.iter().map(|r| r.layer + 1).max().unwrap_or(0);
@@ -867,6 +869,7 @@ mod tests {
         assert!(format!("{fig:?}").starts_with("Figure { title: \"Floating-point formats"));
     }
     #[test]
+    #[cfg(feature = "model")]
     fn model_lesson_plots_name_their_series() {
         use crate::model::{FormatReport, LayerSensitivity};
         let report = |name: &str, bits: f64, cos: f64| FormatReport {
