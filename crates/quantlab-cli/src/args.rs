@@ -38,12 +38,31 @@ pub enum Command {
 /// `quantlab info`.
 #[derive(Debug, ClapArgs)]
 pub struct InfoArgs {
-    /// The data type, e.g. int8, bfloat16, float8_e4m3fn.
-    #[arg(value_parser = parse_dtype, required_unless_present = "all")]
-    pub dtype: Option<DType>,
+    /// A data type (int8, bfloat16, float8_e4m3fn), or a .gguf file to describe
+    /// (version, metadata, every tensor's shape, ggml type, bytes and bits per weight).
+    #[arg(value_name = "DTYPE|FILE.gguf", value_parser = parse_info_subject, required_unless_present = "all")]
+    pub subject: Option<InfoSubject>,
     /// A table of every data type: bits, bytes, range, eps and platform support.
-    #[arg(long, conflicts_with = "dtype")]
+    #[arg(long, conflicts_with = "subject")]
     pub all: bool,
+}
+
+/// What `quantlab info` describes.
+#[derive(Debug, Clone)]
+pub enum InfoSubject {
+    /// A data type's limits.
+    DType(DType),
+    /// A GGUF file.
+    Gguf(PathBuf),
+}
+
+/// A path ending in `.gguf` is a file; anything else a data type.
+fn parse_info_subject(s: &str) -> Result<InfoSubject, quantlab::Error> {
+    let path = PathBuf::from(s);
+    if quantlab::io::gguf::is_gguf_path(&path) {
+        return Ok(InfoSubject::Gguf(path));
+    }
+    parse_dtype(s).map(InfoSubject::DType)
 }
 
 /// `quantlab cast`.
@@ -141,7 +160,8 @@ pub struct DequantizeArgs {
 /// `quantlab footprint`.
 #[derive(Debug, ClapArgs)]
 pub struct FootprintArgs {
-    /// A .safetensors or .npy file.
+    /// A .safetensors, .npy or .gguf file (a GGUF file's tensors are measured
+    /// from their dequantized values, and counted as stored in their ggml types).
     pub input: PathBuf,
     /// Data types to measure (float types are cast, integer types quantized):
     /// `--dtype f16 int4`, `--dtype f16,int4` or `--dtype f16 --dtype int4`.

@@ -18,6 +18,7 @@
 //! # Ok::<(), quantlab::Error>(())
 //! ```
 
+pub mod bnb;
 pub mod gguf;
 pub mod layout;
 pub mod narrow;
