@@ -244,11 +244,27 @@ impl Nf4Weight {
     /// `nested_quant_map[c] * nested_absmax + offset` when nested).
     pub fn dequantize(&self, packed: &[u8]) -> Result<Vec<f32>> {
         let n = self.numel();
+        let bad = |reason: String| Err(Error::BadQuantState { weight: self.name.clone(), reason });
         if packed.len() != n.div_ceil(2) {
-            return Err(Error::BadQuantState {
-                weight: self.name.clone(),
-                reason: format!("{} packed bytes for {n} values", packed.len()),
-            });
+            return bad(format!("{} packed bytes for {n} values", packed.len()));
+        }
+        // The fields are public: check what indexing relies on.
+        let blocks = if self.blocksize == 0 { usize::MAX } else { n.div_ceil(self.blocksize) };
+        let fits = match &self.absmax {
+            Nf4Absmax::Plain(a) => a.len() == blocks,
+            Nf4Absmax::Nested { codes, absmax, quant_map, blocksize, .. } => {
+                *blocksize > 0
+                    && codes.len() == blocks
+                    && absmax.len() == blocks.div_ceil(*blocksize)
+                    && quant_map.len() == 256
+            }
+        };
+        if self.quant_map.len() != 16 || !fits {
+            return bad(format!(
+                "its quant map ({} values), block size {} and absmaxes do not fit {n} values",
+                self.quant_map.len(),
+                self.blocksize
+            ));
         }
         let absmax: Vec<f32> = match &self.absmax {
             Nf4Absmax::Plain(a) => a.clone(),
