@@ -57,12 +57,15 @@ pub enum InfoSubject {
 }
 
 /// A path ending in `.gguf` is a file; anything else a data type.
-fn parse_info_subject(s: &str) -> Result<InfoSubject, quantlab::Error> {
+fn parse_info_subject(s: &str) -> Result<InfoSubject, String> {
     let path = PathBuf::from(s);
     if quantlab::io::gguf::is_gguf_path(&path) {
         return Ok(InfoSubject::Gguf(path));
     }
-    parse_dtype(s).map(InfoSubject::DType)
+    if path.extension().is_some_and(|e| e == "safetensors" || e == "npy") {
+        return Err(format!("`info` describes data types and .gguf files: for {s}, use `quantlab footprint {s}`"));
+    }
+    parse_dtype(s).map(InfoSubject::DType).map_err(|e| e.to_string())
 }
 
 /// `quantlab cast`.

@@ -164,6 +164,8 @@ fn truncated_or_lying_gguf_files_are_one_line_errors() {
             assert!(line.contains(name.as_str()) && line.contains("GGUF"), "{cmd} {name}: {line}");
         }
     }
+    let line = fails(&["info", "model.safetensors"]);
+    assert!(line.contains("use `quantlab footprint model.safetensors`"), "{line}");
     let missing = dir.path().join("missing.gguf");
     let line = fails(&["info", missing.to_str().unwrap()]);
     assert!(line.contains("cannot open"), "{line}");
