@@ -51,9 +51,10 @@ fn reads_bitsandbytes_files_to_their_values() {
         let file = Input::open(&path(&format!("nf4_bnb_{config}.safetensors"))).unwrap();
         let tensors = file.tensors().unwrap();
         let weights = find_nf4(&tensors).unwrap();
-        assert_eq!(weights.iter().map(|w| w.name.as_str()).collect::<Vec<_>>(), ["big.weight", "odd.weight"]);
+        let names: Vec<&str> = weights.iter().map(|w| w.name.as_str()).collect();
+        assert_eq!(names, ["big.weight", "half.weight", "odd.weight"]);
         for w in &weights {
-            assert_eq!(w.dtype, "float32");
+            assert_eq!(w.dtype, if w.name == "half.weight" { "bfloat16" } else { "float32" });
             assert_eq!(w.blocksize, if config == "b128_dq" { 128 } else { 64 });
             assert_eq!(matches!(w.absmax, Nf4Absmax::Nested { .. }), config.ends_with("_dq"));
             let packed = &tensors.iter().find(|t| t.name == w.name).unwrap().data;

@@ -76,8 +76,11 @@ fn dequantize_reads_bitsandbytes_files_to_bitsandbytes_values() {
             ok(&["dequantize", file.to_str().unwrap(), "-o", back.to_str().unwrap()]);
             let got_file = Loaded::open(&back);
             let got = tensors(&got_file);
-            assert_eq!(got.keys().collect::<Vec<_>>(), ["big.bias", "big.weight", "odd.weight"], "{file:?}");
-            for (name, shape) in [("big.weight", vec![33, 512]), ("odd.weight", vec![5, 27])] {
+            let names = ["big.bias", "big.weight", "half.weight", "odd.weight"];
+            assert_eq!(got.keys().collect::<Vec<_>>(), names, "{file:?}");
+            for (name, shape) in
+                [("big.weight", vec![33, 512]), ("odd.weight", vec![5, 27]), ("half.weight", vec![4, 128])]
+            {
                 let (dtype, g_shape, bytes) = &got[name];
                 assert_eq!((*dtype, g_shape), (Dtype::F32, &shape), "{file:?}: {name}");
                 let want = f32s(golden.st().tensor(&format!("{config}/{name}")).unwrap().data());

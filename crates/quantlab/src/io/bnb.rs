@@ -240,8 +240,9 @@ impl Nf4Weight {
 
     /// The values of `packed` (the weight's own U8 tensor, checked by
     /// [`find_nf4`]) as f32: bitsandbytes 0.50's CPU `dequantize_4bit`
-    /// (`quant_map[q] * absmax`, the absmaxes first restored as
-    /// `nested_quant_map[c] * nested_absmax + offset` when nested).
+    /// (`quant_map[q] * absmax` in f32, the absmaxes first restored as
+    /// `nested_quant_map[c] * nested_absmax + offset` when nested), rounded
+    /// to the weight's `dtype` (bfloat16, float16) as bitsandbytes returns it.
     pub fn dequantize(&self, packed: &[u8]) -> Result<Vec<f32>> {
         let n = self.numel();
         let bad = |reason: String| Err(Error::BadQuantState { weight: self.name.clone(), reason });
@@ -274,11 +275,17 @@ impl Nf4Weight {
                 .map(|(i, &c)| quant_map[usize::from(c)] * absmax[i / blocksize] + offset)
                 .collect(),
         };
+        // bitsandbytes returns the weight's own type: round to it (exactly representable in f32).
+        let round: fn(f32) -> f32 = match self.dtype.as_str() {
+            "bfloat16" => |v| half::bf16::from_f32(v).to_f32(),
+            "float16" => |v| half::f16::from_f32(v).to_f32(),
+            _ => |v| v,
+        };
         Ok((0..n)
             .map(|i| {
                 let byte = packed[i / 2];
                 let q = if i % 2 == 0 { byte >> 4 } else { byte & 15 };
-                self.quant_map[usize::from(q)] * absmax[i / self.blocksize]
+                round(self.quant_map[usize::from(q)] * absmax[i / self.blocksize])
             })
             .collect())
     }
