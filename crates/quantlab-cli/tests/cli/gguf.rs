@@ -172,3 +172,40 @@ fn truncated_or_lying_gguf_files_are_one_line_errors() {
     // Nothing was written beside the inputs.
     assert_eq!(entries(dir.path()).len(), cases.len());
 }
+
+/// A type quantlab cannot dequantize (IQ2_XXS here) is described by `info` and counted as stored by
+/// `footprint`, with a note; the tensors it can read are measured as usual.
+#[test]
+fn types_quantlab_cannot_dequantize_are_counted_as_stored() {
+    use quantlab::io::gguf::{GgmlType, GgufOutTensor, write_gguf};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("iq.gguf");
+    let (iq, f32) = (vec![7u8; 66], vec![0u8; 4 * 2 * 32]);
+    let tensors = vec![
+        GgufOutTensor {
+            name: "iq".into(),
+            shape: vec![1, 256],
+            ggml_type: GgmlType(16),
+            bytes: Box::new(|| Ok(std::borrow::Cow::Borrowed(&iq[..]))),
+        },
+        GgufOutTensor {
+            name: "w".into(),
+            shape: vec![2, 32],
+            ggml_type: GgmlType::F32,
+            bytes: Box::new(|| Ok(std::borrow::Cow::Borrowed(&f32[..]))),
+        },
+    ];
+    write_gguf(&path, &[], tensors).unwrap();
+    let text = ok(&["info", path.to_str().unwrap()]);
+    let line = text.lines().find(|l| l.starts_with("iq ")).unwrap();
+    assert!(line.contains("IQ2_XXS") && line.contains(" 66 ") && line.contains("2.0625"), "{line}");
+    let out = quantlab(&["footprint", path.to_str().unwrap(), "--dtype", "int8", "--json"]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("iq: IQ2_XXS is a GGUF type quantlab cannot dequantize; counted as stored"), "{stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let t = &report["tensors"][0];
+    assert_eq!((t["dtype"].as_str(), t["floating"].as_bool()), (Some("IQ2_XXS"), Some(false)));
+    assert_eq!(t["storages"][0]["bytes"], 66);
+    assert_eq!(report["tensors"][1]["storages"][0]["bytes"], 64 + 8, "w in int8: codes plus scale and zero point");
+}
