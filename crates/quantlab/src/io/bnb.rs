@@ -7,12 +7,12 @@
 //!
 //! | tensor | dtype | shape | holds |
 //! |---|---|---|---|
-//! | `W` | U8 | [(n + 1) / 2, 1] | two NF4 codes a byte, the first in the high nibble |
-//! | `W.absmax` | F32, or U8 when nested | [blocks] | each block's absmax (or its dynamic-code byte) |
-//! | `W.quant_map` | F32 | [16] | the NF4 code values |
-//! | `W.nested_absmax` | F32 | [blocks / 256] | double quantization: the absmaxes' own absmax |
-//! | `W.nested_quant_map` | F32 | [256] | double quantization: the dynamic 8-bit code |
-//! | `W.quant_state.bitsandbytes__nf4` | U8 | [len] | UTF-8 JSON: `quant_type`, `blocksize`, `dtype` (torch's name without `torch.`), `shape`, and when nested `nested_blocksize`, `nested_dtype`, `nested_offset` |
+//! | `W` | U8 | `[(n + 1) / 2, 1]` | two NF4 codes a byte, the first in the high nibble |
+//! | `W.absmax` | F32, or U8 when nested | `[blocks]` | each block's absmax (or its dynamic-code byte) |
+//! | `W.quant_map` | F32 | `[16]` | the NF4 code values |
+//! | `W.nested_absmax` | F32 | `[blocks / 256]` | double quantization: the absmaxes' own absmax |
+//! | `W.nested_quant_map` | F32 | `[256]` | double quantization: the dynamic 8-bit code |
+//! | `W.quant_state.bitsandbytes__nf4` | U8 | `[len]` | UTF-8 JSON: `quant_type`, `blocksize`, `dtype` (torch's name without `torch.`), `shape`, and when nested `nested_blocksize`, `nested_dtype`, `nested_offset` |
 //!
 //! [`nf4_tensors`] writes these from a [`BlockQuantized`] NF4 tensor;
 //! [`find_nf4`] finds every such weight among a file's tensors (whoever wrote
