@@ -347,7 +347,7 @@ pub fn dequantize_blocks(args: &DequantizeArgs, input: &Input, json: Option<&str
     // NF4 weights in bitsandbytes' layout, whoever wrote them: each checked now, restored when written.
     let weights = bnb::find_nf4(&tensors).with_context(|| file.clone())?;
     for w in weights {
-        let packed = by_name[w.name.as_str()];
+        let packed = by_name.get(w.name.as_str()).copied().ok_or_else(|| anyhow!("{file}: {} is missing", w.name))?;
         consumed.extend(w.parts.iter().cloned());
         let (name, shape, len, file) = (w.name.clone(), w.shape.clone(), w.numel() * 4, file.clone());
         let make = move || -> Result<Vec<u8>> {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use quantlab::Error;
 use quantlab::formats::{BlockFormat, DYNAMIC_CODE, Scales};
 use quantlab::io::bnb::{Nf4Absmax, find_nf4, nf4_tensors};
-use quantlab::io::{Input, OutTensor};
+use quantlab::io::{Dtype, Input, OutTensor};
 
 fn path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures").join(name)
@@ -67,6 +67,17 @@ fn reads_bitsandbytes_files_to_their_values() {
             assert!(matches!(broken.dequantize(packed), Err(Error::BadQuantState { .. })));
             assert!(matches!(w.dequantize(&packed[1..]), Err(Error::BadQuantState { .. })));
         }
+        // Packed bytes stored in another type (`Params4bit(quant_storage=torch.bfloat16)`) are the same bytes.
+        let mut as_bf16 = tensors.clone();
+        let t = as_bf16.iter_mut().find(|t| t.name == "big.weight").unwrap();
+        t.dtype = Dtype::BF16;
+        t.shape = vec![t.data.len() / 2, 1];
+        assert_eq!(find_nf4(&as_bf16).unwrap(), weights);
+        // A part of the wrong type is an error that names it.
+        let mut wrong = tensors.clone();
+        wrong.iter_mut().find(|t| t.name == "odd.weight.quant_map").unwrap().dtype = Dtype::I32;
+        let e = find_nf4(&wrong).unwrap_err().to_string();
+        assert!(e.contains("odd.weight") && e.contains("quant_map") && e.contains("I32"), "{e}");
     }
 }
 

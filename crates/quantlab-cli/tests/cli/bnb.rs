@@ -122,7 +122,7 @@ fn broken_bitsandbytes_files_are_one_line_errors() {
                 w.2.truncate(60);
                 w.1 = vec![60, 1];
             },
-            "`odd.weight` is U8 of 60 bytes",
+            "`odd.weight` holds 60 bytes; a weight of shape [5, 27] packs into 68 bytes",
         ),
         (
             "bad_json",

@@ -7,7 +7,7 @@
 //!
 //! | tensor | dtype | shape | holds |
 //! |---|---|---|---|
-//! | `W` | U8 | `[(n + 1) / 2, 1]` | two NF4 codes a byte, the first in the high nibble |
+//! | `W` | U8 (or the `quant_storage` type, same bytes) | `[(n + 1) / 2, 1]` | two NF4 codes a byte, the first in the high nibble |
 //! | `W.absmax` | F32, or U8 when nested | `[blocks]` | each block's absmax (or its dynamic-code byte) |
 //! | `W.quant_map` | F32 | `[16]` | the NF4 code values |
 //! | `W.nested_absmax` | F32 | `[blocks / 256]` | double quantization: the absmaxes' own absmax |
@@ -197,7 +197,7 @@ fn read_weight(
     let n = shape.iter().try_fold(1usize, |p, &d| p.checked_mul(d)).ok_or("its shape overflows")?;
     let dtype = state.get("dtype").and_then(Value::as_str).unwrap_or("float32").to_string();
     let find = |suffix: &str, dtype: Dtype, len: usize| -> std::result::Result<&Tensor<'_>, String> {
-        let name = if suffix.is_empty() { w.to_string() } else { format!("{w}.{suffix}") };
+        let name = format!("{w}.{suffix}");
         let t = by_name.get(name.as_str()).ok_or_else(|| format!("tensor `{name}` is missing"))?;
         let width = if dtype == Dtype::U8 { 1 } else { 4 };
         if t.dtype != dtype || t.data.len() != len * width {
@@ -210,7 +210,16 @@ fn read_weight(
         }
         Ok(t)
     };
-    find("", Dtype::U8, n.div_ceil(2))?;
+    // The packed weight may be stored in another type (`Params4bit(quant_storage=torch.bfloat16)`, for
+    // FSDP): bitsandbytes views it as bytes, and so does quantlab.
+    let packed = by_name.get(w).ok_or_else(|| format!("tensor `{w}` (the packed weight) is missing"))?;
+    if packed.data.len() != n.div_ceil(2) {
+        return Err(format!(
+            "`{w}` holds {} bytes; a weight of shape {shape:?} packs into {} bytes",
+            packed.data.len(),
+            n.div_ceil(2)
+        ));
+    }
     let blocks = n.div_ceil(blocksize);
     let quant_map = f32s(&find("quant_map", Dtype::F32, 16)?.data);
     let mut parts = vec![format!("{w}.absmax"), format!("{w}.quant_map"), state_tensor.name.clone()];
