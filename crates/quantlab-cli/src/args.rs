@@ -21,15 +21,15 @@ pub struct Args {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print the limits of a data type, as torch.iinfo / torch.finfo print them.
+    /// Print the limits of a data type, as torch.iinfo / torch.finfo print them, or what a .gguf file holds.
     Info(InfoArgs),
     /// Cast floating-point tensors (2-D and up, unless --all) to another float type.
     Cast(CastArgs),
     /// Quantize floating-point tensors (2-D and up, unless --all) linearly to a small integer type.
     Quantize(QuantizeArgs),
-    /// Restore float32 tensors from the output of `quantlab quantize`.
+    /// Restore float32 tensors from the output of `quantlab quantize`, a bitsandbytes NF4 checkpoint or a .gguf file.
     Dequantize(DequantizeArgs),
-    /// Memory and error of a checkpoint in several data types.
+    /// Memory and error of a checkpoint (.safetensors, .npy or .gguf) in several data types.
     Footprint(FootprintArgs),
     /// Single-thread throughput of the library's kernels on this machine.
     Bench(BenchArgs),
@@ -153,7 +153,7 @@ pub struct QuantizeArgs {
 /// `quantlab dequantize`.
 #[derive(Debug, ClapArgs)]
 pub struct DequantizeArgs {
-    /// A .safetensors file written by `quantlab quantize`, or any .gguf file.
+    /// A .safetensors file written by `quantlab quantize` or holding bitsandbytes NF4 weights, or any .gguf file.
     pub input: PathBuf,
     /// Where to write the float32 .safetensors result.
     #[arg(short, long)]
