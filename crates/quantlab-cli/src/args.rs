@@ -21,15 +21,15 @@ pub struct Args {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print the limits of a data type, as torch.iinfo / torch.finfo print them.
+    /// Print the limits of a data type, as torch.iinfo / torch.finfo print them, or what a .gguf file holds.
     Info(InfoArgs),
     /// Cast floating-point tensors (2-D and up, unless --all) to another float type.
     Cast(CastArgs),
     /// Quantize floating-point tensors (2-D and up, unless --all) linearly to a small integer type.
     Quantize(QuantizeArgs),
-    /// Restore float32 tensors from the output of `quantlab quantize`.
+    /// Restore float32 tensors from the output of `quantlab quantize`, a bitsandbytes NF4 checkpoint or a .gguf file.
     Dequantize(DequantizeArgs),
-    /// Memory and error of a checkpoint in several data types.
+    /// Memory and error of a checkpoint (.safetensors, .npy or .gguf) in several data types.
     Footprint(FootprintArgs),
     /// Single-thread throughput of the library's kernels on this machine.
     Bench(BenchArgs),
@@ -38,12 +38,34 @@ pub enum Command {
 /// `quantlab info`.
 #[derive(Debug, ClapArgs)]
 pub struct InfoArgs {
-    /// The data type, e.g. int8, bfloat16, float8_e4m3fn.
-    #[arg(value_parser = parse_dtype, required_unless_present = "all")]
-    pub dtype: Option<DType>,
+    /// A data type (int8, bfloat16, float8_e4m3fn), or a .gguf file to describe
+    /// (version, metadata, every tensor's shape, ggml type, bytes and bits per weight).
+    #[arg(value_name = "DTYPE|FILE.gguf", value_parser = parse_info_subject, required_unless_present = "all")]
+    pub subject: Option<InfoSubject>,
     /// A table of every data type: bits, bytes, range, eps and platform support.
-    #[arg(long, conflicts_with = "dtype")]
+    #[arg(long, conflicts_with = "subject")]
     pub all: bool,
+}
+
+/// What `quantlab info` describes.
+#[derive(Debug, Clone)]
+pub enum InfoSubject {
+    /// A data type's limits.
+    DType(DType),
+    /// A GGUF file.
+    Gguf(PathBuf),
+}
+
+/// A path ending in `.gguf` is a file; anything else a data type.
+fn parse_info_subject(s: &str) -> Result<InfoSubject, String> {
+    let path = PathBuf::from(s);
+    if quantlab::io::gguf::is_gguf_path(&path) {
+        return Ok(InfoSubject::Gguf(path));
+    }
+    if path.extension().is_some_and(|e| e == "safetensors" || e == "npy") {
+        return Err(format!("`info` describes data types and .gguf files: for {s}, use `quantlab footprint {s}`"));
+    }
+    parse_dtype(s).map(InfoSubject::DType).map_err(|e| e.to_string())
 }
 
 /// `quantlab cast`.
@@ -131,7 +153,7 @@ pub struct QuantizeArgs {
 /// `quantlab dequantize`.
 #[derive(Debug, ClapArgs)]
 pub struct DequantizeArgs {
-    /// A .safetensors file written by `quantlab quantize`, or any .gguf file.
+    /// A .safetensors file written by `quantlab quantize` or holding bitsandbytes NF4 weights, or any .gguf file.
     pub input: PathBuf,
     /// Where to write the float32 .safetensors result.
     #[arg(short, long)]
@@ -141,7 +163,8 @@ pub struct DequantizeArgs {
 /// `quantlab footprint`.
 #[derive(Debug, ClapArgs)]
 pub struct FootprintArgs {
-    /// A .safetensors or .npy file.
+    /// A .safetensors, .npy or .gguf file (a GGUF file's tensors are measured
+    /// from their dequantized values, and counted as stored in their ggml types).
     pub input: PathBuf,
     /// Data types to measure (float types are cast, integer types quantized):
     /// `--dtype f16 int4`, `--dtype f16,int4` or `--dtype f16 --dtype int4`.

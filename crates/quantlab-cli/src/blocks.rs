@@ -10,7 +10,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use quantlab::Element;
 use quantlab::formats::{BlockFormat, GgmlBlock, MxElement, Scales};
 use quantlab::io::gguf::{GgmlType, GgufFile, GgufOutTensor, GgufValue, is_gguf_path, write_gguf};
-use quantlab::io::{Bytes, Dtype, Input, OutTensor, Tensor};
+use quantlab::io::{Bytes, Dtype, Input, OutTensor, Tensor, bnb};
 
 use crate::args::{DequantizeArgs, QuantizeArgs};
 use crate::io::{self, with_floats};
@@ -95,17 +95,6 @@ fn ggml_block(format: BlockFormat) -> Result<GgmlBlock> {
     }
 }
 
-/// The GGUF type of a non-float tensor copied through, if GGUF has one.
-fn gguf_int_type(d: Dtype) -> Option<GgmlType> {
-    Some(GgmlType(match d {
-        Dtype::I8 => 24,
-        Dtype::I16 => 25,
-        Dtype::I32 => 26,
-        Dtype::I64 => 27,
-        _ => return None,
-    }))
-}
-
 fn to_gguf(args: &QuantizeArgs, format: BlockFormat, selection: &Selection, kept: &mut Kept) -> Result<()> {
     let block = ggml_block(format)?;
     let input = Input::open(&args.input)?;
@@ -132,7 +121,7 @@ fn to_gguf(args: &QuantizeArgs, format: BlockFormat, selection: &Selection, kept
                 Ok(Cow::Owned(BlockFormat::Ggml(block).quantize(&x, cols)?.data))
             };
             out.push(GgufOutTensor { name: t.name.clone(), shape, ggml_type, bytes: Box::new(make) });
-        } else if let Some(ggml_type) = gguf_int_type(t.dtype) {
+        } else if let Some(ggml_type) = GgmlType::of_int_dtype(t.dtype) {
             let shape = if t.shape.is_empty() { vec![1] } else { t.shape.clone() };
             out.push(GgufOutTensor {
                 name: t.name.clone(),
@@ -161,11 +150,12 @@ fn to_gguf(args: &QuantizeArgs, format: BlockFormat, selection: &Selection, kept
 }
 
 /// The safetensors layout of block formats: for a tensor NAME, `NAME` holds
-/// the packed bytes (U8, shape [rows, bytes per row], or flat for NF4) and
-/// its scales sit beside it; the `quantlab_blocks` metadata key (JSON) gives
-/// each tensor's format, shape and parts. MXFP4 is stored as gpt-oss and
-/// transformers load it: `NAME_blocks` U8 [rows, cols / 32, 16] and
-/// `NAME_scales` U8 [rows, cols / 32] (e8m0 exponents).
+/// the packed bytes (U8, shape [rows, bytes per row]) and its scales sit
+/// beside it; the `quantlab_blocks` metadata key (JSON) gives each tensor's
+/// format, shape and parts. MXFP4 is stored as gpt-oss and transformers load
+/// it: `NAME_blocks` U8 [rows, cols / 32, 16] and `NAME_scales` U8
+/// [rows, cols / 32] (e8m0 exponents). NF4 is stored as bitsandbytes saves a
+/// `Linear4bit` weight for transformers ([`quantlab::io::bnb`]).
 fn to_safetensors(args: &QuantizeArgs, format: BlockFormat, selection: &Selection, kept: &mut Kept) -> Result<()> {
     let input = Input::open(&args.input)?;
     let tensors = input.tensors()?;
@@ -187,11 +177,22 @@ fn to_safetensors(args: &QuantizeArgs, format: BlockFormat, selection: &Selectio
         let q = format.quantize(&x, cols).with_context(|| format!("{file}: {}", t.name))?;
         let rows = q.rows;
         let mut parts = serde_json::Map::new();
+        if let BlockFormat::Nf4 { .. } = format {
+            // bitsandbytes' own layout (Params4bit + QuantState.as_dict(packed=True)), as transformers loads it.
+            let dtype = bnb::torch_dtype_name(t.dtype).unwrap_or("float32");
+            let prefix = format!("{}.", t.name);
+            for o in bnb::nf4_tensors(&t.name, &t.shape, dtype, &q).with_context(|| format!("{file}: {}", t.name))? {
+                let role = o.name.strip_prefix(&prefix).unwrap_or("data").to_string();
+                parts.insert(role, serde_json::Value::String(o.name.clone()));
+                out.push(o);
+            }
+            layout.insert(t.name.clone(), layout_entry(format, &t.shape, parts));
+            continue;
+        }
         let mut push = |name: String, dtype: Dtype, shape: Vec<usize>, bytes: Vec<u8>, role: &str| {
             parts.insert(role.to_string(), serde_json::Value::String(name.clone()));
             out.push(OutTensor { name, dtype, shape, len: bytes.len(), bytes: Bytes::Owned(bytes) });
         };
-        let f32_bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
         let lead = &t.shape[..t.shape.len() - 1];
         match (&format, q.scales) {
             (BlockFormat::Mx { element: MxElement::E2m1, .. }, Scales::E8m0(s)) => {
@@ -220,53 +221,45 @@ fn to_safetensors(args: &QuantizeArgs, format: BlockFormat, selection: &Selectio
                             "tensor_scale",
                         );
                     }
-                    Scales::Absmax(a) => {
-                        push(format!("{}.absmax", t.name), Dtype::F32, vec![a.len()], f32_bytes(&a), "absmax")
-                    }
-                    Scales::DoubleQuant { codes, absmax2, offset } => {
-                        push(format!("{}.absmax", t.name), Dtype::U8, vec![codes.len()], codes, "absmax");
-                        push(
-                            format!("{}.nested_absmax", t.name),
-                            Dtype::F32,
-                            vec![absmax2.len()],
-                            f32_bytes(&absmax2),
-                            "nested_absmax",
-                        );
-                        push(
-                            format!("{}.offset", t.name),
-                            Dtype::F32,
-                            vec![1],
-                            offset.to_le_bytes().to_vec(),
-                            "offset",
-                        );
+                    Scales::Absmax(_) | Scales::DoubleQuant { .. } => {
+                        bail!("{file}: {}: internal error: NF4 scales for {format}", t.name)
                     }
                 }
             }
         }
-        let mut entry = serde_json::Map::new();
-        entry.insert("format".into(), format.name().into());
-        entry.insert("options".into(), format.to_string().into());
-        match format {
-            BlockFormat::Mx { rule, .. } => {
-                entry.insert("scale_rule".into(), rule.name().into());
-            }
-            BlockFormat::Nf4 { block, double_quant } => {
-                entry.insert("block_size".into(), block.into());
-                entry.insert("double_quant".into(), double_quant.into());
-            }
-            BlockFormat::Nvfp4 { tensor_scale } => {
-                entry.insert("tensor_scale".into(), tensor_scale.into());
-            }
-            BlockFormat::Ggml(_) => {}
-        }
-        entry.insert("shape".into(), t.shape.clone().into());
-        entry.insert("parts".into(), parts.into());
-        layout.insert(t.name.clone(), entry.into());
+        layout.insert(t.name.clone(), layout_entry(format, &t.shape, parts));
     }
     let mut metadata = input.metadata()?;
     metadata.insert(BLOCKS_KEY.to_string(), serde_json::Value::Object(layout).to_string());
     metadata.insert(select::KEY.to_string(), kept.to_json());
     io::write(&args.output, out, metadata, "writing")
+}
+
+/// A tensor's entry in the `quantlab_blocks` metadata: its format, options, shape and parts.
+fn layout_entry(
+    format: BlockFormat,
+    shape: &[usize],
+    parts: serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Value {
+    let mut entry = serde_json::Map::new();
+    entry.insert("format".into(), format.name().into());
+    entry.insert("options".into(), format.to_string().into());
+    match format {
+        BlockFormat::Mx { rule, .. } => {
+            entry.insert("scale_rule".into(), rule.name().into());
+        }
+        BlockFormat::Nf4 { block, double_quant } => {
+            entry.insert("block_size".into(), block.into());
+            entry.insert("double_quant".into(), double_quant.into());
+        }
+        BlockFormat::Nvfp4 { tensor_scale } => {
+            entry.insert("tensor_scale".into(), tensor_scale.into());
+        }
+        BlockFormat::Ggml(_) => {}
+    }
+    entry.insert("shape".into(), shape.to_vec().into());
+    entry.insert("parts".into(), parts.into());
+    entry.into()
 }
 
 /// Runs `quantlab dequantize X.gguf`: every tensor back to F32 (integer tensors copied as they are).
@@ -276,19 +269,12 @@ pub fn dequantize_gguf(args: &DequantizeArgs) -> Result<()> {
     let g = gf.parse().with_context(|| file.clone())?;
     let mut out = Vec::with_capacity(g.tensors.len());
     for t in &g.tensors {
-        let int = match t.ggml_type.0 {
-            24 => Some(Dtype::I8),
-            25 => Some(Dtype::I16),
-            26 => Some(Dtype::I32),
-            27 => Some(Dtype::I64),
-            _ => None,
-        };
-        if let Some(dtype) = int {
+        if let Some(dtype) = t.ggml_type.int_dtype() {
             out.push(OutTensor::owned(t.name.clone(), dtype, t.shape.clone(), g.tensor_bytes(t).to_vec()));
             continue;
         }
         // Check the type before writing anything.
-        if !matches!(t.ggml_type.0, 0 | 1 | 28 | 30) && GgmlBlock::from_ggml_type(t.ggml_type.0).is_none() {
+        if !t.ggml_type.is_readable_float() {
             bail!("{file}: {}: {} is a GGUF type quantlab cannot dequantize yet", t.name, t.ggml_type.name());
         }
         let (g, file) = (&g, file.clone());
@@ -338,19 +324,48 @@ fn f32s(b: &[u8]) -> Vec<f32> {
     b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
 
-/// `quantlab dequantize` of a file `quantize --format` wrote as safetensors:
-/// every block-format tensor back to F32, its parts consumed, the rest copied.
-pub fn dequantize_blocks(args: &DequantizeArgs, input: &Input, json: &str) -> Result<()> {
+/// Whether `tensors` hold bitsandbytes 4-bit weights (a `quant_state.bitsandbytes__*` tensor).
+pub fn has_bnb_weights(tensors: &[Tensor<'_>]) -> bool {
+    tensors.iter().any(|t| t.name.contains(".quant_state.bitsandbytes__"))
+}
+
+/// `quantlab dequantize` of a file `quantize --format` wrote as safetensors
+/// (`json` is its `quantlab_blocks` metadata), or of a bitsandbytes NF4
+/// checkpoint (`json` is `None`): every block-format tensor and every
+/// bitsandbytes NF4 weight back to F32, its parts consumed, the rest copied.
+pub fn dequantize_blocks(args: &DequantizeArgs, input: &Input, json: Option<&str>) -> Result<()> {
     let file = input.path().display().to_string();
-    let layout: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json)
-        .with_context(|| format!("{file}: the `{BLOCKS_KEY}` metadata is not a JSON object"))?;
+    let layout: serde_json::Map<String, serde_json::Value> = match json {
+        Some(json) => serde_json::from_str(json)
+            .with_context(|| format!("{file}: the `{BLOCKS_KEY}` metadata is not a JSON object"))?,
+        None => serde_json::Map::new(),
+    };
     let tensors = input.tensors()?;
     let by_name: HashMap<&str, &Tensor<'_>> = tensors.iter().map(|t| (t.name.as_str(), t)).collect();
-    let mut restored = HashMap::new();
+    let mut restored: HashMap<String, OutTensor<'_, anyhow::Error>> = HashMap::new();
     let mut consumed = std::collections::HashSet::new();
+    // NF4 weights in bitsandbytes' layout, whoever wrote them: each checked now, restored when written.
+    let weights = bnb::find_nf4(&tensors).with_context(|| file.clone())?;
+    for w in weights {
+        let packed = by_name.get(w.name.as_str()).copied().ok_or_else(|| anyhow!("{file}: {} is missing", w.name))?;
+        consumed.extend(w.parts.iter().cloned());
+        let (name, shape, len, file) = (w.name.clone(), w.shape.clone(), w.numel() * 4, file.clone());
+        let make = move || -> Result<Vec<u8>> {
+            let x = w.dequantize(&packed.data).with_context(|| file.clone())?;
+            Ok(x.iter().flat_map(|v| v.to_le_bytes()).collect())
+        };
+        let out = OutTensor { name: name.clone(), dtype: Dtype::F32, shape, len, bytes: Bytes::Lazy(Box::new(make)) };
+        restored.insert(name, out);
+    }
     for (name, e) in &layout {
         let ctx = format!("{file}: {name}");
         let format = entry_format(e).with_context(|| ctx.clone())?;
+        if let BlockFormat::Nf4 { .. } = format {
+            if !restored.contains_key(name) {
+                bail!("{ctx}: the metadata names an NF4 tensor, but its bitsandbytes quant state is missing");
+            }
+            continue;
+        }
         let shape: Vec<usize> = e["shape"]
             .as_array()
             .map(|a| a.iter().filter_map(|d| d.as_u64().map(|d| d as usize)).collect())
@@ -367,18 +382,7 @@ pub fn dequantize_blocks(args: &DequantizeArgs, input: &Input, json: &str) -> Re
                 let tensor = if *tensor_scale { f32s(&part("tensor_scale")?.data).first().copied() } else { None };
                 ("data", Scales::E4m3 { blocks: part("scales")?.data.to_vec(), tensor })
             }
-            (BlockFormat::Nf4 { double_quant: false, .. }, _) => ("data", Scales::Absmax(f32s(&part("absmax")?.data))),
-            (BlockFormat::Nf4 { double_quant: true, .. }, _) => (
-                "data",
-                Scales::DoubleQuant {
-                    codes: part("absmax")?.data.to_vec(),
-                    absmax2: f32s(&part("nested_absmax")?.data),
-                    offset: f32s(&part("offset")?.data)
-                        .first()
-                        .copied()
-                        .ok_or_else(|| anyhow!("{ctx}: empty offset"))?,
-                },
-            ),
+            (BlockFormat::Nf4 { .. }, _) => bail!("{ctx}: internal error: NF4 is read as bitsandbytes' layout"),
         };
         if let Some(obj) = e["parts"].as_object() {
             consumed.extend(obj.values().filter_map(|v| v.as_str().map(String::from)));
@@ -388,13 +392,13 @@ pub fn dequantize_blocks(args: &DequantizeArgs, input: &Input, json: &str) -> Re
         let q = quantlab::formats::BlockQuantized { format, rows, cols, data: part(data_role)?.data.to_vec(), scales };
         let values = q.dequantize().with_context(|| ctx.clone())?;
         // The restored tensor takes the place of its packed data in file order.
-        restored.insert(part(data_role)?.name.clone(), (name.clone(), shape, values));
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        restored.insert(part(data_role)?.name.clone(), OutTensor::owned(name.clone(), Dtype::F32, shape, bytes));
     }
     let mut out = Vec::with_capacity(tensors.len());
     for t in &tensors {
-        if let Some((name, shape, values)) = restored.remove(&t.name) {
-            let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-            out.push(OutTensor::owned(name, Dtype::F32, shape, bytes));
+        if let Some(o) = restored.remove(&t.name) {
+            out.push(o);
         } else if !consumed.contains(&t.name) {
             out.push(OutTensor::copy(t));
         }

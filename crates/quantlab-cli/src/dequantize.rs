@@ -21,11 +21,18 @@ pub fn run(args: &DequantizeArgs) -> Result<()> {
     let file = input.path().display().to_string();
     let mut metadata = input.metadata()?;
     if let Some(json) = metadata.get(crate::blocks::BLOCKS_KEY) {
-        return crate::blocks::dequantize_blocks(args, &input, json);
+        return crate::blocks::dequantize_blocks(args, &input, Some(json));
     }
-    let json = metadata
-        .remove(layout::KEY)
-        .ok_or_else(|| anyhow!("{file}: no `quantlab` metadata: this file was not written by `quantlab quantize`"))?;
+    if !metadata.contains_key(layout::KEY) && crate::blocks::has_bnb_weights(&input.tensors()?) {
+        // A bitsandbytes 4-bit checkpoint (as transformers saves it).
+        return crate::blocks::dequantize_blocks(args, &input, None);
+    }
+    let json = metadata.remove(layout::KEY).ok_or_else(|| {
+        anyhow!(
+            "{file}: no `quantlab` metadata and no bitsandbytes NF4 weights: this file was not written by \
+                 `quantlab quantize`"
+        )
+    })?;
     let layout = layout::parse(&json).with_context(|| file.clone())?;
     // Which tensors `quantize` kept no longer means anything once restored.
     metadata.remove(crate::select::KEY);

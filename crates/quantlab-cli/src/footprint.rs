@@ -15,7 +15,8 @@ use serde::Serialize;
 
 use crate::args::{FootprintArgs, Measure};
 use crate::select::{Reason, Selection};
-use quantlab::io::{Input, Tensor};
+use quantlab::io::gguf::{GgufFile, is_gguf_path};
+use quantlab::io::{Dtype, Input, Tensor};
 
 use crate::io::with_floats;
 
@@ -45,7 +46,10 @@ struct TensorReport {
     dtype: String,
     shape: Vec<usize>,
     numel: u64,
+    /// Bytes as stored in the file (a GGUF tensor's in its ggml type, block scales included).
     stored_bytes: u64,
+    /// `stored_bytes` in bits per value (`null` for an empty tensor).
+    stored_bits_per_weight: Option<f64>,
     floating: bool,
     /// Why the tensor is kept as it is in every storage (`null` when converted).
     kept: Option<String>,
@@ -57,6 +61,9 @@ struct Report {
     file: String,
     file_bytes: u64,
     numel: u64,
+    /// Bytes of tensor data as stored, and in bits per value.
+    stored_bytes: u64,
+    stored_bits_per_weight: Option<f64>,
     total: Vec<Cell>,
     tensors: Vec<TensorReport>,
 }
@@ -76,15 +83,40 @@ struct Totals {
 pub fn run(args: &FootprintArgs, out: &mut impl Write) -> Result<()> {
     let storages = storages(args)?;
     let selection = Selection::new(&args.select)?;
-    let input = Input::open(&args.input)?;
-    let file = input.path().display().to_string();
-    let tensors = input.tensors()?;
+    let file = args.input.display().to_string();
     let mut totals = vec![Totals::default(); storages.len()];
-    let mut reports = Vec::with_capacity(tensors.len());
-    for t in &tensors {
-        let report =
-            measure(t, selection.keep(t), &storages, &mut totals).with_context(|| format!("{file}: {}", t.name))?;
-        reports.push(report);
+    let mut reports = Vec::new();
+    let file_bytes;
+    if is_gguf_path(&args.input) {
+        // A GGUF tensor is measured from its dequantized values, one tensor at a time.
+        let gf = GgufFile::open(&args.input)?;
+        file_bytes = gf.len();
+        let g = gf.parse().with_context(|| file.clone())?;
+        for info in &g.tensors {
+            let ctx = || format!("{file}: {}", info.name);
+            let stored = Stored { bytes: info.nbytes, dtype: info.ggml_type.name().into_owned() };
+            let t = if info.ggml_type.is_readable_float() || info.ggml_type.int_dtype().is_some() {
+                g.tensor(info).with_context(ctx)?
+            } else {
+                eprintln!(
+                    "quantlab: note: {}: {} is a GGUF type quantlab cannot dequantize; counted as stored",
+                    ctx(),
+                    stored.dtype
+                );
+                let data = std::borrow::Cow::Borrowed(g.tensor_bytes(info));
+                Tensor { name: info.name.clone(), dtype: Dtype::U8, shape: info.shape.clone(), data, stored_as: None }
+            };
+            reports.push(measure(&t, &stored, selection.keep(&t), &storages, &mut totals).with_context(ctx)?);
+        }
+    } else {
+        let input = Input::open(&args.input)?;
+        file_bytes = input.len();
+        for t in &input.tensors()? {
+            let stored = Stored { bytes: t.data.len() as u64, dtype: format!("{:?}", t.dtype) };
+            let report = measure(t, &stored, selection.keep(t), &storages, &mut totals)
+                .with_context(|| format!("{file}: {}", t.name))?;
+            reports.push(report);
+        }
     }
     let total = storages
         .iter()
@@ -102,8 +134,17 @@ pub fn run(args: &FootprintArgs, out: &mut impl Write) -> Result<()> {
             }
         })
         .collect();
-    let report =
-        Report { file, file_bytes: input.len(), numel: reports.iter().map(|r| r.numel).sum(), total, tensors: reports };
+    let numel: u64 = reports.iter().map(|r| r.numel).sum();
+    let stored_bytes: u64 = reports.iter().map(|r| r.stored_bytes).sum();
+    let report = Report {
+        file,
+        file_bytes,
+        numel,
+        stored_bytes,
+        stored_bits_per_weight: bits_per_weight(stored_bytes, numel),
+        total,
+        tensors: reports,
+    };
     if args.json {
         serde_json::to_writer_pretty(&mut *out, &report)?;
         writeln!(out)?;
@@ -161,6 +202,17 @@ fn storages(args: &FootprintArgs) -> Result<Vec<Storage>> {
         .collect()
 }
 
+/// How a tensor is stored in its file: bytes and the type's name.
+struct Stored {
+    bytes: u64,
+    dtype: String,
+}
+
+/// Bits per value; no meaning for no values.
+fn bits_per_weight(bytes: u64, numel: u64) -> Option<f64> {
+    (numel > 0).then(|| bytes as f64 * 8.0 / numel as f64)
+}
+
 /// Bytes in float32 per byte stored; no meaning for zero bytes.
 fn ratio(f32_bytes: u64, bytes: u64) -> Option<f64> {
     (bytes > 0).then(|| f32_bytes as f64 / bytes as f64)
@@ -168,9 +220,15 @@ fn ratio(f32_bytes: u64, bytes: u64) -> Option<f64> {
 
 /// One tensor in every storage, or as it is stored when `kept`; adds it to
 /// the file's totals.
-fn measure(t: &Tensor<'_>, kept: Option<Reason>, storages: &[Storage], totals: &mut [Totals]) -> Result<TensorReport> {
+fn measure(
+    t: &Tensor<'_>,
+    stored_as: &Stored,
+    kept: Option<Reason>,
+    storages: &[Storage],
+    totals: &mut [Totals],
+) -> Result<TensorReport> {
     let numel = t.numel() as u64;
-    let stored = t.data.len() as u64;
+    let stored = stored_as.bytes;
     let floats = t.floats();
     let as_stored = |_| {
         // A float tensor kept as it is has no error; other types have none to show.
@@ -225,10 +283,11 @@ fn measure(t: &Tensor<'_>, kept: Option<Reason>, storages: &[Storage], totals: &
     }
     Ok(TensorReport {
         name: t.name.clone(),
-        dtype: format!("{:?}", t.dtype),
+        dtype: stored_as.dtype.clone(),
         shape: t.shape.clone(),
         numel,
         stored_bytes: stored,
+        stored_bits_per_weight: bits_per_weight(stored, numel),
         floating: floats.is_some(),
         kept: kept.filter(|r| *r != Reason::NotFloat).map(|r| r.to_string()),
         storages: cells.into_iter().map(|(c, _)| c).collect(),
@@ -319,11 +378,14 @@ fn print_table(r: &Report, out: &mut impl Write) -> Result<()> {
     let floating = r.tensors.iter().filter(|t| t.floating).count();
     writeln!(
         out,
-        "{}: {} tensors ({floating} floating point), {} elements, {} on disk",
+        "{}: {} tensors ({floating} floating point), {} elements, {} on disk, {} of tensors stored ({} bits per \
+         weight)",
         r.file,
         r.tensors.len(),
         r.numel,
-        human_bytes(r.file_bytes)
+        human_bytes(r.file_bytes),
+        human_bytes(r.stored_bytes),
+        r.stored_bits_per_weight.map_or("-".to_string(), |b| format!("{b:.2}"))
     )?;
     writeln!(out)?;
     writeln!(
@@ -357,7 +419,15 @@ fn print_table(r: &Report, out: &mut impl Write) -> Result<()> {
             )?;
             continue;
         }
-        writeln!(out, "{} {:?} {}", t.name, t.shape, t.dtype)?;
+        let bpw = t.stored_bits_per_weight.map_or("-".to_string(), |b| format!("{b:.2}"));
+        writeln!(
+            out,
+            "{} {:?} {}: stored {} ({bpw} bits per weight)",
+            t.name,
+            t.shape,
+            t.dtype,
+            human_bytes(t.stored_bytes)
+        )?;
         for c in &t.storages {
             row(out, "", c)?;
         }

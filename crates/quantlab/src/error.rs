@@ -204,6 +204,15 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A bitsandbytes 4-bit weight (`QuantState` tensors beside the packed
+    /// weight) that is incomplete or does not fit its own description.
+    #[error("{weight}: not a readable bitsandbytes 4-bit weight: {reason}")]
+    BadQuantState {
+        /// The packed weight's tensor name.
+        weight: String,
+        /// What is missing or does not fit.
+        reason: String,
+    },
     /// Quantized codes that do not fit their parameters (see [`crate::Quantized::new`]).
     #[error("inconsistent quantized tensor: {reason}")]
     BadQuantized {

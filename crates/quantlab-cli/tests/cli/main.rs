@@ -3,9 +3,11 @@
 //! Golden values come from PyTorch (`tests/fixtures/generate.py`); the
 //! binary's outputs are read back with the `safetensors` crate.
 
+mod bnb;
 mod common;
 mod errors;
 mod formats;
+mod gguf;
 mod golden;
 mod info_bench;
 mod narrow;

@@ -25,7 +25,7 @@ mod nvfp4;
 
 pub use kquants::{Q4_K_BYTES, Q4KParts, q4_k_parts};
 pub use mx::{MxElement, ScaleRule};
-pub use nf4::{DYNAMIC_CODE, NF4_CODE};
+pub use nf4::{DOUBLE_QUANT_BLOCK as NF4_DOUBLE_QUANT_BLOCK, DYNAMIC_CODE, NF4_CODE};
 pub use nvfp4::tensor_scale_of;
 
 use crate::error::{Error, Result};

@@ -13,8 +13,8 @@
 //! `dequantize_4bit` on CPU byte for byte: the absmax reciprocal times the
 //! value for whole blocks and a division for the short last one, code
 //! boundaries at f32 midpoints with values on a midpoint going down, the mean
-//! as torch's f32 cascade sum divided by the count, and the C kernel's nearest
-//! dynamic code with ties going down.
+//! as torch's f32 cascade sum divided by the count, and the C kernel's
+//! 65536-entry table from normalized values to dynamic codes.
 
 /// The 16 NF4 code values (bitsandbytes 0.50 `get_4bit_type("nf4")`, as f32).
 pub const NF4_CODE: [f32; 16] = [
@@ -246,30 +246,37 @@ pub(crate) struct DoubleQuant {
     pub offset: f32,
 }
 
-/// The index of the dynamic code nearest `v`, ties going down (the C
-/// kernel's binary search for the code at or below `v`, then a step up only if
-/// strictly nearer).
-fn nearest_dynamic(v: f32) -> u8 {
-    // The C kernel searches with code[0] set to -1.0.
-    let code = |i: usize| if i == 0 { -1.0 } else { DYNAMIC_CODE[i] };
-    // Largest index whose code is <= v (0 if none).
-    let (mut lo, mut hi) = (0usize, 255usize);
-    while lo < hi {
-        let mid = (lo + hi).div_ceil(2);
-        if code(mid) <= v {
-            lo = mid;
-        } else {
-            hi = mid - 1;
+/// Entries of bitsandbytes' table from normalized values to dynamic-code indices.
+const LUT_SIZE: usize = 65536;
+
+/// bitsandbytes 0.50's `build_quantize_lut` (`csrc/cpu_ops.cpp`): [-1, 1] cut
+/// into 65536 points `-1 + 2i / 65535` (f32), each mapped to the first code
+/// whose upper midpoint `0.5 * (code[j] + code[j + 1])` is not below it.
+fn dynamic_lut() -> &'static [u8] {
+    static LUT: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    LUT.get_or_init(|| {
+        let mid: Vec<f32> = DYNAMIC_CODE.windows(2).map(|w| 0.5 * (w[0] + w[1])).collect();
+        let mut lut = Vec::with_capacity(LUT_SIZE);
+        let mut j = 0;
+        for i in 0..LUT_SIZE {
+            let val = -1.0f32 + (2.0 * i as f32) / (LUT_SIZE - 1) as f32;
+            while j < mid.len() && mid[j] < val {
+                j += 1;
+            }
+            lut.push(j as u8);
         }
-    }
-    let mut idx = lo;
-    if idx < 255 {
-        let (left, right) = ((v - code(idx)).abs(), (v - code(idx + 1)).abs());
-        if right < left {
-            idx += 1;
-        }
-    }
-    idx as u8
+        lut
+    })
+}
+
+/// The dynamic-code index bitsandbytes 0.50's CPU `quantize_blockwise` gives
+/// the normalized value `v`: clamped to [-1, 1], then the table entry at
+/// `(v + 1) * 0.5 * 65535 + 0.5`, truncated (not always the nearest code: the
+/// table's points are 2/65535 apart).
+fn dynamic_index(v: f32) -> u8 {
+    let v = v.clamp(-1.0, 1.0);
+    let at = ((v + 1.0) * 0.5 * (LUT_SIZE - 1) as f32 + 0.5) as usize;
+    dynamic_lut()[at.min(LUT_SIZE - 1)]
 }
 
 /// bitsandbytes 0.50's `compress_statistics`: offset = `absmax.mean()`, then
@@ -280,9 +287,15 @@ pub(crate) fn double_quantize(absmax: &[f32]) -> DoubleQuant {
     let mut codes = Vec::with_capacity(centered.len());
     let mut absmax2 = Vec::with_capacity(centered.len().div_ceil(DOUBLE_QUANT_BLOCK));
     for b in centered.chunks(DOUBLE_QUANT_BLOCK) {
-        let am = b.iter().fold(-f32::MAX, |m, v| m.max(v.abs()));
+        // `quantize_cpu_impl`: the block's absmax, a block of zeros coded 0, else v * (1 / absmax).
+        let am = b.iter().fold(0f32, |m, v| m.max(v.abs()));
         absmax2.push(am);
-        codes.extend(b.iter().map(|&v| nearest_dynamic(v / am)));
+        if am == 0.0 {
+            codes.extend(std::iter::repeat_n(0u8, b.len()));
+            continue;
+        }
+        let inv = 1.0 / am;
+        codes.extend(b.iter().map(|&v| dynamic_index(v * inv)));
     }
     DoubleQuant { codes, absmax2, offset }
 }

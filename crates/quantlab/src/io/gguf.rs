@@ -22,6 +22,7 @@ use std::path::Path;
 
 use half::{bf16, f16};
 
+use super::{Dtype, Tensor};
 use crate::error::{Error, Result};
 use crate::formats::GgmlBlock;
 
@@ -98,6 +99,35 @@ impl GgmlType {
     /// Values per block and bytes per block, if the type is known.
     pub fn block_and_size(self) -> Option<(u64, u64)> {
         self.info().map(|i| (i.0, i.1))
+    }
+
+    /// The safetensors type of an integer ggml type (I8, I16, I32, I64), which
+    /// GGUF stores as plain little-endian values.
+    pub fn int_dtype(self) -> Option<Dtype> {
+        Some(match self.0 {
+            24 => Dtype::I8,
+            25 => Dtype::I16,
+            26 => Dtype::I32,
+            27 => Dtype::I64,
+            _ => return None,
+        })
+    }
+
+    /// The ggml type that stores a safetensors integer type as it is.
+    pub fn of_int_dtype(d: Dtype) -> Option<Self> {
+        Some(GgmlType(match d {
+            Dtype::I8 => 24,
+            Dtype::I16 => 25,
+            Dtype::I32 => 26,
+            Dtype::I64 => 27,
+            _ => return None,
+        }))
+    }
+
+    /// Whether [`Gguf::tensor_f32`] reads this type: F32, F16, BF16, F64 and
+    /// the block types quantlab has.
+    pub fn is_readable_float(self) -> bool {
+        matches!(self.0, 0 | 1 | 28 | 30) || GgmlBlock::from_ggml_type(self.0).is_some()
     }
 
     /// The type of a quantlab ggml block format.
@@ -229,6 +259,12 @@ impl GgufTensorInfo {
     /// Values held.
     pub fn numel(&self) -> usize {
         self.shape.iter().product()
+    }
+
+    /// Bits stored per value, block scales included (`None` for an empty tensor).
+    pub fn bits_per_weight(&self) -> Option<f64> {
+        let n = self.numel();
+        (n > 0).then(|| self.nbytes as f64 * 8.0 / n as f64)
     }
 }
 
@@ -445,6 +481,25 @@ impl<'a> Gguf<'a> {
     /// A tensor's raw bytes (checked in range when parsing).
     pub fn tensor_bytes(&self, t: &GgufTensorInfo) -> &'a [u8] {
         &self.data[t.offset as usize..(t.offset + t.nbytes) as usize]
+    }
+
+    /// A tensor as a quantlab [`Tensor`]: float and block types dequantized to
+    /// F32 (one tensor in memory at a time), integer types viewed in place.
+    /// A type quantlab cannot read is an error that names it.
+    pub fn tensor(&self, t: &GgufTensorInfo) -> Result<Tensor<'a>> {
+        let (dtype, data) = match t.ggml_type.int_dtype() {
+            Some(d) => (d, Cow::Borrowed(self.tensor_bytes(t))),
+            None => {
+                let x = self.tensor_f32(t)?;
+                (Dtype::F32, Cow::Owned(x.iter().flat_map(|v| v.to_le_bytes()).collect()))
+            }
+        };
+        Ok(Tensor { name: t.name.clone(), dtype, shape: t.shape.clone(), data, stored_as: None })
+    }
+
+    /// Bytes of tensor data, and values, over every tensor.
+    pub fn totals(&self) -> (u64, u64) {
+        self.tensors.iter().fold((0, 0), |(b, n), t| (b + t.nbytes, n + t.numel() as u64))
     }
 
     /// A tensor's values as f32: F32, F16, BF16, F64 and every block type
@@ -672,6 +727,16 @@ impl GgufFile {
     /// The path it was opened from.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The file's size in bytes.
+    pub fn len(&self) -> u64 {
+        self.map.len() as u64
+    }
+
+    /// True for an empty file (which is not a valid GGUF file).
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
     }
 }
 

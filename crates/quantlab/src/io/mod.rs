@@ -7,7 +7,8 @@
 //! (the usual case) and copied only when it is not. One file per file format:
 //! [`safetensors`](self::safetensors) reads and writes safetensors, [`npy`]
 //! reads `.npy`, [`layout`] is quantlab's own layout of codes, scales and zero
-//! points inside a safetensors file.
+//! points inside a safetensors file, [`bnb`] bitsandbytes' NF4 layout (as
+//! transformers saves 4-bit weights), and [`gguf`] reads and writes GGUF.
 //!
 //! ```no_run
 //! use quantlab::io::Input;
@@ -18,6 +19,7 @@
 //! # Ok::<(), quantlab::Error>(())
 //! ```
 
+pub mod bnb;
 pub mod gguf;
 pub mod layout;
 pub mod narrow;
