@@ -41,6 +41,6 @@ fn the_model_lesson_solution_scores_full_marks_and_its_release_zero() {
     }
     let (sol, _) = grade_solution_and_release(&workspace_root().join("course/model.ipynb"));
     assert_eq!(sol["max_total"].as_f64(), Some(5.0), "{sol:#}");
-    assert_eq!(question(&sol, "q_cosine").0, "passed", "{sol:#}");
-    assert_eq!(question(&sol, "q_w8a16").0, "passed", "{sol:#}");
+    assert_eq!(question(&sol, "cosine_test").0, "passed", "{sol:#}");
+    assert_eq!(question(&sol, "w8a16_test").0, "passed", "{sol:#}");
 }
