@@ -20,12 +20,11 @@ pub fn run(args: &DequantizeArgs) -> Result<()> {
     let input = Input::open(&args.input)?;
     let file = input.path().display().to_string();
     let mut metadata = input.metadata()?;
-    if let Some(json) = metadata.get(crate::blocks::BLOCKS_KEY) {
-        return crate::blocks::dequantize_blocks(args, &input, Some(json));
-    }
-    if !metadata.contains_key(layout::KEY) && crate::blocks::has_bnb_weights(&input.tensors()?) {
-        // A bitsandbytes 4-bit checkpoint (as transformers saves it).
-        return crate::blocks::dequantize_blocks(args, &input, None);
+    if metadata.contains_key(quantlab::io::blocks::KEY)
+        || !metadata.contains_key(layout::KEY) && quantlab::io::bnb::has_quant_state(&input.tensors()?)
+    {
+        // Block formats, or a bitsandbytes 4-bit checkpoint (as transformers saves it).
+        return crate::blocks::dequantize_blocks(args, &input);
     }
     let json = metadata.remove(layout::KEY).ok_or_else(|| {
         anyhow!(

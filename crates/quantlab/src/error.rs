@@ -180,6 +180,14 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
+    /// A block format that GGUF has no type for (`io::gguf::ggml_block_of` says which have one).
+    #[error(
+        "{format} has no GGUF type that gguf-py and llama.cpp read: write .safetensors, or use one of q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q6_k, mxfp4 (FLOOR)"
+    )]
+    NoGgufType {
+        /// The format, with its options.
+        format: String,
+    },
     /// A file that could not be opened, read or written.
     #[error("{path}: cannot {action}: {reason}")]
     File {

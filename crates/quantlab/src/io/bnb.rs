@@ -30,6 +30,12 @@ pub const NF4_STATE_SUFFIX: &str = ".quant_state.bitsandbytes__nf4";
 /// bitsandbytes' own 4-bit float (not OCP e2m1), which quantlab does not read.
 const FP4_STATE_SUFFIX: &str = ".quant_state.bitsandbytes__fp4";
 
+/// Whether `tensors` hold bitsandbytes 4-bit weights: a
+/// `W.quant_state.bitsandbytes__nf4` (or `__fp4`) tensor.
+pub fn has_quant_state(tensors: &[Tensor<'_>]) -> bool {
+    tensors.iter().any(|t| t.name.contains(".quant_state.bitsandbytes__"))
+}
+
 /// torch's name of a float type as `QuantState.as_dict` stores it (`str(dtype).strip("torch.")`).
 pub fn torch_dtype_name(d: Dtype) -> Option<&'static str> {
     Some(match d {

@@ -17,14 +17,15 @@
 //! GGUF's dimension order.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
 use half::{bf16, f16};
 
-use super::{Dtype, Tensor};
+use super::{Bytes, Dtype, OutTensor, Tensor};
 use crate::error::{Error, Result};
-use crate::formats::GgmlBlock;
+use crate::formats::{BlockFormat, GgmlBlock, MxElement, ScaleRule};
 
 /// The four bytes every GGUF file starts with.
 pub const MAGIC: [u8; 4] = *b"GGUF";
@@ -526,6 +527,89 @@ impl<'a> Gguf<'a> {
                 }
             },
         })
+    }
+}
+
+impl<'a> Gguf<'a> {
+    /// Every tensor as a safetensors tensor to write: float and block types
+    /// as F32 values (dequantized when the writer asks, one tensor at a
+    /// time), integer types copied as they are. A type quantlab cannot
+    /// dequantize is an error naming the tensor, before anything is made.
+    pub fn to_safetensors(&self) -> Result<Vec<OutTensor<'_>>> {
+        let mut out = Vec::with_capacity(self.tensors.len());
+        for t in &self.tensors {
+            if let Some(dtype) = t.ggml_type.int_dtype() {
+                let bytes = self.tensor_bytes(t);
+                let (name, shape, len) = (t.name.clone(), t.shape.clone(), bytes.len());
+                out.push(OutTensor { name, dtype, shape, len, bytes: Bytes::Borrowed(bytes) });
+                continue;
+            }
+            if !t.ggml_type.is_readable_float() {
+                return Err(Error::BadFile {
+                    path: t.name.clone(),
+                    reason: format!("{} is a GGUF type quantlab cannot dequantize yet", t.ggml_type.name()),
+                });
+            }
+            let make =
+                move || -> Result<Vec<u8>> { Ok(self.tensor_f32(t)?.iter().flat_map(|v| v.to_le_bytes()).collect()) };
+            out.push(OutTensor {
+                name: t.name.clone(),
+                dtype: Dtype::F32,
+                shape: t.shape.clone(),
+                len: t.numel() * 4,
+                bytes: Bytes::Lazy(Box::new(make)),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The string metadata as safetensors metadata, each key prefixed `gguf.`
+    /// (safetensors metadata holds strings only; the other values are left out).
+    pub fn safetensors_metadata(&self) -> HashMap<String, String> {
+        self.metadata.iter().filter_map(|(k, v)| Some((format!("gguf.{k}"), v.as_str()?.to_string()))).collect()
+    }
+}
+
+/// The ggml block type a block format is stored as in GGUF: a ggml type is
+/// its own, and MXFP4 with the FLOOR scale rule is ggml's MXFP4 (quantized as
+/// gguf-py 0.19 and ggml do: ties round toward zero, where torchao's `to_mx`
+/// rounds them to even). Any other format is [`Error::NoGgufType`]: neither
+/// gguf-py nor llama.cpp reads it.
+pub fn ggml_block_of(format: BlockFormat) -> Result<GgmlBlock> {
+    match format {
+        BlockFormat::Ggml(b) => Ok(b),
+        BlockFormat::Mx { element: MxElement::E2m1, rule: ScaleRule::Floor } => Ok(GgmlBlock::Mxfp4),
+        other => Err(Error::NoGgufType { format: other.to_string() }),
+    }
+}
+
+impl<'a> GgufOutTensor<'a> {
+    /// A safetensors tensor as GGUF stores it: a float tensor quantized to
+    /// `block` when one is given (its rows must be whole blocks) and as F32
+    /// otherwise, an integer tensor (I8 to I64) as it is; `None` for a type
+    /// GGUF has none for (bool, unsigned, complex). A scalar becomes shape
+    /// `[1]` (GGUF has no zero-dimensional tensors). The values are read and
+    /// quantized when the writer reaches the tensor.
+    pub fn from_tensor(t: &'a Tensor<'_>, block: Option<GgmlBlock>) -> Option<Self> {
+        let scalar_as_1 = || if t.shape.is_empty() { vec![1] } else { t.shape.clone() };
+        if t.floats().is_some() {
+            let cols = t.shape.last().copied().unwrap_or(1);
+            let (ggml_type, shape) = match block {
+                Some(b) => (GgmlType::of_block(b), t.shape.clone()),
+                None => (GgmlType::F32, scalar_as_1()),
+            };
+            let make = move || -> Result<Cow<'a, [u8]>> {
+                let x = t.to_f32().unwrap_or_default();
+                match block {
+                    Some(b) => Ok(Cow::Owned(BlockFormat::Ggml(b).quantize(&x, cols)?.data)),
+                    None => Ok(Cow::Owned(x.iter().flat_map(|v| v.to_le_bytes()).collect())),
+                }
+            };
+            return Some(GgufOutTensor { name: t.name.clone(), shape, ggml_type, bytes: Box::new(make) });
+        }
+        let ggml_type = GgmlType::of_int_dtype(t.dtype)?;
+        let bytes = Box::new(move || Ok(Cow::Borrowed(&t.data[..])));
+        Some(GgufOutTensor { name: t.name.clone(), shape: scalar_as_1(), ggml_type, bytes })
     }
 }
 

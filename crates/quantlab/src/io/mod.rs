@@ -7,8 +7,10 @@
 //! (the usual case) and copied only when it is not. One file per file format:
 //! [`safetensors`](self::safetensors) reads and writes safetensors, [`npy`]
 //! reads `.npy`, [`layout`] is quantlab's own layout of codes, scales and zero
-//! points inside a safetensors file, [`bnb`] bitsandbytes' NF4 layout (as
-//! transformers saves 4-bit weights), and [`gguf`] reads and writes GGUF.
+//! points inside a safetensors file, [`blocks`] the layouts of the block
+//! formats (gpt-oss' MXFP4, NVFP4, the MX and ggml types), [`bnb`]
+//! bitsandbytes' NF4 layout (as transformers saves 4-bit weights), and
+//! [`gguf`] reads and writes GGUF.
 //!
 //! ```no_run
 //! use quantlab::io::Input;
@@ -19,6 +21,7 @@
 //! # Ok::<(), quantlab::Error>(())
 //! ```
 
+pub mod blocks;
 pub mod bnb;
 pub mod gguf;
 pub mod layout;
@@ -151,6 +154,23 @@ impl Tensor<'_> {
             Dtype::F8_E4M3 => Floats::E4M3(decode(&self.data)),
             Dtype::F8_E5M2 => Floats::E5M2(decode(&self.data)),
             _ => return None,
+        })
+    }
+
+    /// The float data as f32, if quantlab reads this tensor's type: exact
+    /// from f32, f16, bf16 and the float8 and narrower types, rounded once
+    /// (to nearest even) from f64.
+    pub fn to_f32(&self) -> Option<Vec<f32>> {
+        fn widen<T: Element>(x: &[T]) -> Vec<f32> {
+            x.iter().map(|v| v.to_f64() as f32).collect()
+        }
+        Some(match self.floats()? {
+            Floats::F64(x) => widen(&x),
+            Floats::F32(x) => x.into_owned(),
+            Floats::F16(x) => widen(&x),
+            Floats::BF16(x) => widen(&x),
+            Floats::E4M3(x) => widen(&x),
+            Floats::E5M2(x) => widen(&x),
         })
     }
 

@@ -90,6 +90,20 @@ impl<'a, E> OutTensor<'a, E> {
     pub fn owned(name: String, dtype: Dtype, shape: Vec<usize>, bytes: Vec<u8>) -> Self {
         OutTensor { name, dtype, shape, len: bytes.len(), bytes: Bytes::Owned(bytes) }
     }
+
+    /// The same tensor with its lazy error turned into the caller's type
+    /// (a command line adding the file's name, say).
+    pub fn map_err<F>(self, f: impl Fn(E) -> F + 'a) -> OutTensor<'a, F>
+    where
+        E: 'a,
+    {
+        let bytes = match self.bytes {
+            Bytes::Borrowed(b) => Bytes::Borrowed(b),
+            Bytes::Owned(b) => Bytes::Owned(b),
+            Bytes::Lazy(make) => Bytes::Lazy(Box::new(move || make().map_err(&f))),
+        };
+        OutTensor { name: self.name, dtype: self.dtype, shape: self.shape, len: self.len, bytes }
+    }
 }
 
 /// The view `serialize_to_file` writes: it computes the bytes when asked and,
