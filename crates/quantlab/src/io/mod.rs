@@ -5,7 +5,7 @@
 //! Inputs are memory-mapped, so a tensor's bytes are only paged in when a
 //! caller touches them; float data is viewed in place when it is aligned
 //! (the usual case) and copied only when it is not. One file per file format:
-//! [`safetensors`](self::safetensors) reads and writes safetensors, [`npy`]
+//! `safetensors` reads and writes safetensors, [`npy`]
 //! reads `.npy`, [`layout`] is quantlab's own layout of codes, scales and zero
 //! points inside a safetensors file, [`blocks`] the layouts of the block
 //! formats (gpt-oss' MXFP4, NVFP4, the MX and ggml types), [`bnb`]
