@@ -10,7 +10,7 @@
 //! in increasing `j` (one fused multiply-add, one rounding). The lanes are
 //! then added as a tree: `acc[l] += acc[l + 8]` for `l < 8`, then `+ 4`, `+ 2`
 //! and `+ 1`; `y[i]` is `acc[0]`. AVX-512 holds the 16 lanes in one register,
-//! AVX2 in two, and a short tail is masked or zero-padded: a padded lane adds
+//! AVX2 in two, NEON in four, and a short tail is masked or zero-padded: a padded lane adds
 //! `fma(0, 0, acc) = acc` (an accumulator that starts at `+0.0` is never
 //! `-0.0`, so adding `+0.0` leaves it unchanged).
 //!
@@ -136,6 +136,10 @@ pub fn gemv_tables() -> Vec<&'static GemvKernels> {
         if has!("avx2") && has!("fma") {
             paths.push(&super::x86_64::gemv_avx2::GEMV);
         }
+    }
+    #[cfg(target_arch = "aarch64")]
+    if std::arch::is_aarch64_feature_detected!("neon") {
+        paths.push(&super::aarch64::gemv_neon::GEMV);
     }
     paths.push(&SCALAR);
     paths
