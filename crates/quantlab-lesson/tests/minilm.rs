@@ -11,6 +11,7 @@
 
 use std::sync::OnceLock;
 
+use quantlab::linear::{Linear, Weight};
 use quantlab_lesson::model::{
     Format, MiniLm, cosine, find_model_dir, layer_sensitivity, nearest_change_rate, similarity_matrix, study,
 };
@@ -104,6 +105,32 @@ fn int4_embeddings_are_sentence_transformers_on_int4_round_trip_weights() {
     let q = model.with_format(&Format::parse("int4").unwrap()).unwrap();
     min_cosine(&q, &fx.sentences, &fx.int4, "int4 groups of 32");
     assert!(q.linear_weight_bytes() * 6 < model.linear_weight_bytes(), "int4 weights take about 1/7 of f32");
+}
+
+#[test]
+fn block_formats_run_on_their_blocks_as_their_f32_round_trip() {
+    let Some(model) = model() else { return };
+    let fx = fixture();
+    // Q4_0 loses more (one sentence at 0.948 against f32), Q8_0 little.
+    for (name, bytes_per_32, lowest) in [("q8_0", 34u64, 0.999), ("q4_0", 18, 0.9)] {
+        let q = model.with_format(&Format::parse(name).unwrap()).unwrap();
+        for (layer, l) in q.bert().linears() {
+            assert!(matches!(l.weight(), Weight::Block(_)), "{name} {layer} is not held as blocks");
+        }
+        assert_eq!(q.linear_weight_bytes() * 128, model.linear_weight_bytes() * bytes_per_32, "{name}");
+        // The same numbers through the f32 product: only the summation order differs.
+        let round_trip = q.map_linears(|_, l| Ok(Linear::new(l.dequantized_weight(), l.bias().cloned())?)).unwrap();
+        let (blocks, f32s) = (q.embed_all(&fx.sentences).unwrap(), round_trip.embed_all(&fx.sentences).unwrap());
+        let (mut min_same, mut min_f32) = (f64::INFINITY, f64::INFINITY);
+        for ((a, b), st) in blocks.rows().into_iter().zip(f32s.rows()).zip(&fx.f32) {
+            let same = cosine(a.as_slice().unwrap(), b.as_slice().unwrap());
+            assert!(same > 0.99999, "{name}: blocks vs round trip cosine {same}");
+            let vs_f32 = cosine(a.as_slice().unwrap(), st);
+            assert!((lowest..0.99999).contains(&vs_f32), "{name}: vs sentence-transformers f32 cosine {vs_f32}");
+            (min_same, min_f32) = (min_same.min(same), min_f32.min(vs_f32));
+        }
+        eprintln!("{name}: minimum cosine vs its f32 round trip {min_same:.9}, vs f32 {min_f32:.6}");
+    }
 }
 
 #[test]

@@ -8,6 +8,11 @@
 //! a matrix-vector product reads 4 or 8 times fewer bytes than with f32, which
 //! on a CPU is what bounds it. Activations stay f32.
 //!
+//! A weight in a ggml block format ([`Linear::block`]: Q8_0, Q4_0) is kept
+//! as its blocks, byte for byte as a GGUF file holds them, and the kernels
+//! decode each block's scale and codes in registers: the numbers multiplied
+//! are those [`BlockQuantized::dequantize`] gives (gguf-py's).
+//!
 //! The summation order is fixed (16 partial sums, lane `j % 16`, fused
 //! multiply-adds, then a tree; see the `arch::gemv` module), so every SIMD
 //! path gives the scalar reference's bits. An f32 weight goes through
@@ -31,6 +36,7 @@ use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 use crate::arch::gemv::{LANES, gemv_kernels, i4_value};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::formats::{BlockFormat, BlockQuantized, GgmlBlock, Scales};
 use crate::quant::{Codes, QuantSpec, QuantizeExt};
 
 /// How a layer holds its weight `W` (`out_features` rows of `in_features`).
@@ -56,6 +62,9 @@ pub enum Weight {
         /// Codes per scale: a multiple of 16 that divides `in_features`.
         group: usize,
     },
+    /// A block format's bytes, one row of `in_features` values per output
+    /// (whole blocks): the formats in [`Linear::BLOCK_FORMATS`].
+    Block(BlockQuantized),
 }
 
 /// `y = x · Wᵀ + b` with `W` held as [`Weight`] says.
@@ -105,6 +114,23 @@ impl Linear {
         Self::checked(out_features, in_features, w, bias)
     }
 
+    /// The block formats a layer computes on directly: `q8_0` and `q4_0`.
+    pub const BLOCK_FORMATS: [BlockFormat; 2] =
+        [BlockFormat::Ggml(GgmlBlock::Q8_0), BlockFormat::Ggml(GgmlBlock::Q4_0)];
+
+    /// `weight` quantized to a block format, each row blocked on its own (so
+    /// `in_features` must be whole blocks, 32 values for Q8_0 and Q4_0): the
+    /// bytes of `format.quantize(weight, in_features)`, which are gguf-py's.
+    /// Errors for a format not in [`Linear::BLOCK_FORMATS`], for rows that
+    /// are not whole blocks and for NaN or infinite weights.
+    pub fn block(weight: ArrayView2<f32>, format: BlockFormat, bias: Option<Array1<f32>>) -> Result<Self> {
+        let (out_features, in_features) = weight.dim();
+        check_block_format(format)?;
+        let w = weight.as_standard_layout();
+        let q = format.quantize(w.as_slice().expect("standard layout"), in_features)?;
+        Self::checked(out_features, in_features, Weight::Block(q), bias)
+    }
+
     /// A layer from a weight already held in some [`Weight`] form, of shape
     /// `[out_features, in_features]`; checks that every buffer has its size.
     pub fn from_parts(
@@ -146,6 +172,21 @@ impl Linear {
                         scales.len()
                     )));
                 }
+            }
+            Weight::Block(q) => {
+                check_block_format(q.format)?;
+                if (q.rows, q.cols) != (out_features, in_features) {
+                    return Err(bad(format!(
+                        "{} blocks of [{}, {}] for a layer of [{out_features}, {in_features}]",
+                        q.format.name(),
+                        q.rows,
+                        q.cols
+                    )));
+                }
+                if q.scales != Scales::InBlocks {
+                    return Err(bad(format!("{} blocks carry their own scales", q.format.name())));
+                }
+                q.validate()?;
             }
             _ => {}
         }
@@ -190,16 +231,23 @@ impl Linear {
                 let k = i * cols + j;
                 f32::from(i4_value(packed[k / 2] >> (4 * (k % 2)))) * scales[k / group]
             }),
+            Weight::Block(q) => {
+                // Validated when the layer was made, so this cannot fail.
+                let values = q.dequantize().expect("a layer's blocks are validated when it is made");
+                Array2::from_shape_vec((rows, cols), values).expect("rows x cols values")
+            }
         }
     }
 
     /// Bytes the weight takes: 4 per f32 value; int8 one per code plus 4 per
-    /// scale; int4 one per two codes plus 4 per scale (the bias not counted).
+    /// scale; int4 one per two codes plus 4 per scale; a block format its
+    /// blocks (Q8_0 34 bytes per 32 values, Q4_0 18). The bias is not counted.
     pub fn weight_bytes(&self) -> u64 {
         match &self.weight {
             Weight::F32(w) => 4 * w.len() as u64,
             Weight::Int8 { codes, scales } => (codes.len() + 4 * scales.len()) as u64,
             Weight::Int4 { packed, scales, .. } => (packed.len() + 4 * scales.len()) as u64,
+            Weight::Block(q) => q.nbytes() as u64,
         }
     }
 
@@ -226,6 +274,12 @@ impl Linear {
             }
             Weight::Int8 { codes, scales } => (k.gemv_i8)(codes, scales, x, y),
             Weight::Int4 { packed, scales, group } => (k.gemv_i4)(packed, scales, *group, x, y),
+            Weight::Block(q) => match q.format {
+                BlockFormat::Ggml(GgmlBlock::Q8_0) => (k.gemv_q8_0)(&q.data, x, y),
+                BlockFormat::Ggml(GgmlBlock::Q4_0) => (k.gemv_q4_0)(&q.data, x, y),
+                // `checked` admits only the formats above.
+                other => return Err(unsupported(other)),
+            },
         }
         if let Some(b) = &self.bias {
             y.iter_mut().zip(b).for_each(|(y, b)| *y += b);
@@ -275,4 +329,17 @@ fn check_group(in_features: usize, group: usize) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+fn unsupported(format: BlockFormat) -> Error {
+    let known: Vec<&str> = Linear::BLOCK_FORMATS.iter().map(|f| f.name()).collect();
+    bad(format!(
+        "the linear layer computes on {} blocks directly, not {}: dequantize that weight to f32 first",
+        known.join(" and "),
+        format.name()
+    ))
+}
+
+fn check_block_format(format: BlockFormat) -> Result<()> {
+    if Linear::BLOCK_FORMATS.contains(&format) { Ok(()) } else { Err(unsupported(format)) }
 }

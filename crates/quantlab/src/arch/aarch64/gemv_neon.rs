@@ -1,6 +1,7 @@
 //! NEON matrix-vector kernels on int8 and int4 weights: the 16 lanes of
 //! `arch::gemv`'s summation order in four registers (lanes 0-3, 4-7, 8-11,
-//! 12-15), four rows at a time, the tail of a row zero-padded.
+//! 12-15), four rows at a time, the tail of a row zero-padded; and the same
+//! on ggml Q8_0 and Q4_0 blocks, read as stored.
 //!
 //! `vfmaq_f32(acc, x, w)` is one fused multiply-add (`acc + x · w`, one
 //! rounding), the scalar path's `x.mul_add(w, acc)`; the weight `w = q · s`
@@ -24,6 +25,10 @@ pub(crate) static GEMV: GemvKernels = GemvKernels {
     gemv_i8: |q, s, x, y| unsafe { gemv_i8_neon(q, s, x, y) },
     // SAFETY: as above, the CPU has NEON.
     gemv_i4: |q, s, g, x, y| unsafe { gemv_i4_neon(q, s, g, x, y) },
+    // SAFETY: as above, the CPU has NEON.
+    gemv_q8_0: |q, x, y| unsafe { gemv_blocks::<Q8_0>(q, x, y) },
+    // SAFETY: as above, the CPU has NEON.
+    gemv_q4_0: |q, x, y| unsafe { gemv_blocks::<Q4_0>(q, x, y) },
 };
 
 /// The lane tree of `arch::gemv` over four registers.
@@ -187,6 +192,88 @@ unsafe fn rows_i4<const R: usize>(packed: &[u8], scales: &[f32], group: usize, x
                 }
             }
             j += LANES;
+        }
+    }
+    for r in 0..R {
+        // SAFETY: same features.
+        y[first + r] = unsafe { reduce16(acc[r]) };
+    }
+}
+
+/// The int8 codes of a block's two 16-value steps, for a format.
+trait BlockCodes {
+    const BYTES: usize;
+    /// # Safety
+    /// The CPU must have NEON; `p` must be readable for `Self::BYTES` bytes.
+    unsafe fn codes(p: *const u8) -> [int8x16_t; 2];
+}
+
+struct Q8_0;
+impl BlockCodes for Q8_0 {
+    const BYTES: usize = gemv::Q8_0_BYTES;
+    #[inline(always)]
+    unsafe fn codes(p: *const u8) -> [int8x16_t; 2] {
+        // SAFETY: the caller guarantees the block's 34 bytes.
+        unsafe { [vld1q_s8(p.add(2).cast()), vld1q_s8(p.add(2 + LANES).cast())] }
+    }
+}
+
+struct Q4_0;
+impl BlockCodes for Q4_0 {
+    const BYTES: usize = gemv::Q4_0_BYTES;
+    /// Byte `k` holds value `k` (low nibble) and `k + 16` (high), code `n`
+    /// standing for `n - 8`.
+    #[inline(always)]
+    unsafe fn codes(p: *const u8) -> [int8x16_t; 2] {
+        // SAFETY: the caller guarantees the block's 18 bytes and NEON.
+        unsafe {
+            let b = vld1q_u8(p.add(2));
+            let eight = vdupq_n_s8(8);
+            [
+                vsubq_s8(vreinterpretq_s8_u8(vandq_u8(b, vdupq_n_u8(0x0F))), eight),
+                vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8::<4>(b)), eight),
+            ]
+        }
+    }
+}
+
+/// # Safety
+/// The CPU must have NEON.
+#[target_feature(enable = "neon")]
+unsafe fn gemv_blocks<F: BlockCodes>(blocks: &[u8], x: &[f32], y: &mut [f32]) {
+    let Some(rows) = gemv::block_rows(blocks.len(), F::BYTES, x.len(), y.len()) else { return };
+    gemv::row_blocks::<ROWS>(rows, |i, block| {
+        // SAFETY: the caller's features; rows i..i + ROWS (or row i) are
+        // within `blocks` and `y`, and `x` is whole blocks (`block_rows`).
+        unsafe { if block { rows_blocks::<F, ROWS>(blocks, x, i, y) } else { rows_blocks::<F, 1>(blocks, x, i, y) } }
+    });
+}
+
+/// Rows `first..first + R` of a block product: per block, `w = f32(q) · d`
+/// (the reference's `q * d` and `d * (n - 8)`), two 16-lane steps.
+///
+/// # Safety
+/// The CPU must have NEON; `x.len()` is a multiple of 32 and those rows
+/// (`x.len() / 32` blocks each) must exist in `blocks` and `y`.
+#[inline]
+#[target_feature(enable = "neon")]
+unsafe fn rows_blocks<F: BlockCodes, const R: usize>(blocks: &[u8], x: &[f32], first: usize, y: &mut [f32]) {
+    let n = x.len();
+    let row_bytes = n / gemv::QK * F::BYTES;
+    let mut acc = [[vdupq_n_f32(0.0); 4]; R];
+    let rows = &blocks[first * row_bytes..(first + R) * row_bytes];
+    for b in 0..n / gemv::QK {
+        // SAFETY: x[32b..32b + 32] and each row's block b are in bounds.
+        unsafe {
+            let x0 = load_x(x.as_ptr().add(b * gemv::QK));
+            let x1 = load_x(x.as_ptr().add(b * gemv::QK + LANES));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let block = &rows[r * row_bytes + b * F::BYTES..][..F::BYTES];
+                let d = vdupq_n_f32(gemv::f16_scale(block));
+                let [q0, q1] = F::codes(block.as_ptr());
+                step(acc, &x0, q0, d);
+                step(acc, &x1, q1, d);
+            }
         }
     }
     for r in 0..R {
