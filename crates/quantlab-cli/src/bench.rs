@@ -10,7 +10,8 @@
 //! default): one SIZE x SIZE weight times one f32 vector, in f32 (ndarray's
 //! `dot`, and as a SIZE x 1 matrix product through matrixmultiply) and held
 //! quantized by [`quantlab::linear::Linear`] (int8 per row, int4 per group of
-//! 32 and 128, ggml Q8_0 and Q4_0 blocks), each the best of the same runs,
+//! 32 and 128, ggml Q8_0 and Q4_0 blocks, MXFP4, NVFP4 and NF4 (blocks of
+//! 64)), each the best of the same runs,
 //! with its speed-up over the faster f32 row.
 
 use std::hint::black_box;
@@ -193,6 +194,9 @@ fn measure_gemv(size: usize) -> Result<Vec<GemvRow>> {
         ("int4 g128", Linear::int4_per_group(w.view(), 128, None)?),
         ("q8_0", Linear::block(w.view(), BlockFormat::Ggml(GgmlBlock::Q8_0), None)?),
         ("q4_0", Linear::block(w.view(), BlockFormat::Ggml(GgmlBlock::Q4_0), None)?),
+        ("mxfp4", Linear::block(w.view(), BlockFormat::parse("mxfp4")?, None)?),
+        ("nvfp4", Linear::block(w.view(), BlockFormat::parse("nvfp4")?, None)?),
+        ("nf4", Linear::block(w.view(), BlockFormat::parse("nf4")?, None)?),
     ];
     drop(w);
     let x = x.to_vec();

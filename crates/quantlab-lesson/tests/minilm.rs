@@ -111,13 +111,18 @@ fn int4_embeddings_are_sentence_transformers_on_int4_round_trip_weights() {
 fn block_formats_run_on_their_blocks_as_their_f32_round_trip() {
     let Some(model) = model() else { return };
     let fx = fixture();
-    // Q4_0 loses more (one sentence at 0.948 against f32), Q8_0 little.
-    for (name, bytes_per_32, lowest) in [("q8_0", 34u64, 0.999), ("q4_0", 18, 0.9)] {
+    // Bytes per 32 values, and the lowest cosine against f32 allowed (measured: Q8_0 0.9997, the
+    // 4-bit formats 0.93 (MXFP4) to 0.957 (NVFP4) on their worst sentence).
+    let formats =
+        [("q8_0", 34.0, 0.999), ("q4_0", 18.0, 0.9), ("mxfp4", 17.0, 0.9), ("nvfp4", 18.0, 0.9), ("nf4", 18.0, 0.9)];
+    for (name, bytes_per_32, lowest) in formats {
         let q = model.with_format(&Format::parse(name).unwrap()).unwrap();
         for (layer, l) in q.bert().linears() {
             assert!(matches!(l.weight(), Weight::Block(_)), "{name} {layer} is not held as blocks");
         }
-        assert_eq!(q.linear_weight_bytes() * 128, model.linear_weight_bytes() * bytes_per_32, "{name}");
+        // NVFP4 adds its 4-byte tensor scale per matrix.
+        let bytes = q.linear_weight_bytes() as f64 / model.linear_weight_bytes() as f64 * 128.0;
+        assert!((bytes - bytes_per_32).abs() < 0.01, "{name}: {bytes} bytes per 32 values");
         // The same numbers through the f32 product: only the summation order differs.
         let round_trip = q.map_linears(|_, l| Ok(Linear::new(l.dequantized_weight(), l.bias().cloned())?)).unwrap();
         let (blocks, f32s) = (q.embed_all(&fx.sentences).unwrap(), round_trip.embed_all(&fx.sentences).unwrap());

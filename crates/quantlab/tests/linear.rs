@@ -291,9 +291,9 @@ fn block_layers_multiply_by_the_formats_dequantized_weight() {
 #[test]
 fn block_layers_refuse_what_they_cannot_compute() {
     let w = weight(4, 64);
-    let e = Linear::block(w.view(), BlockFormat::parse("nvfp4").unwrap(), None).unwrap_err();
+    let e = Linear::block(w.view(), BlockFormat::parse("q4_k").unwrap(), None).unwrap_err();
     assert!(matches!(e, Error::BadLayer { .. }), "{e}");
-    assert!(e.to_string().contains("q8_0 and q4_0 blocks directly, not nvfp4"), "{e}");
+    assert!(e.to_string().contains("q8_0, q4_0, mxfp4, nvfp4 and nf4 blocks directly, not q4_k"), "{e}");
     let e = Linear::block(weight(4, 40).view(), BlockFormat::Ggml(GgmlBlock::Q8_0), None).unwrap_err();
     assert!(matches!(e, Error::BlockMismatch { block: 32, len: 40, .. }), "{e}");
     let mut bad = weight(2, 32);
@@ -324,4 +324,85 @@ fn the_layer_runs_the_gemv_path_of_the_chosen_kernel() {
         // AVX-512 without VBMI: the best table below it.
         assert_ne!(gemv_kernel(), "scalar", "kernel {chosen}");
     }
+}
+
+#[test]
+fn table_paths_match_scalar_on_odd_shapes_and_special_scales() {
+    let specials = [0.0f32, -0.0, f32::INFINITY, f32::NAN, 1e-40, -3.5, 448.0];
+    for rows in [1usize, 2, 3, 4, 5, 7, 9] {
+        for (n, block) in [(16, 16), (32, 16), (48, 16), (32, 32), (96, 32), (48, 64), (96, 64), (160, 128), (64, 4096)]
+        {
+            for high_first in [false, true] {
+                for offset in 0..3 {
+                    let xs = values(n + offset, (rows * 13 + n) as u64);
+                    let mut x = xs[offset..].to_vec();
+                    x[n - 1] = -0.0;
+                    let bytes: Vec<u8> =
+                        values(rows * n / 2 + offset, 21).iter().map(|v| (v * 1e4) as i32 as u8).collect();
+                    let packed = &bytes[offset..];
+                    let blocks = (rows * n).div_ceil(block);
+                    let mut scales: Vec<f32> = values(blocks, 5).iter().map(|v| v.abs() + 0.01).collect();
+                    if blocks > 2 {
+                        scales[blocks / 2] = specials[(rows + n) % specials.len()];
+                    }
+                    let table: [f32; 16] = std::array::from_fn(|c| (c as f32 - 7.5) * 0.37);
+                    let mut want = vec![f32::NAN; rows];
+                    (scalar().gemv_lut4)(packed, &scales, block, &table, high_first, &x, &mut want);
+                    for (i, w) in want.iter().enumerate() {
+                        let c = contract(&x, |j| {
+                            let k = i * n + j;
+                            let b = packed[k / 2];
+                            let code = if (k % 2 == 0) != high_first { b & 15 } else { b >> 4 };
+                            table[code as usize] * scales[k / block]
+                        });
+                        assert!(same_bits(&[*w], &[c]), "scalar vs contract, rows {rows} n {n} block {block}");
+                    }
+                    for k in simd() {
+                        let mut got = vec![f32::NAN; rows];
+                        (k.gemv_lut4)(packed, &scales, block, &table, high_first, &x, &mut got);
+                        assert!(
+                            same_bits(&got, &want),
+                            "{} table rows {rows} n {n} block {block} high_first {high_first} offset {offset}: {got:?} vs {want:?}",
+                            k.name
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_block_layer_gives_the_contract_sum_of_the_formats_dequantized_weight() {
+    let formats = [
+        BlockFormat::parse("q8_0").unwrap(),
+        BlockFormat::parse("q4_0").unwrap(),
+        BlockFormat::parse("mxfp4").unwrap(),
+        BlockFormat::parse("mxfp4").unwrap().with_scale_rule(quantlab::formats::ScaleRule::Even),
+        BlockFormat::parse("nvfp4").unwrap(),
+        BlockFormat::Nvfp4 { tensor_scale: false },
+        BlockFormat::parse("nf4").unwrap(),
+        BlockFormat::nf4(64, true).unwrap(),
+        BlockFormat::nf4(32, false).unwrap(),
+    ];
+    for format in formats {
+        // 96 values a row: NF4's blocks of 64 straddle rows.
+        let (rows, n) = (5, 96);
+        let w = weight(rows, n);
+        let layer = Linear::block(w.view(), format, None).unwrap();
+        let q = format.quantize(w.as_slice().unwrap(), n).unwrap();
+        let dq = q.dequantize().unwrap();
+        assert_eq!(layer.weight(), &Weight::Block(q.clone()));
+        assert_eq!(layer.weight_bytes(), q.nbytes() as u64, "{format}");
+        let x = Array1::from(values(n, 17));
+        let y = layer.forward_vec(x.view()).unwrap();
+        for i in 0..rows {
+            let c = contract(x.as_slice().unwrap(), |j| dq[i * n + j]);
+            assert_eq!(y[i].to_bits(), c.to_bits(), "{format} row {i}: {} vs {c}", y[i]);
+            let original: f32 = x.iter().zip(w.row(i)).map(|(a, b)| a * b).sum();
+            assert!((y[i] - original).abs() < 4.0, "{format} row {i}: {} vs f32 {original}", y[i]);
+        }
+    }
+    let e = Linear::block(weight(2, 40).view(), BlockFormat::parse("nf4").unwrap(), None).unwrap_err();
+    assert!(e.to_string().contains("NF4 rows of 40 values: the layer needs a multiple of 16"), "{e}");
 }

@@ -97,8 +97,18 @@ fn bench_json_has_the_contracted_shape() {
 }
 
 /// The matrix-vector rows: every weight format, in one run, with numbers that parse.
-const GEMV_ROWS: [&str; 7] =
-    ["f32 ndarray dot", "f32 matrixmultiply", "int8 per row", "int4 g32", "int4 g128", "q8_0", "q4_0"];
+const GEMV_ROWS: [&str; 10] = [
+    "f32 ndarray dot",
+    "f32 matrixmultiply",
+    "int8 per row",
+    "int4 g32",
+    "int4 g128",
+    "q8_0",
+    "q4_0",
+    "mxfp4",
+    "nvfp4",
+    "nf4",
+];
 
 #[test]
 fn bench_prints_the_matrix_vector_rows() {
@@ -106,8 +116,9 @@ fn bench_prints_the_matrix_vector_rows() {
     let head = out.lines().position(|l| l.starts_with("matrix-vector product: 256 x 256 weight")).expect(&out);
     assert!(out.lines().nth(head).unwrap().contains(&format!("gemv kernel: {}", quantlab::gemv_kernel())), "{out}");
     let rows: Vec<&str> = out.lines().skip(head + 2).take(GEMV_ROWS.len()).collect();
-    // Weight sizes: 256 * 256 values at 32 bits, 8 (+ an f32 scale a row), 4 (+ one per 32 or 128), 8.5 and 4.5.
-    let mb = [0.262144, 0.262144, 0.06656, 0.04096, 0.034816, 0.069632, 0.036864];
+    // Weight sizes: 256 * 256 values at 32 bits, 8 (+ an f32 scale a row), 4 (+ one per 32 or 128), 8.5, 4.5,
+    // 4.25, 4.5 (+ 4 bytes) and 4.5.
+    let mb = [0.262144, 0.262144, 0.06656, 0.04096, 0.034816, 0.069632, 0.036864, 0.034816, 0.036868, 0.036864];
     for ((row, name), want_mb) in rows.iter().zip(GEMV_ROWS).zip(mb) {
         let nums: Vec<f64> = row
             .strip_prefix(name)

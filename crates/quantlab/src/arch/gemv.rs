@@ -42,6 +42,14 @@ pub type GemvI4 = fn(&[u8], &[f32], usize, &[f32], &mut [f32]);
 #[doc(hidden)]
 pub type GemvBlocks = fn(&[u8], &[f32], &mut [f32]);
 
+/// `gemv_lut4(packed, scales, block, table, high_first, x, y)`: `y.len()`
+/// rows of `x.len()` 4-bit codes, two to a byte (the first in the low nibble,
+/// or the high one when `high_first`), row-major; value `k` of the flat
+/// tensor is `table[code] * scales[k / block]` (blocks run over the flat
+/// tensor). `block` and `x.len()` are multiples of 16. MXFP4, NVFP4, NF4.
+#[doc(hidden)]
+pub type GemvLut4 = fn(&[u8], &[f32], usize, &[f32; 16], bool, &[f32], &mut [f32]);
+
 /// One instruction set's matrix-vector kernels.
 ///
 /// Internal: public (and hidden) only so tests and benchmarks can drive every path.
@@ -57,6 +65,8 @@ pub struct GemvKernels {
     pub gemv_q8_0: GemvBlocks,
     /// ggml Q4_0 blocks.
     pub gemv_q4_0: GemvBlocks,
+    /// 4-bit codes through a value table, f32 block scales.
+    pub gemv_lut4: GemvLut4,
 }
 
 /// The scalar reference.
@@ -66,6 +76,7 @@ pub(crate) static SCALAR: GemvKernels = GemvKernels {
     gemv_i4: gemv_i4_scalar,
     gemv_q8_0: gemv_q8_0_scalar,
     gemv_q4_0: gemv_q4_0_scalar,
+    gemv_lut4: gemv_lut4_scalar,
 };
 
 /// Values in a ggml block (Q8_0, Q4_0).
@@ -130,6 +141,18 @@ pub(crate) fn block_rows(bytes: usize, block_bytes: usize, n: usize, y: usize) -
     Some(y.min(bytes.checked_div(n / QK * block_bytes).unwrap_or(usize::MAX)))
 }
 
+/// How many rows of a table-lookup product the slices hold whole (`n / 2`
+/// bytes a row, and the scales of every block a row touches), or `None` when
+/// `block` or `n` is not a multiple of 16 (a 16-lane step then always lies
+/// in one block).
+pub(crate) fn lut4_rows(packed: usize, scales: usize, block: usize, n: usize, y: usize) -> Option<usize> {
+    if block == 0 || !block.is_multiple_of(LANES) || !n.is_multiple_of(LANES) {
+        return None;
+    }
+    let by_scales = (scales.saturating_mul(block)).checked_div(n).unwrap_or(usize::MAX);
+    Some(y.min(by_scales).min((packed * 2).checked_div(n).unwrap_or(usize::MAX)))
+}
+
 /// A ggml block's f16 scale (its first two bytes, little-endian) as f32.
 #[inline(always)]
 #[cfg_attr(target_arch = "x86_64", allow(dead_code))] // x86 converts with F16C
@@ -191,6 +214,27 @@ fn gemv_q8_0_scalar(blocks: &[u8], x: &[f32], y: &mut [f32]) {
 
 fn gemv_q4_0_scalar(blocks: &[u8], x: &[f32], y: &mut [f32]) {
     gemv_blocks_scalar(GgmlBlock::Q4_0, Q4_0_BYTES, blocks, x, y)
+}
+
+fn gemv_lut4_scalar(
+    packed: &[u8],
+    scales: &[f32],
+    block: usize,
+    table: &[f32; 16],
+    high_first: bool,
+    x: &[f32],
+    y: &mut [f32],
+) {
+    let n = x.len();
+    let Some(rows) = lut4_rows(packed.len(), scales.len(), block, n, y.len()) else { return };
+    for (i, yi) in y[..rows].iter_mut().enumerate() {
+        *yi = row_dot(x, |j| {
+            let k = i * n + j;
+            let b = packed[k / 2];
+            let code = if k.is_multiple_of(2) != high_first { b & 15 } else { b >> 4 };
+            table[usize::from(code)] * scales[k / block]
+        });
+    }
 }
 
 /// Every gemv table this CPU can run, best first (the scalar one last).

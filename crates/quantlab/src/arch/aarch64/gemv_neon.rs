@@ -29,6 +29,8 @@ pub(crate) static GEMV: GemvKernels = GemvKernels {
     gemv_q8_0: |q, x, y| unsafe { gemv_blocks::<Q8_0>(q, x, y) },
     // SAFETY: as above, the CPU has NEON.
     gemv_q4_0: |q, x, y| unsafe { gemv_blocks::<Q4_0>(q, x, y) },
+    // SAFETY: as above, the CPU has NEON.
+    gemv_lut4: |q, s, b, t, h, x, y| unsafe { gemv_lut4_neon(q, s, b, t, h, x, y) },
 };
 
 /// The lane tree of `arch::gemv` over four registers.
@@ -275,6 +277,100 @@ unsafe fn rows_blocks<F: BlockCodes, const R: usize>(blocks: &[u8], x: &[f32], f
                 step(acc, &x1, q1, d);
             }
         }
+    }
+    for r in 0..R {
+        // SAFETY: same features.
+        y[first + r] = unsafe { reduce16(acc[r]) };
+    }
+}
+
+/// # Safety
+/// The CPU must have NEON.
+#[target_feature(enable = "neon")]
+unsafe fn gemv_lut4_neon(
+    packed: &[u8],
+    scales: &[f32],
+    block: usize,
+    table: &[f32; 16],
+    high_first: bool,
+    x: &[f32],
+    y: &mut [f32],
+) {
+    let Some(rows) = gemv::lut4_rows(packed.len(), scales.len(), block, x.len(), y.len()) else { return };
+    gemv::row_blocks::<ROWS>(rows, |i, whole| {
+        // SAFETY: the caller's features; `block` and `n` are multiples of 16,
+        // and rows i..i + ROWS (or row i) are within `packed`, `scales` and
+        // `y` (`lut4_rows`).
+        unsafe {
+            if whole {
+                rows_lut4::<ROWS>(packed, scales, block, table, high_first, x, i, y)
+            } else {
+                rows_lut4::<1>(packed, scales, block, table, high_first, x, i, y)
+            }
+        }
+    });
+}
+
+/// Rows `first..first + R` of a table-lookup product: each 16-value step lies
+/// in one block, whose 16 weights `table[c] · scale` (64 bytes, four
+/// registers) `tbl` picks from, four bytes per weight.
+///
+/// # Safety
+/// The CPU must have NEON; `block` and `n = x.len()` are multiples of 16;
+/// those rows must exist in `packed` (`n / 2` bytes each), `scales` (every
+/// block they touch) and `y`.
+#[inline]
+#[target_feature(enable = "neon")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn rows_lut4<const R: usize>(
+    packed: &[u8],
+    scales: &[f32],
+    block: usize,
+    table: &[f32; 16],
+    high_first: bool,
+    x: &[f32],
+    first: usize,
+    y: &mut [f32],
+) {
+    let n = x.len();
+    // SAFETY: `table` holds 16 f32.
+    let values: V16 = unsafe { load_x(table.as_ptr()) };
+    // Output register v takes values 4v..4v + 3: each code's byte offset 4c
+    // repeated four times, plus 0, 1, 2, 3.
+    let rep: [uint8x16_t; 4] = std::array::from_fn(|v| {
+        let b: [u8; 16] = std::array::from_fn(|i| (4 * v + i / 4) as u8);
+        // SAFETY: `b` holds 16 bytes.
+        unsafe { vld1q_u8(b.as_ptr()) }
+    });
+    // SAFETY: 16 bytes.
+    let within = unsafe { vld1q_u8([0u8, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3].as_ptr()) };
+    let mut acc = [[vdupq_n_f32(0.0); 4]; R];
+    let mut j = 0;
+    while j < n {
+        // SAFETY: x[j..j + 16] and each row's bytes [j/2..j/2 + 8] are in bounds.
+        unsafe {
+            let xv = load_x(x.as_ptr().add(j));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let k = (first + r) * n + j;
+                let s = vdupq_n_f32(scales[k / block]);
+                let t = uint8x16x4_t(
+                    vreinterpretq_u8_f32(vmulq_f32(values[0], s)),
+                    vreinterpretq_u8_f32(vmulq_f32(values[1], s)),
+                    vreinterpretq_u8_f32(vmulq_f32(values[2], s)),
+                    vreinterpretq_u8_f32(vmulq_f32(values[3], s)),
+                );
+                let b = vld1_u8(packed.as_ptr().add(k / 2));
+                let (lo, hi) = (vand_u8(b, vdup_n_u8(0x0F)), vshr_n_u8::<4>(b));
+                let (a, c) = if high_first { (hi, lo) } else { (lo, hi) };
+                let codes4 = vshlq_n_u8::<2>(vcombine_u8(vzip1_u8(a, c), vzip2_u8(a, c)));
+                for v in 0..4 {
+                    let idx = vaddq_u8(vqtbl1q_u8(codes4, rep[v]), within);
+                    let w = vreinterpretq_f32_u8(vqtbl4q_u8(t, idx));
+                    acc[v] = vfmaq_f32(acc[v], xv[v], w);
+                }
+            }
+        }
+        j += LANES;
     }
     for r in 0..R {
         // SAFETY: same features.

@@ -20,6 +20,8 @@ pub(crate) static GEMV: GemvKernels = GemvKernels {
     gemv_q8_0: |q, x, y| unsafe { gemv_q8_0_avx2(q, x, y) },
     // SAFETY: as above (F16C too).
     gemv_q4_0: |q, x, y| unsafe { gemv_q4_0_avx2(q, x, y) },
+    // SAFETY: as above.
+    gemv_lut4: |q, s, b, t, h, x, y| unsafe { gemv_lut4_avx2(q, s, b, t, h, x, y) },
 };
 
 /// The lane tree of `arch::gemv` from lane width 8 on: `l + 4`, `+ 2`, `+ 1`.
@@ -265,6 +267,101 @@ unsafe fn rows_blocks<F: BlockCodes, const R: usize>(blocks: &[u8], x: &[f32], f
                 step(acc, x1, q1, d);
             }
         }
+    }
+    for r in 0..R {
+        // SAFETY: same features.
+        y[first + r] = unsafe { reduce8(_mm256_add_ps(acc[r][0], acc[r][1])) };
+    }
+}
+
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gemv_lut4_avx2(
+    packed: &[u8],
+    scales: &[f32],
+    block: usize,
+    table: &[f32; 16],
+    high_first: bool,
+    x: &[f32],
+    y: &mut [f32],
+) {
+    let Some(rows) = gemv::lut4_rows(packed.len(), scales.len(), block, x.len(), y.len()) else { return };
+    gemv::row_blocks::<ROWS>(rows, |i, whole| {
+        // SAFETY: the caller's features; `block` and `n` are multiples of 16,
+        // and rows i..i + ROWS (or row i) are within `packed`, `scales` and
+        // `y` (`lut4_rows`).
+        unsafe {
+            if whole {
+                rows_lut4::<ROWS>(packed, scales, block, table, high_first, x, i, y)
+            } else {
+                rows_lut4::<1>(packed, scales, block, table, high_first, x, i, y)
+            }
+        }
+    });
+}
+
+/// 16 packed 4-bit codes (8 bytes) as 16 unsigned bytes in value order.
+///
+/// # Safety
+/// The CPU must have AVX2; `p` must be readable for 8 bytes.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn unpack16_u4(p: *const u8, high_first: bool) -> __m128i {
+    // SAFETY: the caller guarantees 8 readable bytes.
+    let w = _mm_cvtepu8_epi16(unsafe { _mm_loadl_epi64(p.cast()) });
+    // Byte k as a u16 lane: its first value in the lane's low byte, its second in the high byte.
+    let (first, second) =
+        if high_first { (_mm_srli_epi16::<4>(w), _mm_slli_epi16::<8>(w)) } else { (w, _mm_slli_epi16::<4>(w)) };
+    _mm_or_si128(_mm_and_si128(first, _mm_set1_epi16(0x000F)), _mm_and_si128(second, _mm_set1_epi16(0x0F00)))
+}
+
+/// Rows `first..first + R` of a table-lookup product: each 16-value step lies
+/// in one block, whose 16 weights `table[c] · scale` sit in two registers;
+/// `vpermps` picks from both by a code's low 3 bits and bit 3 chooses.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA; `block` and `n = x.len()` are multiples
+/// of 16; those rows must exist in `packed` (`n / 2` bytes each), `scales`
+/// (every block they touch) and `y`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn rows_lut4<const R: usize>(
+    packed: &[u8],
+    scales: &[f32],
+    block: usize,
+    table: &[f32; 16],
+    high_first: bool,
+    x: &[f32],
+    first: usize,
+    y: &mut [f32],
+) {
+    let n = x.len();
+    // SAFETY: `table` holds 16 f32.
+    let values = unsafe { [_mm256_loadu_ps(table.as_ptr()), _mm256_loadu_ps(table.as_ptr().add(8))] };
+    let mut acc = [[_mm256_setzero_ps(); 2]; R];
+    let mut j = 0;
+    while j < n {
+        // SAFETY: x[j..j + 16] and each row's bytes [j/2..j/2 + 8] are in bounds.
+        unsafe {
+            let xv = load_x(x.as_ptr().add(j));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let k = (first + r) * n + j;
+                let s = _mm256_set1_ps(scales[k / block]);
+                let t = [_mm256_mul_ps(values[0], s), _mm256_mul_ps(values[1], s)];
+                let c = unpack16_u4(packed.as_ptr().add(k / 2), high_first);
+                for (h, c) in [c, _mm_srli_si128::<8>(c)].into_iter().enumerate() {
+                    let idx = _mm256_cvtepu8_epi32(c);
+                    let lo = _mm256_permutevar8x32_ps(t[0], idx);
+                    let hi = _mm256_permutevar8x32_ps(t[1], idx);
+                    // Bit 3 of the code to the sign bit: blendv takes `hi` there.
+                    let w = _mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(_mm256_slli_epi32::<28>(idx)));
+                    acc[h] = _mm256_fmadd_ps(xv[h], w, acc[h]);
+                }
+            }
+        }
+        j += LANES;
     }
     for r in 0..R {
         // SAFETY: same features.

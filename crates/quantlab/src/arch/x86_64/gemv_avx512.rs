@@ -20,6 +20,8 @@ pub(crate) static GEMV: GemvKernels = GemvKernels {
     gemv_q8_0: |q, x, y| unsafe { gemv_q8_0_avx512(q, x, y) },
     // SAFETY: as above (F16C too).
     gemv_q4_0: |q, x, y| unsafe { gemv_q4_0_avx512(q, x, y) },
+    // SAFETY: as above.
+    gemv_lut4: |q, s, b, t, h, x, y| unsafe { gemv_lut4_avx512(q, s, b, t, h, x, y) },
 };
 
 /// The lane tree of `arch::gemv` over one register: `l + 8`, `+ 4`, `+ 2`, `+ 1`.
@@ -300,6 +302,85 @@ unsafe fn rows_q4_0<const R: usize>(blocks: &[u8], x: &[f32], first: usize, y: &
                 *acc = _mm512_fmadd_ps(x1, w1, _mm512_fmadd_ps(x0, w0, *acc));
             }
         }
+    }
+    for r in 0..R {
+        // SAFETY: same features.
+        y[first + r] = unsafe { reduce16(acc[r]) };
+    }
+}
+
+/// # Safety
+/// The CPU must have AVX-512F, BW, VL, VBMI and FMA.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,fma")]
+unsafe fn gemv_lut4_avx512(
+    packed: &[u8],
+    scales: &[f32],
+    block: usize,
+    table: &[f32; 16],
+    high_first: bool,
+    x: &[f32],
+    y: &mut [f32],
+) {
+    let Some(rows) = gemv::lut4_rows(packed.len(), scales.len(), block, x.len(), y.len()) else { return };
+    // SAFETY: `table` holds 16 f32.
+    let values = unsafe { _mm512_loadu_ps(table.as_ptr()) };
+    // For `vpmultishiftqb`: in 64-bit lane m, the low bytes of dwords 2m and
+    // 2m + 1 take the nibbles of byte m in value order (as in `rows_i4`;
+    // swapped when the first value is in the high nibble).
+    let shifts = |m: i64| if high_first { ((8 * m) << 32) | (8 * m + 4) } else { ((8 * m + 4) << 32) | (8 * m) };
+    let shifts =
+        _mm512_set_epi64(shifts(7), shifts(6), shifts(5), shifts(4), shifts(3), shifts(2), shifts(1), shifts(0));
+    gemv::row_blocks::<ROWS>(rows, |i, whole| {
+        // SAFETY: the caller's features; `block` and `n` are multiples of 16,
+        // and rows i..i + ROWS (or row i) are within `packed`, `scales` and
+        // `y` (`lut4_rows`).
+        unsafe {
+            if whole {
+                rows_lut4::<ROWS>(packed, scales, block, values, shifts, x, i, y)
+            } else {
+                rows_lut4::<1>(packed, scales, block, values, shifts, x, i, y)
+            }
+        }
+    });
+}
+
+/// Rows `first..first + R` of a table-lookup product: each 16-value step
+/// lies in one block, whose 16 weights `table[c] · scale` (the products the
+/// reference rounds) `vpermps` picks from, as in `rows_i4`.
+///
+/// # Safety
+/// The CPU must have AVX-512F, BW, VL, VBMI and FMA; `block` and `n =
+/// x.len()` are multiples of 16; those rows must exist in `packed` (`n / 2`
+/// bytes each), `scales` (every block they touch) and `y`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn rows_lut4<const R: usize>(
+    packed: &[u8],
+    scales: &[f32],
+    block: usize,
+    values: __m512,
+    shifts: __m512i,
+    x: &[f32],
+    first: usize,
+    y: &mut [f32],
+) {
+    let n = x.len();
+    let mut acc = [_mm512_setzero_ps(); R];
+    let mut j = 0;
+    while j < n {
+        // SAFETY: x[j..j + 16] and each row's bytes [j/2..j/2 + 8] are in bounds.
+        unsafe {
+            let x0 = _mm512_loadu_ps(x.as_ptr().add(j));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let k = (first + r) * n + j;
+                let t = _mm512_mul_ps(values, _mm512_set1_ps(scales[k / block]));
+                let q = _mm512_set1_epi64(packed.as_ptr().add(k / 2).cast::<i64>().read_unaligned());
+                let w0 = _mm512_permutexvar_ps(_mm512_multishift_epi64_epi8(shifts, q), t);
+                *acc = _mm512_fmadd_ps(x0, w0, *acc);
+            }
+        }
+        j += LANES;
     }
     for r in 0..R {
         // SAFETY: same features.
