@@ -46,7 +46,8 @@ pub type GemvBlocks = fn(&[u8], &[f32], &mut [f32]);
 /// rows of `x.len()` 4-bit codes, two to a byte (the first in the low nibble,
 /// or the high one when `high_first`), row-major; value `k` of the flat
 /// tensor is `table[code] * scales[k / block]` (blocks run over the flat
-/// tensor). `block` and `x.len()` are multiples of 16. MXFP4, NVFP4, NF4.
+/// tensor). `block` is a power of two from 16, `x.len()` a multiple of 16
+/// (the SIMD paths do nothing otherwise). MXFP4, NVFP4, NF4.
 #[doc(hidden)]
 pub type GemvLut4 = fn(&[u8], &[f32], usize, &[f32; 16], bool, &[f32], &mut [f32]);
 
@@ -143,10 +144,10 @@ pub(crate) fn block_rows(bytes: usize, block_bytes: usize, n: usize, y: usize) -
 
 /// How many rows of a table-lookup product the slices hold whole (`n / 2`
 /// bytes a row, and the scales of every block a row touches), or `None` when
-/// `block` or `n` is not a multiple of 16 (a 16-lane step then always lies
-/// in one block).
+/// `block` is not a power of two from 16 or `n` not a multiple of 16 (a
+/// 16-lane step then always lies in one block, found by a shift).
 pub(crate) fn lut4_rows(packed: usize, scales: usize, block: usize, n: usize, y: usize) -> Option<usize> {
-    if block == 0 || !block.is_multiple_of(LANES) || !n.is_multiple_of(LANES) {
+    if block < LANES || !block.is_power_of_two() || !n.is_multiple_of(LANES) {
         return None;
     }
     let by_scales = (scales.saturating_mul(block)).checked_div(n).unwrap_or(usize::MAX);

@@ -333,6 +333,8 @@ unsafe fn rows_lut4<const R: usize>(
     y: &mut [f32],
 ) {
     let n = x.len();
+    // `block` is a power of two (`lut4_rows`): the block of value k is k >> shift.
+    let shift = block.trailing_zeros();
     // SAFETY: `table` holds 16 f32.
     let values: V16 = unsafe { load_x(table.as_ptr()) };
     // Output register v takes values 4v..4v + 3: each code's byte offset 4c
@@ -352,7 +354,7 @@ unsafe fn rows_lut4<const R: usize>(
             let xv = load_x(x.as_ptr().add(j));
             for (r, acc) in acc.iter_mut().enumerate() {
                 let k = (first + r) * n + j;
-                let s = vdupq_n_f32(scales[k / block]);
+                let s = vdupq_n_f32(scales[k >> shift]);
                 let t = uint8x16x4_t(
                     vreinterpretq_u8_f32(vmulq_f32(values[0], s)),
                     vreinterpretq_u8_f32(vmulq_f32(values[1], s)),

@@ -338,6 +338,8 @@ unsafe fn rows_lut4<const R: usize>(
     y: &mut [f32],
 ) {
     let n = x.len();
+    // `block` is a power of two (`lut4_rows`): the block of value k is k >> shift.
+    let shift = block.trailing_zeros();
     // SAFETY: `table` holds 16 f32.
     let values = unsafe { [_mm256_loadu_ps(table.as_ptr()), _mm256_loadu_ps(table.as_ptr().add(8))] };
     let mut acc = [[_mm256_setzero_ps(); 2]; R];
@@ -348,7 +350,7 @@ unsafe fn rows_lut4<const R: usize>(
             let xv = load_x(x.as_ptr().add(j));
             for (r, acc) in acc.iter_mut().enumerate() {
                 let k = (first + r) * n + j;
-                let s = _mm256_set1_ps(scales[k / block]);
+                let s = _mm256_set1_ps(scales[k >> shift]);
                 let t = [_mm256_mul_ps(values[0], s), _mm256_mul_ps(values[1], s)];
                 let c = unpack16_u4(packed.as_ptr().add(k / 2), high_first);
                 for (h, c) in [c, _mm_srli_si128::<8>(c)].into_iter().enumerate() {

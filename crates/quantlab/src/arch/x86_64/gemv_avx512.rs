@@ -366,6 +366,8 @@ unsafe fn rows_lut4<const R: usize>(
     y: &mut [f32],
 ) {
     let n = x.len();
+    // `block` is a power of two (`lut4_rows`): the block of value k is k >> shift.
+    let shift = block.trailing_zeros();
     let mut acc = [_mm512_setzero_ps(); R];
     let mut j = 0;
     while j < n {
@@ -374,7 +376,7 @@ unsafe fn rows_lut4<const R: usize>(
             let x0 = _mm512_loadu_ps(x.as_ptr().add(j));
             for (r, acc) in acc.iter_mut().enumerate() {
                 let k = (first + r) * n + j;
-                let t = _mm512_mul_ps(values, _mm512_set1_ps(scales[k / block]));
+                let t = _mm512_mul_ps(values, _mm512_set1_ps(scales[k >> shift]));
                 let q = _mm512_set1_epi64(packed.as_ptr().add(k / 2).cast::<i64>().read_unaligned());
                 let w0 = _mm512_permutexvar_ps(_mm512_multishift_epi64_epi8(shifts, q), t);
                 *acc = _mm512_fmadd_ps(x0, w0, *acc);
