@@ -3,6 +3,12 @@
 //! `y[i] = Σ_j x[j] · w[i][j]`, where `w[i][j] = (q[i][j] as f32) * s` is the
 //! dequantized weight (exactly the number [`crate::Quantized::dequantize`]
 //! gives), computed as each code is read: the f32 matrix never exists.
+//! The same holds for the block formats: ggml Q8_0 and Q4_0 blocks are read
+//! as stored (`w = q · d`, `d` the block's f16 scale), and MXFP4, NVFP4 and
+//! NF4 codes are looked up in a table of their 16 values (`w = table[q] · s`,
+//! `s` the block's scale as f32): in each case the product the format's own
+//! dequantization rounds, so `y` is the contract's sum of the dequantized
+//! weights.
 //!
 //! # Summation order (the contract every path keeps, bit for bit)
 //! Each row keeps [`LANES`] = 16 partial sums, all starting at `+0.0`. Element
@@ -10,8 +16,8 @@
 //! in increasing `j` (one fused multiply-add, one rounding). The lanes are
 //! then added as a tree: `acc[l] += acc[l + 8]` for `l < 8`, then `+ 4`, `+ 2`
 //! and `+ 1`; `y[i]` is `acc[0]`. AVX-512 holds the 16 lanes in one register,
-//! AVX2 in two, NEON in four, and a short tail is masked or zero-padded: a padded lane adds
-//! `fma(0, 0, acc) = acc` (an accumulator that starts at `+0.0` is never
+//! AVX2 in two, NEON in four, and a short tail is masked or zero-padded: a
+//! padded lane adds `fma(0, 0, acc) = acc` (an accumulator that starts at `+0.0` is never
 //! `-0.0`, so adding `+0.0` leaves it unchanged).
 //!
 //! Which table runs follows [`super::kernels`] (so `QUANTLAB_KERNEL` forces
