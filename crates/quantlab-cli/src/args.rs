@@ -200,6 +200,10 @@ pub struct BenchArgs {
     /// do), leaving out the operating system zeroing fresh pages.
     #[arg(long)]
     pub reuse_output: bool,
+    /// The matrix-vector rows' weight is SIZE x SIZE (a multiple of 128);
+    /// 0 leaves them out.
+    #[arg(long, default_value_t = 4096, value_name = "SIZE")]
+    pub gemv_size: usize,
 }
 
 /// The integer types linear quantization targets.

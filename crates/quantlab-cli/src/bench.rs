@@ -5,6 +5,14 @@
 //! N seeded values, on the calling thread. Each is timed as the best of at
 //! least five runs (more while under half a second), and reported as
 //! elements per second: N / best seconds.
+//!
+//! Then the linear layer's matrix-vector product (`--gemv-size`, 4096 by
+//! default): one SIZE x SIZE weight times one f32 vector, in f32 (ndarray's
+//! `dot`, and as a SIZE x 1 matrix product through matrixmultiply) and held
+//! quantized by [`quantlab::linear::Linear`] (int8 per row, int4 per group of
+//! 32 and 128, ggml Q8_0 and Q4_0 blocks, MXFP4, NVFP4 and NF4 (blocks of
+//! 64)), each the best of the same runs,
+//! with its speed-up over the faster f32 row.
 
 use std::hint::black_box;
 use std::io::Write;
@@ -12,7 +20,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use half::{bf16, f16};
-use ndarray::{Array1, ArrayView1};
+use ndarray::{Array1, Array2, ArrayView1, Axis};
+use quantlab::formats::{BlockFormat, GgmlBlock};
+use quantlab::linear::Linear;
 use quantlab::{CastExt, CastOptions, DType, Element, QuantParams, QuantSpec, QuantizeExt, asymmetric_params};
 use serde_json::json;
 
@@ -55,12 +65,18 @@ pub fn run(args: &BenchArgs, out: &mut impl Write) -> Result<()> {
         let cpu = quantlab::cpu_features();
         let features: Vec<&str> = cpu.features.iter().filter(|f| f.present).map(|f| f.name).collect();
         let cpu = json!({"vendor": cpu.vendor, "model": cpu.model, "arch": cpu.arch, "features": features});
+        let gemv = measure_gemv(args.gemv_size)?
+            .iter()
+            .map(|r| format!("{}: {}", json!(r.name), json!({"seconds": r.secs, "weight_bytes": r.bytes})))
+            .collect::<Vec<_>>();
         writeln!(
             out,
-            "{{\"n\": {n}, \"kernel\": {}, \"kernel_detail\": {}, \"cpu\": {cpu}, \"ops\": {{{}}}}}",
+            "{{\"n\": {n}, \"kernel\": {}, \"kernel_detail\": {}, \"cpu\": {cpu}, \"ops\": {{{}}}, \"gemv_size\": {}, \"gemv\": {{{}}}}}",
             json!(quantlab::kernel()),
             json!(quantlab::kernel_detail()),
-            ops.join(", ")
+            ops.join(", "),
+            args.gemv_size,
+            gemv.join(", ")
         )?;
         return Ok(());
     }
@@ -103,7 +119,93 @@ pub fn run(args: &BenchArgs, out: &mut impl Write) -> Result<()> {
         "(GB/s counts bytes read plus written; copy is this machine's single-thread limit; 2^16 f32 stay in \
          cache, 2^24 do not)"
     )?;
+    if args.gemv_size > 0 {
+        write_gemv(args.gemv_size, &measure_gemv(args.gemv_size)?, out)?;
+    }
     Ok(())
+}
+
+/// One row of the matrix-vector table.
+struct GemvRow {
+    name: &'static str,
+    /// Bytes of the weight as held (scales included).
+    bytes: u64,
+    /// Best seconds of one product.
+    secs: f64,
+}
+
+fn write_gemv(size: usize, rows: &[GemvRow], out: &mut impl Write) -> Result<()> {
+    let f32_best = rows.iter().filter(|r| r.name.starts_with("f32")).map(|r| r.secs).fold(f64::INFINITY, f64::min);
+    writeln!(out)?;
+    writeln!(
+        out,
+        "matrix-vector product: {size} x {size} weight times one f32 vector; gemv kernel: {}; one thread; best of >= {MIN_REPS} runs",
+        quantlab::gemv_kernel()
+    )?;
+    writeln!(out, "{:<22} {:>10} {:>11} {:>7} {:>7}", "weight", "ms", "weight MB", "GB/s", "x f32")?;
+    for r in rows {
+        writeln!(
+            out,
+            "{:<22} {:>10.4} {:>11.2} {:>7.1} {:>7.2}",
+            r.name,
+            r.secs * 1e3,
+            r.bytes as f64 / 1e6,
+            r.bytes as f64 / r.secs / 1e9,
+            f32_best / r.secs
+        )?;
+    }
+    writeln!(out, "(x f32: the faster f32 row's time over this row's; GB/s: weight bytes read per second)")?;
+    Ok(())
+}
+
+/// The matrix-vector rows for a `size` x `size` weight (none for 0).
+fn measure_gemv(size: usize) -> Result<Vec<GemvRow>> {
+    if size == 0 {
+        return Ok(Vec::new());
+    }
+    if !size.is_multiple_of(GROUP) {
+        bail!("--gemv-size {size}: use a multiple of {GROUP} (the largest int4 group size)");
+    }
+    let w = Array2::from_shape_vec((size, size), seeded(size * size))?;
+    let x = Array1::from(seeded(size).into_iter().rev().collect::<Vec<_>>());
+    let x_col = x.clone().insert_axis(Axis(1));
+    let f32_bytes = 4 * (size * size) as u64;
+    let mut rows = vec![
+        GemvRow {
+            name: "f32 ndarray dot",
+            bytes: f32_bytes,
+            secs: best(|| {
+                black_box(w.dot(black_box(&x)));
+                Ok(())
+            })?,
+        },
+        GemvRow {
+            name: "f32 matrixmultiply",
+            bytes: f32_bytes,
+            secs: best(|| {
+                black_box(w.dot(black_box(&x_col)));
+                Ok(())
+            })?,
+        },
+    ];
+    let layers = [
+        ("int8 per row", Linear::int8_per_channel(w.view(), None)?),
+        ("int4 g32", Linear::int4_per_group(w.view(), 32, None)?),
+        ("int4 g128", Linear::int4_per_group(w.view(), 128, None)?),
+        ("q8_0", Linear::block(w.view(), BlockFormat::Ggml(GgmlBlock::Q8_0), None)?),
+        ("q4_0", Linear::block(w.view(), BlockFormat::Ggml(GgmlBlock::Q4_0), None)?),
+        ("mxfp4", Linear::block(w.view(), BlockFormat::parse("mxfp4")?, None)?),
+        ("nvfp4", Linear::block(w.view(), BlockFormat::parse("nvfp4")?, None)?),
+        ("nf4", Linear::block(w.view(), BlockFormat::parse("nf4")?, None)?),
+    ];
+    drop(w);
+    let x = x.to_vec();
+    let mut y = vec![0f32; size];
+    for (name, layer) in &layers {
+        let secs = best(|| Ok(layer.matvec_into(black_box(&x), &mut y)?))?;
+        rows.push(GemvRow { name, bytes: layer.weight_bytes(), secs });
+    }
+    Ok(rows)
 }
 
 /// Elements per second of every operation on N values; `reuse` casts into

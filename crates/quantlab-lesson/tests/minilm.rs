@@ -11,6 +11,7 @@
 
 use std::sync::OnceLock;
 
+use quantlab::linear::{Linear, Weight};
 use quantlab_lesson::model::{
     Format, MiniLm, cosine, find_model_dir, layer_sensitivity, nearest_change_rate, similarity_matrix, study,
 };
@@ -104,6 +105,37 @@ fn int4_embeddings_are_sentence_transformers_on_int4_round_trip_weights() {
     let q = model.with_format(&Format::parse("int4").unwrap()).unwrap();
     min_cosine(&q, &fx.sentences, &fx.int4, "int4 groups of 32");
     assert!(q.linear_weight_bytes() * 6 < model.linear_weight_bytes(), "int4 weights take about 1/7 of f32");
+}
+
+#[test]
+fn block_formats_run_on_their_blocks_as_their_f32_round_trip() {
+    let Some(model) = model() else { return };
+    let fx = fixture();
+    // Bytes per 32 values, and the lowest cosine against f32 allowed (measured: Q8_0 0.9997, the
+    // 4-bit formats 0.93 (MXFP4) to 0.957 (NVFP4) on their worst sentence).
+    let formats =
+        [("q8_0", 34.0, 0.999), ("q4_0", 18.0, 0.9), ("mxfp4", 17.0, 0.9), ("nvfp4", 18.0, 0.9), ("nf4", 18.0, 0.9)];
+    for (name, bytes_per_32, lowest) in formats {
+        let q = model.with_format(&Format::parse(name).unwrap()).unwrap();
+        for (layer, l) in q.bert().linears() {
+            assert!(matches!(l.weight(), Weight::Block(_)), "{name} {layer} is not held as blocks");
+        }
+        // NVFP4 adds its 4-byte tensor scale per matrix.
+        let bytes = q.linear_weight_bytes() as f64 / model.linear_weight_bytes() as f64 * 128.0;
+        assert!((bytes - bytes_per_32).abs() < 0.01, "{name}: {bytes} bytes per 32 values");
+        // The same numbers through the f32 product: only the summation order differs.
+        let round_trip = q.map_linears(|_, l| Ok(Linear::new(l.dequantized_weight(), l.bias().cloned())?)).unwrap();
+        let (blocks, f32s) = (q.embed_all(&fx.sentences).unwrap(), round_trip.embed_all(&fx.sentences).unwrap());
+        let (mut min_same, mut min_f32) = (f64::INFINITY, f64::INFINITY);
+        for ((a, b), st) in blocks.rows().into_iter().zip(f32s.rows()).zip(&fx.f32) {
+            let same = cosine(a.as_slice().unwrap(), b.as_slice().unwrap());
+            assert!(same > 0.99999, "{name}: blocks vs round trip cosine {same}");
+            let vs_f32 = cosine(a.as_slice().unwrap(), st);
+            assert!((lowest..0.99999).contains(&vs_f32), "{name}: vs sentence-transformers f32 cosine {vs_f32}");
+            (min_same, min_f32) = (min_same.min(same), min_f32.min(vs_f32));
+        }
+        eprintln!("{name}: minimum cosine vs its f32 round trip {min_same:.9}, vs f32 {min_f32:.6}");
+    }
 }
 
 #[test]

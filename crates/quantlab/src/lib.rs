@@ -53,7 +53,7 @@ pub mod pack;
 pub mod prelude;
 
 #[doc(hidden)]
-pub use arch::gemv::{GemvKernels, gemv_tables};
+pub use arch::gemv::{GemvKernels, gemv_kernel, gemv_tables};
 pub use arch::kernel_detail;
 #[doc(hidden)]
 pub use arch::{Affine, Kernels, MinMax, kernel_tables};

@@ -8,6 +8,14 @@
 //! a matrix-vector product reads 4 or 8 times fewer bytes than with f32, which
 //! on a CPU is what bounds it. Activations stay f32.
 //!
+//! A weight in a block format ([`Linear::block`]) is kept as its blocks: ggml
+//! Q8_0 and Q4_0 byte for byte as a GGUF file holds them, the kernels
+//! decoding each block's f16 scale and codes in registers; MXFP4, NVFP4 and
+//! NF4 as their packed 4-bit codes, each block's scale decoded to f32 once
+//! (one f32 per 16 to 64 values) and each code's weight looked up in the
+//! block's 16 possible values. Either way the numbers multiplied are those
+//! [`BlockQuantized::dequantize`] gives (gguf-py's, torchao's, bitsandbytes').
+//!
 //! The summation order is fixed (16 partial sums, lane `j % 16`, fused
 //! multiply-adds, then a tree; see the `arch::gemv` module), so every SIMD
 //! path gives the scalar reference's bits. An f32 weight goes through
@@ -31,6 +39,8 @@ use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 use crate::arch::gemv::{LANES, gemv_kernels, i4_value};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::formats::lut4::{Lut4, lut4};
+use crate::formats::{BlockFormat, BlockQuantized, GgmlBlock, MxElement, Scales};
 use crate::quant::{Codes, QuantSpec, QuantizeExt};
 
 /// How a layer holds its weight `W` (`out_features` rows of `in_features`).
@@ -56,6 +66,9 @@ pub enum Weight {
         /// Codes per scale: a multiple of 16 that divides `in_features`.
         group: usize,
     },
+    /// A block format's bytes, one row of `in_features` values per output:
+    /// a format [`Linear::computes_on`].
+    Block(BlockQuantized),
 }
 
 /// `y = x · Wᵀ + b` with `W` held as [`Weight`] says.
@@ -65,6 +78,8 @@ pub struct Linear {
     in_features: usize,
     weight: Weight,
     bias: Option<Array1<f32>>,
+    /// MXFP4, NVFP4 and NF4 weights' value table and f32 block scales.
+    lut4: Option<Lut4>,
 }
 
 fn bad(reason: String) -> Error {
@@ -103,6 +118,37 @@ impl Linear {
         let (packed, params) = weight.quantize_packed(QuantSpec::new(DType::Int4).symmetric().per_group(group))?;
         let w = Weight::Int4 { packed, scales: params.scale.to_vec(), group };
         Self::checked(out_features, in_features, w, bias)
+    }
+
+    /// Whether a layer computes on this block format's blocks: `q8_0`,
+    /// `q4_0`, `mxfp4` (any scale rule), `nvfp4` and `nf4` (any block size,
+    /// double-quantized or not).
+    pub fn computes_on(format: &BlockFormat) -> bool {
+        matches!(
+            format,
+            BlockFormat::Ggml(GgmlBlock::Q8_0 | GgmlBlock::Q4_0)
+                | BlockFormat::Mx { element: MxElement::E2m1, .. }
+                | BlockFormat::Nvfp4 { .. }
+                | BlockFormat::Nf4 { .. }
+        )
+    }
+
+    /// `weight` quantized to a block format: the bytes and scales of
+    /// `format.quantize(weight, in_features)` (gguf-py's, torchao's,
+    /// bitsandbytes'). Rows must be whole blocks (32 values for Q8_0, Q4_0
+    /// and MXFP4, 16 for NVFP4); NF4 blocks the flat tensor, as bitsandbytes
+    /// does, and needs rows of a multiple of 16. Errors for a format the layer
+    /// does not compute on ([`Linear::computes_on`]), for rows that do not fit
+    /// and for NaN or infinite weights.
+    pub fn block(weight: ArrayView2<f32>, format: BlockFormat, bias: Option<Array1<f32>>) -> Result<Self> {
+        let (out_features, in_features) = weight.dim();
+        check_block_format(&format)?;
+        if matches!(format, BlockFormat::Nf4 { .. }) && !in_features.is_multiple_of(LANES) {
+            return Err(bad(format!("NF4 rows of {in_features} values: the layer needs a multiple of {LANES}")));
+        }
+        let w = weight.as_standard_layout();
+        let q = format.quantize(w.as_slice().expect("standard layout"), in_features)?;
+        Self::checked(out_features, in_features, Weight::Block(q), bias)
     }
 
     /// A layer from a weight already held in some [`Weight`] form, of shape
@@ -147,6 +193,27 @@ impl Linear {
                     )));
                 }
             }
+            Weight::Block(q) => {
+                check_block_format(&q.format)?;
+                if (q.rows, q.cols) != (out_features, in_features) {
+                    return Err(bad(format!(
+                        "{} blocks of [{}, {}] for a layer of [{out_features}, {in_features}]",
+                        q.format.name(),
+                        q.rows,
+                        q.cols
+                    )));
+                }
+                if matches!(q.format, BlockFormat::Ggml(_)) != (q.scales == Scales::InBlocks) {
+                    return Err(bad(format!("{} does not keep its scales that way", q.format.name())));
+                }
+                if !in_features.is_multiple_of(LANES) {
+                    return Err(bad(format!(
+                        "{} rows of {in_features} values: the layer needs a multiple of {LANES}",
+                        q.format.name()
+                    )));
+                }
+                q.validate()?;
+            }
             _ => {}
         }
         if let Some(b) = &bias
@@ -154,7 +221,11 @@ impl Linear {
         {
             return Err(bad(format!("a bias of {} values for {out_features} outputs", b.len())));
         }
-        Ok(Linear { out_features, in_features, weight, bias })
+        let lut4 = match &weight {
+            Weight::Block(q) => lut4(q),
+            _ => None,
+        };
+        Ok(Linear { out_features, in_features, weight, bias, lut4 })
     }
 
     /// Inputs per row of `x`.
@@ -190,16 +261,25 @@ impl Linear {
                 let k = i * cols + j;
                 f32::from(i4_value(packed[k / 2] >> (4 * (k % 2)))) * scales[k / group]
             }),
+            Weight::Block(q) => {
+                // Validated when the layer was made, so this cannot fail.
+                let values = q.dequantize().expect("a layer's blocks are validated when it is made");
+                Array2::from_shape_vec((rows, cols), values).expect("rows x cols values")
+            }
         }
     }
 
     /// Bytes the weight takes: 4 per f32 value; int8 one per code plus 4 per
-    /// scale; int4 one per two codes plus 4 per scale (the bias not counted).
+    /// scale; int4 one per two codes plus 4 per scale; a block format the
+    /// bytes it stores ([`BlockQuantized::nbytes`]: Q8_0 34 per 32 values,
+    /// Q4_0 18, MXFP4 17, NVFP4 9 per 16, NF4 4.5 bits a value), not the f32
+    /// block scales MXFP4, NVFP4 and NF4 are decoded into. The bias is not counted.
     pub fn weight_bytes(&self) -> u64 {
         match &self.weight {
             Weight::F32(w) => 4 * w.len() as u64,
             Weight::Int8 { codes, scales } => (codes.len() + 4 * scales.len()) as u64,
             Weight::Int4 { packed, scales, .. } => (packed.len() + 4 * scales.len()) as u64,
+            Weight::Block(q) => q.nbytes() as u64,
         }
     }
 
@@ -226,6 +306,13 @@ impl Linear {
             }
             Weight::Int8 { codes, scales } => (k.gemv_i8)(codes, scales, x, y),
             Weight::Int4 { packed, scales, group } => (k.gemv_i4)(packed, scales, *group, x, y),
+            Weight::Block(q) => match (q.format, &self.lut4) {
+                (BlockFormat::Ggml(GgmlBlock::Q8_0), _) => (k.gemv_q8_0)(&q.data, x, y),
+                (BlockFormat::Ggml(GgmlBlock::Q4_0), _) => (k.gemv_q4_0)(&q.data, x, y),
+                (_, Some(t)) => (k.gemv_lut4)(&q.data, &t.scales, t.block, &t.table, t.high_first, x, y),
+                // `checked` admits only the formats above.
+                (other, None) => return Err(unsupported(other)),
+            },
         }
         if let Some(b) = &self.bias {
             y.iter_mut().zip(b).for_each(|(y, b)| *y += b);
@@ -275,4 +362,16 @@ fn check_group(in_features: usize, group: usize) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+fn unsupported(format: BlockFormat) -> Error {
+    bad(format!(
+        "the linear layer computes on q8_0, q4_0, mxfp4, nvfp4 and nf4 blocks directly, not {}: dequantize that \
+         weight to f32 first",
+        format.name()
+    ))
+}
+
+fn check_block_format(format: &BlockFormat) -> Result<()> {
+    if Linear::computes_on(format) { Ok(()) } else { Err(unsupported(*format)) }
 }

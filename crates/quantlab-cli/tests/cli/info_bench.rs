@@ -95,3 +95,52 @@ fn bench_json_has_the_contracted_shape() {
     let bad = quantlab(&["bench", "--n", "100"]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// The matrix-vector rows: every weight format, in one run, with numbers that parse.
+const GEMV_ROWS: [&str; 10] = [
+    "f32 ndarray dot",
+    "f32 matrixmultiply",
+    "int8 per row",
+    "int4 g32",
+    "int4 g128",
+    "q8_0",
+    "q4_0",
+    "mxfp4",
+    "nvfp4",
+    "nf4",
+];
+
+#[test]
+fn bench_prints_the_matrix_vector_rows() {
+    let out = ok(&["bench", "--n", "4096", "--gemv-size", "256"]);
+    let head = out.lines().position(|l| l.starts_with("matrix-vector product: 256 x 256 weight")).expect(&out);
+    assert!(out.lines().nth(head).unwrap().contains(&format!("gemv kernel: {}", quantlab::gemv_kernel())), "{out}");
+    let rows: Vec<&str> = out.lines().skip(head + 2).take(GEMV_ROWS.len()).collect();
+    // Weight sizes: 256 * 256 values at 32 bits, 8 (+ an f32 scale a row), 4 (+ one per 32 or 128), 8.5, 4.5,
+    // 4.25, 4.5 (+ 4 bytes) and 4.5.
+    let mb = [0.262144, 0.262144, 0.06656, 0.04096, 0.034816, 0.069632, 0.036864, 0.034816, 0.036868, 0.036864];
+    for ((row, name), want_mb) in rows.iter().zip(GEMV_ROWS).zip(mb) {
+        let nums: Vec<f64> = row
+            .strip_prefix(name)
+            .unwrap_or_else(|| panic!("{name:?} row missing in {out}"))
+            .split_whitespace()
+            .map(|v| v.parse().unwrap())
+            .collect();
+        let [ms, mb, gbs, ratio] = nums[..] else { panic!("{row}") };
+        assert!(ms > 0.0 && gbs > 0.0 && ratio > 0.0, "{row}");
+        assert!((mb - want_mb).abs() < 0.0051, "{row}: {mb} MB, want {want_mb}");
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&["bench", "--n", "4096", "--json", "--gemv-size", "128"])).unwrap();
+    assert_eq!(v["gemv_size"], 128);
+    let gemv = v["gemv"].as_object().unwrap();
+    assert_eq!(gemv.len(), GEMV_ROWS.len());
+    for name in GEMV_ROWS {
+        assert!(gemv[name]["seconds"].as_f64().unwrap() > 0.0, "{name}");
+    }
+    assert_eq!(gemv["q4_0"]["weight_bytes"], 128 * 128 / 32 * 18);
+    let none: serde_json::Value =
+        serde_json::from_str(&ok(&["bench", "--n", "4096", "--json", "--gemv-size", "0"])).unwrap();
+    assert!(none["gemv"].as_object().unwrap().is_empty());
+    assert_eq!(quantlab(&["bench", "--n", "4096", "--gemv-size", "100"]).status.code(), Some(2));
+}

@@ -11,9 +11,12 @@
 //!   (what `quantlab quantize` + `quantlab dequantize` give), run in f32;
 //! - the float types `bf16`, `f16`, `float8_e4m3fn`, `float8_e5m2`: the cast round trip, in f32;
 //! - the block formats of [`quantlab::formats`] (`mxfp4`, `nvfp4`, `nf4`, `q4_k`,
-//!   `q8_0`, ...; see [`quantlab::formats::FORMAT_NAMES`]): the block quantize +
-//!   dequantize round trip of each weight (rows are blocked as the format's
-//!   reference does, NF4 over the flat tensor), run in f32.
+//!   `q8_0`, ...; see [`quantlab::formats::FORMAT_NAMES`]): `q8_0`, `q4_0`,
+//!   `mxfp4`, `nvfp4` and `nf4` ([`Linear::computes_on`]) are kept as their
+//!   blocks and run by the block kernels of [`quantlab::linear`], which decode
+//!   each block in registers (no f32 weight); the others are replaced by their block quantize + dequantize
+//!   round trip (rows are blocked as the format's reference does, NF4 over the
+//!   flat tensor), run in f32. Both give the format's dequantized numbers.
 //!
 //! Only the 2-D weight matrices of the encoder are touched: the token,
 //! position and type tables are lookups, not products, and biases and
@@ -46,7 +49,8 @@ pub enum Format {
     RoundTrip(QuantSpec),
     /// The cast round trip through a float type, computed in f32.
     Cast(DType),
-    /// The round trip through a block format (MX, NVFP4, NF4, ggml), computed in f32.
+    /// A block format (MX, NVFP4, NF4, ggml): computed on the blocks where
+    /// [`Linear::computes_on`] it, else the round trip computed in f32.
     Block(BlockFormat),
 }
 
@@ -94,7 +98,8 @@ impl Format {
             (Some(g), false) => spec.per_group(g),
             (None, _) => spec.per_channel(0),
         };
-        spec.check()?;
+        // A type linear quantization does not take (int5, ...) is not a format either.
+        spec.check().map_err(|_| unknown())?;
         Ok(match (spec.dtype, spec.scheme, spec.granularity) {
             (DType::Int8, quantlab::Scheme::Symmetric, quantlab::Granularity::PerChannel { axis: 0 }) => Format::Int8,
             (DType::Int4, quantlab::Scheme::Symmetric, quantlab::Granularity::PerGroup { size })
@@ -116,6 +121,7 @@ impl Format {
             Format::Int4 { group } => Linear::int4_per_group(w.view(), *group, bias)?,
             Format::RoundTrip(spec) => Linear::new(w.quantize(*spec)?.dequantize()?, bias)?,
             Format::Cast(dtype) => Linear::new(cast_round_trip(&w, *dtype)?, bias)?,
+            Format::Block(block) if Linear::computes_on(block) => Linear::block(w.view(), *block, bias)?,
             Format::Block(block) => {
                 let x = w.as_standard_layout();
                 let flat = x.as_slice().expect("standard layout");

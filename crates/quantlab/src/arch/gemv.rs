@@ -3,6 +3,12 @@
 //! `y[i] = Σ_j x[j] · w[i][j]`, where `w[i][j] = (q[i][j] as f32) * s` is the
 //! dequantized weight (exactly the number [`crate::Quantized::dequantize`]
 //! gives), computed as each code is read: the f32 matrix never exists.
+//! The same holds for the block formats: ggml Q8_0 and Q4_0 blocks are read
+//! as stored (`w = q · d`, `d` the block's f16 scale), and MXFP4, NVFP4 and
+//! NF4 codes are looked up in a table of their 16 values (`w = table[q] · s`,
+//! `s` the block's scale as f32): in each case the product the format's own
+//! dequantization rounds, so `y` is the contract's sum of the dequantized
+//! weights.
 //!
 //! # Summation order (the contract every path keeps, bit for bit)
 //! Each row keeps [`LANES`] = 16 partial sums, all starting at `+0.0`. Element
@@ -10,14 +16,16 @@
 //! in increasing `j` (one fused multiply-add, one rounding). The lanes are
 //! then added as a tree: `acc[l] += acc[l + 8]` for `l < 8`, then `+ 4`, `+ 2`
 //! and `+ 1`; `y[i]` is `acc[0]`. AVX-512 holds the 16 lanes in one register,
-//! AVX2 in two, and a short tail is masked or zero-padded: a padded lane adds
-//! `fma(0, 0, acc) = acc` (an accumulator that starts at `+0.0` is never
+//! AVX2 in two, NEON in four, and a short tail is masked or zero-padded: a
+//! padded lane adds `fma(0, 0, acc) = acc` (an accumulator that starts at `+0.0` is never
 //! `-0.0`, so adding `+0.0` leaves it unchanged).
 //!
 //! Which table runs follows [`super::kernels`] (so `QUANTLAB_KERNEL` forces
 //! these too): the decision is made once, in `arch/mod.rs`.
 
 use std::sync::OnceLock;
+
+use crate::formats::GgmlBlock;
 
 /// Partial sums per row (the AVX-512 width).
 pub(crate) const LANES: usize = 16;
@@ -34,6 +42,21 @@ pub type GemvI8 = fn(&[i8], &[f32], &[f32], &mut [f32]);
 #[doc(hidden)]
 pub type GemvI4 = fn(&[u8], &[f32], usize, &[f32], &mut [f32]);
 
+/// `gemv_blocks(blocks, x, y)`: `y.len()` rows of `x.len() / 32` ggml
+/// blocks each (Q8_0: 34 bytes, Q4_0: 18), row-major, read as they are
+/// stored (`x.len()` a multiple of 32).
+#[doc(hidden)]
+pub type GemvBlocks = fn(&[u8], &[f32], &mut [f32]);
+
+/// `gemv_lut4(packed, scales, block, table, high_first, x, y)`: `y.len()`
+/// rows of `x.len()` 4-bit codes, two to a byte (the first in the low nibble,
+/// or the high one when `high_first`), row-major; value `k` of the flat
+/// tensor is `table[code] * scales[k / block]` (blocks run over the flat
+/// tensor). `block` is a power of two from 16, `x.len()` a multiple of 16
+/// (the SIMD paths do nothing otherwise). MXFP4, NVFP4, NF4.
+#[doc(hidden)]
+pub type GemvLut4 = fn(&[u8], &[f32], usize, &[f32; 16], bool, &[f32], &mut [f32]);
+
 /// One instruction set's matrix-vector kernels.
 ///
 /// Internal: public (and hidden) only so tests and benchmarks can drive every path.
@@ -45,11 +68,30 @@ pub struct GemvKernels {
     pub gemv_i8: GemvI8,
     /// int4 codes, one scale per group.
     pub gemv_i4: GemvI4,
+    /// ggml Q8_0 blocks.
+    pub gemv_q8_0: GemvBlocks,
+    /// ggml Q4_0 blocks.
+    pub gemv_q4_0: GemvBlocks,
+    /// 4-bit codes through a value table, f32 block scales.
+    pub gemv_lut4: GemvLut4,
 }
 
 /// The scalar reference.
-pub(crate) static SCALAR: GemvKernels =
-    GemvKernels { name: "scalar", gemv_i8: gemv_i8_scalar, gemv_i4: gemv_i4_scalar };
+pub(crate) static SCALAR: GemvKernels = GemvKernels {
+    name: "scalar",
+    gemv_i8: gemv_i8_scalar,
+    gemv_i4: gemv_i4_scalar,
+    gemv_q8_0: gemv_q8_0_scalar,
+    gemv_q4_0: gemv_q4_0_scalar,
+    gemv_lut4: gemv_lut4_scalar,
+};
+
+/// Values in a ggml block (Q8_0, Q4_0).
+pub(crate) const QK: usize = 32;
+/// Bytes of a Q8_0 block: an f16 scale, 32 × i8.
+pub(crate) const Q8_0_BYTES: usize = 34;
+/// Bytes of a Q4_0 block: an f16 scale, 16 bytes of nibbles.
+pub(crate) const Q4_0_BYTES: usize = 18;
 
 /// The 4-bit code `n` (0..16) as the signed value it stands for.
 #[inline(always)]
@@ -97,6 +139,34 @@ pub(crate) fn i4_rows(packed: usize, scales: usize, group: usize, n: usize, y: u
     Some(y.min(scales / (n / group).max(1)).min((packed * 2).checked_div(n).unwrap_or(usize::MAX)))
 }
 
+/// How many rows of a ggml block product the slices hold whole (`n / 32`
+/// blocks of `block_bytes` a row), or `None` when `n` is not whole blocks.
+pub(crate) fn block_rows(bytes: usize, block_bytes: usize, n: usize, y: usize) -> Option<usize> {
+    if !n.is_multiple_of(QK) {
+        return None;
+    }
+    Some(y.min(bytes.checked_div(n / QK * block_bytes).unwrap_or(usize::MAX)))
+}
+
+/// How many rows of a table-lookup product the slices hold whole (`n / 2`
+/// bytes a row, and the scales of every block a row touches), or `None` when
+/// `block` is not a power of two from 16 or `n` not a multiple of 16 (a
+/// 16-lane step then always lies in one block, found by a shift).
+pub(crate) fn lut4_rows(packed: usize, scales: usize, block: usize, n: usize, y: usize) -> Option<usize> {
+    if block < LANES || !block.is_power_of_two() || !n.is_multiple_of(LANES) {
+        return None;
+    }
+    let by_scales = (scales.saturating_mul(block)).checked_div(n).unwrap_or(usize::MAX);
+    Some(y.min(by_scales).min((packed * 2).checked_div(n).unwrap_or(usize::MAX)))
+}
+
+/// A ggml block's f16 scale (its first two bytes, little-endian) as f32.
+#[inline(always)]
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))] // x86 converts with F16C
+pub(crate) fn f16_scale(block: &[u8]) -> f32 {
+    half::f16::from_le_bytes([block[0], block[1]]).to_f32()
+}
+
 /// Walks `rows` rows as the SIMD paths do: `rows_from(i, true)` for each
 /// whole block of `R` rows from row `i`, then `rows_from(i, false)` for each
 /// row left over (one at a time).
@@ -123,6 +193,57 @@ fn gemv_i4_scalar(packed: &[u8], scales: &[f32], group: usize, x: &[f32], y: &mu
     }
 }
 
+/// The ggml block rows of `y`: each block is dequantized as the format's
+/// scalar reference does ([`GgmlBlock::dequantize_blocks`]: gguf-py's
+/// numbers), 32 values at a time, and its values summed in the contract's
+/// order (blocks are whole 16-lane steps, so value `k` of block `b` goes to
+/// lane `k % 16`). Only one block's values exist at a time.
+fn gemv_blocks_scalar(format: GgmlBlock, block_bytes: usize, blocks: &[u8], x: &[f32], y: &mut [f32]) {
+    let Some(rows) = block_rows(blocks.len(), block_bytes, x.len(), y.len()) else { return };
+    let row_bytes = x.len() / QK * block_bytes;
+    for (i, yi) in y[..rows].iter_mut().enumerate() {
+        let row = &blocks[i * row_bytes..(i + 1) * row_bytes];
+        let mut acc = [0f32; LANES];
+        let mut w = [0f32; QK];
+        for (b, xb) in row.chunks_exact(block_bytes).zip(x.chunks_exact(QK)) {
+            format.dequantize_blocks(b, &mut w);
+            for (k, (&xk, &wk)) in xb.iter().zip(&w).enumerate() {
+                acc[k % LANES] = xk.mul_add(wk, acc[k % LANES]);
+            }
+        }
+        *yi = reduce_lanes(acc);
+    }
+}
+
+fn gemv_q8_0_scalar(blocks: &[u8], x: &[f32], y: &mut [f32]) {
+    gemv_blocks_scalar(GgmlBlock::Q8_0, Q8_0_BYTES, blocks, x, y)
+}
+
+fn gemv_q4_0_scalar(blocks: &[u8], x: &[f32], y: &mut [f32]) {
+    gemv_blocks_scalar(GgmlBlock::Q4_0, Q4_0_BYTES, blocks, x, y)
+}
+
+fn gemv_lut4_scalar(
+    packed: &[u8],
+    scales: &[f32],
+    block: usize,
+    table: &[f32; 16],
+    high_first: bool,
+    x: &[f32],
+    y: &mut [f32],
+) {
+    let n = x.len();
+    let Some(rows) = lut4_rows(packed.len(), scales.len(), block, n, y.len()) else { return };
+    for (i, yi) in y[..rows].iter_mut().enumerate() {
+        *yi = row_dot(x, |j| {
+            let k = i * n + j;
+            let b = packed[k / 2];
+            let code = if k.is_multiple_of(2) != high_first { b & 15 } else { b >> 4 };
+            table[usize::from(code)] * scales[k / block]
+        });
+    }
+}
+
 /// Every gemv table this CPU can run, best first (the scalar one last).
 #[doc(hidden)]
 pub fn gemv_tables() -> Vec<&'static GemvKernels> {
@@ -130,12 +251,17 @@ pub fn gemv_tables() -> Vec<&'static GemvKernels> {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::is_x86_feature_detected as has;
-        if has!("avx512f") && has!("avx512bw") && has!("avx512vl") && has!("avx512vbmi") && has!("fma") {
+        if has!("avx512f") && has!("avx512bw") && has!("avx512vl") && has!("avx512vbmi") && has!("fma") && has!("f16c")
+        {
             paths.push(&super::x86_64::gemv_avx512::GEMV);
         }
-        if has!("avx2") && has!("fma") {
+        if has!("avx2") && has!("fma") && has!("f16c") {
             paths.push(&super::x86_64::gemv_avx2::GEMV);
         }
+    }
+    #[cfg(target_arch = "aarch64")]
+    if std::arch::is_aarch64_feature_detected!("neon") {
+        paths.push(&super::aarch64::gemv_neon::GEMV);
     }
     paths.push(&SCALAR);
     paths
@@ -148,7 +274,19 @@ pub(crate) fn gemv_kernels() -> &'static GemvKernels {
     CHOSEN.get_or_init(|| {
         let chosen = super::kernels().name;
         let tables = gemv_tables();
-        let rank = |name: &str| ["avx512", "avx2", "neon", "scalar"].iter().position(|n| *n == name).unwrap_or(3);
+        // `avx512bf16` and `avx512fp16` are AVX-512 paths with one more
+        // conversion instruction: their matrix-vector kernels are AVX-512's.
+        let rank = |name: &str| {
+            let family = if name.starts_with("avx512") { "avx512" } else { name };
+            ["avx512", "avx2", "neon", "scalar"].iter().position(|n| *n == family).unwrap_or(3)
+        };
         tables.iter().copied().find(|t| rank(t.name) >= rank(chosen)).unwrap_or(&SCALAR)
     })
+}
+
+/// The name of the matrix-vector path [`crate::linear::Linear`] runs: that of
+/// [`super::kernel`], or the best below it this CPU has (the AVX-512 one
+/// needs VBMI too), e.g. `"avx512"`, `"avx2"`, `"neon"` or `"scalar"`.
+pub fn gemv_kernel() -> &'static str {
+    gemv_kernels().name
 }

@@ -19,6 +19,7 @@
 
 mod ggml;
 mod kquants;
+pub(crate) mod lut4;
 mod mx;
 mod nf4;
 mod nvfp4;

@@ -1,6 +1,7 @@
 //! AVX2 matrix-vector kernels on int8 and int4 weights: the 16 lanes of
 //! `arch::gemv`'s summation order in two registers (lanes 0-7 and 8-15),
-//! four rows at a time, the tail of a row zero-padded.
+//! four rows at a time, the tail of a row zero-padded; and the same on
+//! ggml Q8_0 and Q4_0 blocks, read as stored.
 
 use std::arch::x86_64::*;
 
@@ -15,6 +16,12 @@ pub(crate) static GEMV: GemvKernels = GemvKernels {
     gemv_i8: |q, s, x, y| unsafe { gemv_i8_avx2(q, s, x, y) },
     // SAFETY: as above, the CPU has AVX2 and FMA.
     gemv_i4: |q, s, g, x, y| unsafe { gemv_i4_avx2(q, s, g, x, y) },
+    // SAFETY: as above (F16C too).
+    gemv_q8_0: |q, x, y| unsafe { gemv_q8_0_avx2(q, x, y) },
+    // SAFETY: as above (F16C too).
+    gemv_q4_0: |q, x, y| unsafe { gemv_q4_0_avx2(q, x, y) },
+    // SAFETY: as above.
+    gemv_lut4: |q, s, b, t, h, x, y| unsafe { gemv_lut4_avx2(q, s, b, t, h, x, y) },
 };
 
 /// The lane tree of `arch::gemv` from lane width 8 on: `l + 4`, `+ 2`, `+ 1`.
@@ -149,6 +156,214 @@ unsafe fn rows_i4<const R: usize>(packed: &[u8], scales: &[f32], group: usize, x
             }
             j += LANES;
         }
+    }
+    for r in 0..R {
+        // SAFETY: same features.
+        y[first + r] = unsafe { reduce8(_mm256_add_ps(acc[r][0], acc[r][1])) };
+    }
+}
+
+/// A ggml block's f16 scale at `p` as f32, in every lane (F16C: exact, as
+/// `half`'s conversion).
+///
+/// # Safety
+/// The CPU must have AVX2 and F16C; `p` must be readable for 2 bytes.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn block_scale(p: *const u8) -> __m256 {
+    // SAFETY: the caller guarantees 2 readable bytes.
+    let h = unsafe { p.cast::<u16>().read_unaligned() };
+    _mm256_broadcastss_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(h))))
+}
+
+/// The int8 codes of block `b`'s two 16-value steps, for a format.
+trait BlockCodes {
+    const BYTES: usize;
+    /// # Safety
+    /// The CPU must have AVX2; `p` must be readable for `Self::BYTES` bytes.
+    unsafe fn codes(p: *const u8) -> [__m128i; 2];
+}
+
+struct Q8_0;
+impl BlockCodes for Q8_0 {
+    const BYTES: usize = gemv::Q8_0_BYTES;
+    #[inline(always)]
+    unsafe fn codes(p: *const u8) -> [__m128i; 2] {
+        // SAFETY: the caller guarantees the block's 34 bytes.
+        unsafe { [_mm_loadu_si128(p.add(2).cast()), _mm_loadu_si128(p.add(2 + LANES).cast())] }
+    }
+}
+
+struct Q4_0;
+impl BlockCodes for Q4_0 {
+    const BYTES: usize = gemv::Q4_0_BYTES;
+    /// Byte `k` holds value `k` (low nibble) and `k + 16` (high), code `n`
+    /// standing for `n - 8`.
+    #[inline(always)]
+    unsafe fn codes(p: *const u8) -> [__m128i; 2] {
+        // SAFETY: the caller guarantees the block's 18 bytes and AVX2 (these are SSE2).
+        unsafe {
+            let b = _mm_loadu_si128(p.add(2).cast());
+            let m = _mm_set1_epi8(0x0F);
+            let eight = _mm_set1_epi8(8);
+            [_mm_sub_epi8(_mm_and_si128(b, m), eight), _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16::<4>(b), m), eight)]
+        }
+    }
+}
+
+/// # Safety
+/// The CPU must have AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn gemv_q8_0_avx2(blocks: &[u8], x: &[f32], y: &mut [f32]) {
+    // SAFETY: same features.
+    unsafe { gemv_blocks::<Q8_0>(blocks, x, y) }
+}
+
+/// # Safety
+/// The CPU must have AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn gemv_q4_0_avx2(blocks: &[u8], x: &[f32], y: &mut [f32]) {
+    // SAFETY: same features.
+    unsafe { gemv_blocks::<Q4_0>(blocks, x, y) }
+}
+
+/// # Safety
+/// The CPU must have AVX2, FMA and F16C.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn gemv_blocks<F: BlockCodes>(blocks: &[u8], x: &[f32], y: &mut [f32]) {
+    let Some(rows) = gemv::block_rows(blocks.len(), F::BYTES, x.len(), y.len()) else { return };
+    gemv::row_blocks::<ROWS>(rows, |i, block| {
+        // SAFETY: the caller's features; rows i..i + ROWS (or row i) are
+        // within `blocks` and `y`, and `x` is whole blocks (`block_rows`).
+        unsafe { if block { rows_blocks::<F, ROWS>(blocks, x, i, y) } else { rows_blocks::<F, 1>(blocks, x, i, y) } }
+    });
+}
+
+/// Rows `first..first + R` of a block product: per block, `w = f32(q) · d`
+/// (the reference's `q * d` and `d * (n - 8)`), two 16-lane steps.
+///
+/// # Safety
+/// The CPU must have AVX2, FMA and F16C; `x.len()` is a multiple of 32 and
+/// those rows (`x.len() / 32` blocks each) must exist in `blocks` and `y`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn rows_blocks<F: BlockCodes, const R: usize>(blocks: &[u8], x: &[f32], first: usize, y: &mut [f32]) {
+    let n = x.len();
+    let row_bytes = n / gemv::QK * F::BYTES;
+    let mut acc = [[_mm256_setzero_ps(); 2]; R];
+    // SAFETY: the caller guarantees R rows of `row_bytes` from row `first`.
+    let base = unsafe { blocks.as_ptr().add(first * row_bytes) };
+    for b in 0..n / gemv::QK {
+        // SAFETY: x[32b..32b + 32] and each row's block b are in bounds.
+        unsafe {
+            let x0 = load_x(x.as_ptr().add(b * gemv::QK));
+            let x1 = load_x(x.as_ptr().add(b * gemv::QK + LANES));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let p = base.add(r * row_bytes + b * F::BYTES);
+                let d = block_scale(p);
+                let [q0, q1] = F::codes(p);
+                step(acc, x0, q0, d);
+                step(acc, x1, q1, d);
+            }
+        }
+    }
+    for r in 0..R {
+        // SAFETY: same features.
+        y[first + r] = unsafe { reduce8(_mm256_add_ps(acc[r][0], acc[r][1])) };
+    }
+}
+
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gemv_lut4_avx2(
+    packed: &[u8],
+    scales: &[f32],
+    block: usize,
+    table: &[f32; 16],
+    high_first: bool,
+    x: &[f32],
+    y: &mut [f32],
+) {
+    let Some(rows) = gemv::lut4_rows(packed.len(), scales.len(), block, x.len(), y.len()) else { return };
+    gemv::row_blocks::<ROWS>(rows, |i, whole| {
+        // SAFETY: the caller's features; `block` and `n` are multiples of 16,
+        // and rows i..i + ROWS (or row i) are within `packed`, `scales` and
+        // `y` (`lut4_rows`).
+        unsafe {
+            if whole {
+                rows_lut4::<ROWS>(packed, scales, block, table, high_first, x, i, y)
+            } else {
+                rows_lut4::<1>(packed, scales, block, table, high_first, x, i, y)
+            }
+        }
+    });
+}
+
+/// 16 packed 4-bit codes (8 bytes) as 16 unsigned bytes in value order.
+///
+/// # Safety
+/// The CPU must have AVX2; `p` must be readable for 8 bytes.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn unpack16_u4(p: *const u8, high_first: bool) -> __m128i {
+    // SAFETY: the caller guarantees 8 readable bytes.
+    let w = _mm_cvtepu8_epi16(unsafe { _mm_loadl_epi64(p.cast()) });
+    // Byte k as a u16 lane: its first value in the lane's low byte, its second in the high byte.
+    let (first, second) =
+        if high_first { (_mm_srli_epi16::<4>(w), _mm_slli_epi16::<8>(w)) } else { (w, _mm_slli_epi16::<4>(w)) };
+    _mm_or_si128(_mm_and_si128(first, _mm_set1_epi16(0x000F)), _mm_and_si128(second, _mm_set1_epi16(0x0F00)))
+}
+
+/// Rows `first..first + R` of a table-lookup product: each 16-value step lies
+/// in one block, whose 16 weights `table[c] · scale` sit in two registers;
+/// `vpermps` picks from both by a code's low 3 bits and bit 3 chooses.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA; `block` and `n = x.len()` are multiples
+/// of 16; those rows must exist in `packed` (`n / 2` bytes each), `scales`
+/// (every block they touch) and `y`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn rows_lut4<const R: usize>(
+    packed: &[u8],
+    scales: &[f32],
+    block: usize,
+    table: &[f32; 16],
+    high_first: bool,
+    x: &[f32],
+    first: usize,
+    y: &mut [f32],
+) {
+    let n = x.len();
+    // `block` is a power of two (`lut4_rows`): the block of value k is k >> shift.
+    let shift = block.trailing_zeros();
+    // SAFETY: `table` holds 16 f32.
+    let values = unsafe { [_mm256_loadu_ps(table.as_ptr()), _mm256_loadu_ps(table.as_ptr().add(8))] };
+    let mut acc = [[_mm256_setzero_ps(); 2]; R];
+    let mut j = 0;
+    while j < n {
+        // SAFETY: x[j..j + 16] and each row's bytes [j/2..j/2 + 8] are in bounds.
+        unsafe {
+            let xv = load_x(x.as_ptr().add(j));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let k = (first + r) * n + j;
+                let s = _mm256_set1_ps(scales[k >> shift]);
+                let t = [_mm256_mul_ps(values[0], s), _mm256_mul_ps(values[1], s)];
+                let c = unpack16_u4(packed.as_ptr().add(k / 2), high_first);
+                for (h, c) in [c, _mm_srli_si128::<8>(c)].into_iter().enumerate() {
+                    let idx = _mm256_cvtepu8_epi32(c);
+                    let lo = _mm256_permutevar8x32_ps(t[0], idx);
+                    let hi = _mm256_permutevar8x32_ps(t[1], idx);
+                    // Bit 3 of the code to the sign bit: blendv takes `hi` there.
+                    let w = _mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(_mm256_slli_epi32::<28>(idx)));
+                    acc[h] = _mm256_fmadd_ps(xv[h], w, acc[h]);
+                }
+            }
+        }
+        j += LANES;
     }
     for r in 0..R {
         // SAFETY: same features.

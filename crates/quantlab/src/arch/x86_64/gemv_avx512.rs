@@ -1,6 +1,7 @@
 //! AVX-512 matrix-vector kernels on int8 and int4 weights: the 16 lanes of
 //! `arch::gemv`'s summation order in one register, four rows at a time
-//! (sharing each load of `x`), the tail of a row masked.
+//! (sharing each load of `x`), the tail of a row masked; and the same on
+//! ggml Q8_0 and Q4_0 blocks, read as stored.
 
 use std::arch::x86_64::*;
 
@@ -15,6 +16,12 @@ pub(crate) static GEMV: GemvKernels = GemvKernels {
     gemv_i8: |q, s, x, y| unsafe { gemv_i8_avx512(q, s, x, y) },
     // SAFETY: as above, the CPU has AVX-512F, BW, VL, VBMI and FMA.
     gemv_i4: |q, s, g, x, y| unsafe { gemv_i4_avx512(q, s, g, x, y) },
+    // SAFETY: as above (F16C too).
+    gemv_q8_0: |q, x, y| unsafe { gemv_q8_0_avx512(q, x, y) },
+    // SAFETY: as above (F16C too).
+    gemv_q4_0: |q, x, y| unsafe { gemv_q4_0_avx512(q, x, y) },
+    // SAFETY: as above.
+    gemv_lut4: |q, s, b, t, h, x, y| unsafe { gemv_lut4_avx512(q, s, b, t, h, x, y) },
 };
 
 /// The lane tree of `arch::gemv` over one register: `l + 8`, `+ 4`, `+ 2`, `+ 1`.
@@ -180,6 +187,202 @@ unsafe fn rows_i4<const R: usize>(packed: &[u8], scales: &[f32], group: usize, x
             }
             j += LANES;
         }
+    }
+    for r in 0..R {
+        // SAFETY: same features.
+        y[first + r] = unsafe { reduce16(acc[r]) };
+    }
+}
+
+/// A ggml block's f16 scale at `p` as f32, in every lane (F16C: exact, as
+/// `half`'s conversion).
+///
+/// # Safety
+/// The CPU must have AVX-512F and F16C; `p` must be readable for 2 bytes.
+#[inline]
+#[target_feature(enable = "avx512f,f16c")]
+unsafe fn block_scale(p: *const u8) -> __m512 {
+    // SAFETY: the caller guarantees 2 readable bytes.
+    let h = unsafe { p.cast::<u16>().read_unaligned() };
+    _mm512_broadcastss_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(h))))
+}
+
+/// # Safety
+/// The CPU must have AVX-512F, BW, VL, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma,f16c")]
+unsafe fn gemv_q8_0_avx512(blocks: &[u8], x: &[f32], y: &mut [f32]) {
+    let Some(rows) = gemv::block_rows(blocks.len(), gemv::Q8_0_BYTES, x.len(), y.len()) else { return };
+    gemv::row_blocks::<ROWS>(rows, |i, block| {
+        // SAFETY: the caller's features; rows i..i + ROWS (or row i) are
+        // within `blocks` and `y`, and `x` is whole blocks (`block_rows`).
+        unsafe { if block { rows_q8_0::<ROWS>(blocks, x, i, y) } else { rows_q8_0::<1>(blocks, x, i, y) } }
+    });
+}
+
+/// Rows `first..first + R` of a Q8_0 product: per block, `w = f32(q) · d`
+/// (the reference's `q * d`), two 16-lane steps.
+///
+/// # Safety
+/// The CPU must have AVX-512F, BW, VL, FMA and F16C; `x.len()` is a multiple
+/// of 32 and those rows (`x.len() / 32` blocks of 34 bytes each) must exist
+/// in `blocks` and `y`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma,f16c")]
+unsafe fn rows_q8_0<const R: usize>(blocks: &[u8], x: &[f32], first: usize, y: &mut [f32]) {
+    let n = x.len();
+    let row_bytes = n / gemv::QK * gemv::Q8_0_BYTES;
+    let mut acc = [_mm512_setzero_ps(); R];
+    // SAFETY: the caller guarantees R rows of `row_bytes` from row `first`.
+    let base = unsafe { blocks.as_ptr().add(first * row_bytes) };
+    for b in 0..n / gemv::QK {
+        // SAFETY: x[32b..32b + 32] and each row's block b (34 bytes) are in bounds.
+        unsafe {
+            let x0 = _mm512_loadu_ps(x.as_ptr().add(b * gemv::QK));
+            let x1 = _mm512_loadu_ps(x.as_ptr().add(b * gemv::QK + LANES));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let p = base.add(r * row_bytes + b * gemv::Q8_0_BYTES);
+                let d = block_scale(p);
+                let q0 = _mm_loadu_si128(p.add(2).cast());
+                let q1 = _mm_loadu_si128(p.add(2 + LANES).cast());
+                let w0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q0)), d);
+                let w1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q1)), d);
+                *acc = _mm512_fmadd_ps(x1, w1, _mm512_fmadd_ps(x0, w0, *acc));
+            }
+        }
+    }
+    for r in 0..R {
+        // SAFETY: same features.
+        y[first + r] = unsafe { reduce16(acc[r]) };
+    }
+}
+
+/// # Safety
+/// The CPU must have AVX-512F, BW, VL, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma,f16c")]
+unsafe fn gemv_q4_0_avx512(blocks: &[u8], x: &[f32], y: &mut [f32]) {
+    let Some(rows) = gemv::block_rows(blocks.len(), gemv::Q4_0_BYTES, x.len(), y.len()) else { return };
+    gemv::row_blocks::<ROWS>(rows, |i, block| {
+        // SAFETY: the caller's features; rows i..i + ROWS (or row i) are
+        // within `blocks` and `y`, and `x` is whole blocks (`block_rows`).
+        unsafe { if block { rows_q4_0::<ROWS>(blocks, x, i, y) } else { rows_q4_0::<1>(blocks, x, i, y) } }
+    });
+}
+
+/// Rows `first..first + R` of a Q4_0 product. Byte `k` of a block's 16
+/// holds value `k` (low nibble) and value `k + 16` (high nibble), so one
+/// 16-byte load widened to 16 dwords indexes both steps: `vpermps` reads the
+/// low 4 bits of each dword (values 0..16), and again after a shift by 4
+/// (values 16..32). The table is the block's 16 weights `d · (n - 8)`, the
+/// products the reference rounds.
+///
+/// # Safety
+/// The CPU must have AVX-512F, BW, VL, FMA and F16C; `x.len()` is a multiple
+/// of 32 and those rows (`x.len() / 32` blocks of 18 bytes each) must exist
+/// in `blocks` and `y`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma,f16c")]
+unsafe fn rows_q4_0<const R: usize>(blocks: &[u8], x: &[f32], first: usize, y: &mut [f32]) {
+    let n = x.len();
+    let row_bytes = n / gemv::QK * gemv::Q4_0_BYTES;
+    let values = _mm512_setr_ps(-8., -7., -6., -5., -4., -3., -2., -1., 0., 1., 2., 3., 4., 5., 6., 7.);
+    let mut acc = [_mm512_setzero_ps(); R];
+    // SAFETY: the caller guarantees R rows of `row_bytes` from row `first`.
+    let base = unsafe { blocks.as_ptr().add(first * row_bytes) };
+    for b in 0..n / gemv::QK {
+        // SAFETY: x[32b..32b + 32] and each row's block b (18 bytes) are in bounds.
+        unsafe {
+            let x0 = _mm512_loadu_ps(x.as_ptr().add(b * gemv::QK));
+            let x1 = _mm512_loadu_ps(x.as_ptr().add(b * gemv::QK + LANES));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let p = base.add(r * row_bytes + b * gemv::Q4_0_BYTES);
+                let table = _mm512_mul_ps(values, block_scale(p));
+                let idx = _mm512_cvtepu8_epi32(_mm_loadu_si128(p.add(2).cast()));
+                let w0 = _mm512_permutexvar_ps(idx, table);
+                let w1 = _mm512_permutexvar_ps(_mm512_srli_epi32::<4>(idx), table);
+                *acc = _mm512_fmadd_ps(x1, w1, _mm512_fmadd_ps(x0, w0, *acc));
+            }
+        }
+    }
+    for r in 0..R {
+        // SAFETY: same features.
+        y[first + r] = unsafe { reduce16(acc[r]) };
+    }
+}
+
+/// # Safety
+/// The CPU must have AVX-512F, BW, VL, VBMI and FMA.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,fma")]
+unsafe fn gemv_lut4_avx512(
+    packed: &[u8],
+    scales: &[f32],
+    block: usize,
+    table: &[f32; 16],
+    high_first: bool,
+    x: &[f32],
+    y: &mut [f32],
+) {
+    let Some(rows) = gemv::lut4_rows(packed.len(), scales.len(), block, x.len(), y.len()) else { return };
+    // SAFETY: `table` holds 16 f32.
+    let values = unsafe { _mm512_loadu_ps(table.as_ptr()) };
+    // For `vpmultishiftqb`: in 64-bit lane m, the low bytes of dwords 2m and
+    // 2m + 1 take the nibbles of byte m in value order (as in `rows_i4`;
+    // swapped when the first value is in the high nibble).
+    let shifts = |m: i64| if high_first { ((8 * m) << 32) | (8 * m + 4) } else { ((8 * m + 4) << 32) | (8 * m) };
+    let shifts =
+        _mm512_set_epi64(shifts(7), shifts(6), shifts(5), shifts(4), shifts(3), shifts(2), shifts(1), shifts(0));
+    gemv::row_blocks::<ROWS>(rows, |i, whole| {
+        // SAFETY: the caller's features; `block` and `n` are multiples of 16,
+        // and rows i..i + ROWS (or row i) are within `packed`, `scales` and
+        // `y` (`lut4_rows`).
+        unsafe {
+            if whole {
+                rows_lut4::<ROWS>(packed, scales, block, values, shifts, x, i, y)
+            } else {
+                rows_lut4::<1>(packed, scales, block, values, shifts, x, i, y)
+            }
+        }
+    });
+}
+
+/// Rows `first..first + R` of a table-lookup product: each 16-value step
+/// lies in one block, whose 16 weights `table[c] · scale` (the products the
+/// reference rounds) `vpermps` picks from, as in `rows_i4`.
+///
+/// # Safety
+/// The CPU must have AVX-512F, BW, VL, VBMI and FMA; `block` and `n =
+/// x.len()` are multiples of 16; those rows must exist in `packed` (`n / 2`
+/// bytes each), `scales` (every block they touch) and `y`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn rows_lut4<const R: usize>(
+    packed: &[u8],
+    scales: &[f32],
+    block: usize,
+    values: __m512,
+    shifts: __m512i,
+    x: &[f32],
+    first: usize,
+    y: &mut [f32],
+) {
+    let n = x.len();
+    // `block` is a power of two (`lut4_rows`): the block of value k is k >> shift.
+    let shift = block.trailing_zeros();
+    let mut acc = [_mm512_setzero_ps(); R];
+    let mut j = 0;
+    while j < n {
+        // SAFETY: x[j..j + 16] and each row's bytes [j/2..j/2 + 8] are in bounds.
+        unsafe {
+            let x0 = _mm512_loadu_ps(x.as_ptr().add(j));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let k = (first + r) * n + j;
+                let t = _mm512_mul_ps(values, _mm512_set1_ps(scales[k >> shift]));
+                let q = _mm512_set1_epi64(packed.as_ptr().add(k / 2).cast::<i64>().read_unaligned());
+                let w0 = _mm512_permutexvar_ps(_mm512_multishift_epi64_epi8(shifts, q), t);
+                *acc = _mm512_fmadd_ps(x0, w0, *acc);
+            }
+        }
+        j += LANES;
     }
     for r in 0..R {
         // SAFETY: same features.
