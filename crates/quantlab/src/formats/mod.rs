@@ -17,17 +17,18 @@
 //! allows a short last block. NaN and infinities are refused: none of these
 //! references defines what they become.
 
-mod ggml;
+pub(crate) mod ggml;
 mod kquants;
-mod mx;
-mod nf4;
-mod nvfp4;
+pub(crate) mod mx;
+pub(crate) mod nf4;
+pub(crate) mod nvfp4;
 
 pub use kquants::{Q4_K_BYTES, Q4KParts, q4_k_parts};
 pub use mx::{MxElement, ScaleRule};
 pub use nf4::{DYNAMIC_CODE, NF4_CODE};
 pub use nvfp4::tensor_scale_of;
 
+use crate::arch::formats_kernels::chosen as kernels;
 use crate::error::{Error, Result};
 
 /// A ggml block type (the names are GGUF's).
@@ -110,28 +111,28 @@ impl GgmlBlock {
     /// Quantizes whole blocks of `x` into `out` (`x.len() / block * type_size` bytes).
     pub(crate) fn quantize_blocks(self, x: &[f32], out: &mut [u8]) {
         match self {
-            GgmlBlock::Q8_0 => crate::arch::formats_kernels::q8_0()(x, out),
-            GgmlBlock::Q4_0 => ggml::quantize_q4_0(x, out),
+            GgmlBlock::Q8_0 => (kernels().quantize_q8_0)(x, out),
+            GgmlBlock::Q4_0 => (kernels().quantize_q4_0)(x, out),
             GgmlBlock::Q4_1 => ggml::quantize_q4_1(x, out),
             GgmlBlock::Q5_0 => ggml::quantize_q5_0(x, out),
             GgmlBlock::Q5_1 => ggml::quantize_q5_1(x, out),
             GgmlBlock::Q4K => kquants::quantize_q4_k(x, out),
             GgmlBlock::Q6K => kquants::quantize_q6_k(x, out),
-            GgmlBlock::Mxfp4 => ggml::quantize_mxfp4(x, out),
+            GgmlBlock::Mxfp4 => (kernels().quantize_gguf_mxfp4)(x, out),
         }
     }
 
     /// Dequantizes whole blocks (`q.len() / type_size * block` values into `out`).
     pub(crate) fn dequantize_blocks(self, q: &[u8], out: &mut [f32]) {
         match self {
-            GgmlBlock::Q8_0 => ggml::dequantize_q8_0(q, out),
-            GgmlBlock::Q4_0 => ggml::dequantize_q4_0(q, out),
+            GgmlBlock::Q8_0 => (kernels().dequantize_q8_0)(q, out),
+            GgmlBlock::Q4_0 => (kernels().dequantize_q4_0)(q, out),
             GgmlBlock::Q4_1 => ggml::dequantize_q4_1(q, out),
             GgmlBlock::Q5_0 => ggml::dequantize_q5_0(q, out),
             GgmlBlock::Q5_1 => ggml::dequantize_q5_1(q, out),
             GgmlBlock::Q4K => kquants::dequantize_q4_k(q, out),
             GgmlBlock::Q6K => kquants::dequantize_q6_k(q, out),
-            GgmlBlock::Mxfp4 => ggml::dequantize_mxfp4(q, out),
+            GgmlBlock::Mxfp4 => (kernels().dequantize_gguf_mxfp4)(q, out),
         }
     }
 
@@ -351,7 +352,11 @@ impl BlockFormat {
             BlockFormat::Mx { element, rule } => {
                 let mut scales = vec![0u8; n / 32];
                 let mut codes = vec![0u8; element.packed_len(n)];
-                mx::quantize(x, element, rule, &mut scales, &mut codes);
+                if element == MxElement::E2m1 {
+                    (kernels().quantize_mxfp4)(x, rule, &mut scales, &mut codes);
+                } else {
+                    mx::quantize(x, element, rule, &mut scales, &mut codes);
+                }
                 (codes, Scales::E8m0(scales))
             }
             BlockFormat::Nvfp4 { tensor_scale } => {
@@ -519,6 +524,9 @@ impl BlockQuantized {
         let mut out = vec![0f32; n];
         match (&self.format, &self.scales) {
             (BlockFormat::Ggml(b), _) => b.dequantize_blocks(&self.data, &mut out),
+            (BlockFormat::Mx { element: MxElement::E2m1, .. }, Scales::E8m0(s)) => {
+                (kernels().dequantize_mxfp4)(s, &self.data, &mut out)
+            }
             (BlockFormat::Mx { element, .. }, Scales::E8m0(s)) => mx::dequantize(*element, s, &self.data, &mut out),
             (BlockFormat::Nvfp4 { .. }, Scales::E4m3 { blocks, tensor }) => {
                 nvfp4::dequantize(blocks, *tensor, &self.data, &mut out)
@@ -546,20 +554,15 @@ impl BlockQuantized {
     }
 }
 
-/// A kernel quantizing whole blocks of f32 into their packed bytes.
 #[doc(hidden)]
-pub type QuantizeBlocks = fn(&[f32], &mut [u8]);
+pub use crate::arch::formats_kernels::FormatKernels;
 
-/// The scalar Q8_0 reference, for the kernel table.
-pub(crate) fn q8_0_scalar(x: &[f32], out: &mut [u8]) {
-    ggml::quantize_q8_0(x, out)
-}
-
-/// Every Q8_0 quantize kernel this CPU can run, by name (`scalar` first): for
-/// tests that compare each with the reference, and benchmarks.
+/// Every block-format kernel table this CPU can run (best first, the scalar
+/// reference last), whatever `QUANTLAB_KERNEL` says: for tests that compare
+/// each with the reference, and benchmarks.
 #[doc(hidden)]
-pub fn q8_0_kernels() -> Vec<(&'static str, QuantizeBlocks)> {
-    crate::arch::formats_kernels::q8_0_paths()
+pub fn format_kernels() -> Vec<&'static FormatKernels> {
+    crate::arch::formats_kernels::format_tables()
 }
 
 #[doc(hidden)]
