@@ -150,7 +150,7 @@ impl GgmlBlock {
                 got: q.len(),
             });
         }
-        let mut out = vec![0f32; n];
+        let mut out = crate::buffer::zeroed::<f32>(n);
         self.dequantize_blocks(q, &mut out);
         Ok(out)
     }
@@ -339,27 +339,37 @@ impl BlockFormat {
         if self.needs_whole_rows() && !cols.is_multiple_of(block) {
             return Err(Error::BlockMismatch { format: self.name().to_string(), block, len: cols });
         }
-        if let Some(index) = x.iter().position(|v| !v.is_finite()) {
-            return Err(Error::NonFinite { what, value: x[index].to_string(), index });
-        }
         let (rows, n) = (x.len() / cols, x.len());
+        // The formats whose blocks are independent are checked a step at a
+        // time, each step quantized while it is still in cache: one pass
+        // over memory rather than two.
         let (data, scales) = match *self {
             BlockFormat::Ggml(b) => {
-                let mut out = vec![0u8; n / block * b.type_size()];
-                b.quantize_blocks(x, &mut out);
+                let mut out = crate::buffer::zeroed::<u8>(n / block * b.type_size());
+                let out_step = STEP / block * b.type_size();
+                for (i, (x, out)) in x.chunks(STEP).zip(out.chunks_mut(out_step)).enumerate() {
+                    check_finite(x, i * STEP)?;
+                    b.quantize_blocks(x, out);
+                }
                 (out, Scales::InBlocks)
             }
             BlockFormat::Mx { element, rule } => {
                 let mut scales = vec![0u8; n / 32];
-                let mut codes = vec![0u8; element.packed_len(n)];
-                if element == MxElement::E2m1 {
-                    (kernels().quantize_mxfp4)(x, rule, &mut scales, &mut codes);
-                } else {
-                    mx::quantize(x, element, rule, &mut scales, &mut codes);
+                let mut codes = crate::buffer::zeroed::<u8>(element.packed_len(n));
+                let steps =
+                    x.chunks(STEP).zip(scales.chunks_mut(STEP / 32)).zip(codes.chunks_mut(element.packed_len(STEP)));
+                for (i, ((x, scales), codes)) in steps.enumerate() {
+                    check_finite(x, i * STEP)?;
+                    if element == MxElement::E2m1 {
+                        (kernels().quantize_mxfp4)(x, rule, scales, codes);
+                    } else {
+                        mx::quantize(x, element, rule, scales, codes);
+                    }
                 }
                 (codes, Scales::E8m0(scales))
             }
             BlockFormat::Nvfp4 { tensor_scale } => {
+                check_finite(x, 0)?;
                 let t = if tensor_scale {
                     let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
                     if amax == 0.0 {
@@ -372,11 +382,12 @@ impl BlockFormat {
                     None
                 };
                 let mut scales = vec![0u8; n / nvfp4::BLOCK];
-                let mut codes = vec![0u8; n / 2];
+                let mut codes = crate::buffer::zeroed::<u8>(n / 2);
                 nvfp4::quantize(x, t, &mut scales, &mut codes);
                 (codes, Scales::E4m3 { blocks: scales, tensor: t })
             }
             BlockFormat::Nf4 { block, double_quant } => {
+                check_finite(x, 0)?;
                 let q = nf4::quantize(x, block);
                 let scales = if double_quant {
                     let dq = nf4::double_quantize(&q.absmax);
@@ -389,6 +400,30 @@ impl BlockFormat {
         };
         Ok(BlockQuantized { format: *self, rows, cols, data, scales })
     }
+}
+
+/// Values quantized per step where blocks are independent: 32 KiB of f32,
+/// a multiple of every block size, small enough to stay in L1 or L2 cache.
+const STEP: usize = 8192;
+
+/// `NonFinite` for the first NaN or infinity of `x`, whose first value is
+/// value `offset` of the tensor. The scan only adds, masks and ORs 32-bit
+/// lanes (an exponent of all ones carries into the sign bit), which the
+/// compiler vectorizes even for baseline x86-64; only a slice that has a
+/// non-finite value is searched for where.
+fn check_finite(x: &[f32], offset: usize) -> Result<()> {
+    let (chunks, tail) = x.as_chunks::<16>();
+    let mut acc = [0u32; 16];
+    for c in chunks {
+        for (a, v) in acc.iter_mut().zip(c) {
+            *a |= ((v.to_bits() & 0x7f80_0000) + 0x0080_0000) & 0x8000_0000;
+        }
+    }
+    if acc.iter().all(|&a| a == 0) && tail.iter().all(|v| v.is_finite()) {
+        return Ok(());
+    }
+    let index = x.iter().position(|v| !v.is_finite()).unwrap_or(0);
+    Err(Error::NonFinite { what: "block quantization", value: x[index].to_string(), index: offset + index })
 }
 
 impl std::fmt::Display for BlockFormat {
@@ -521,7 +556,7 @@ impl BlockQuantized {
     pub fn dequantize(&self) -> Result<Vec<f32>> {
         self.validate()?;
         let n = self.len();
-        let mut out = vec![0f32; n];
+        let mut out = crate::buffer::zeroed::<f32>(n);
         match (&self.format, &self.scales) {
             (BlockFormat::Ggml(b), _) => b.dequantize_blocks(&self.data, &mut out),
             (BlockFormat::Mx { element: MxElement::E2m1, .. }, Scales::E8m0(s)) => {
