@@ -98,10 +98,14 @@ static AVX512: FormatKernels = format_table!("avx512", super::x86_64::formats_av
 #[cfg(target_arch = "x86_64")]
 static AVX2: FormatKernels = format_table!("avx2", super::x86_64::formats_avx2);
 
+/// NEON: the `neon` path.
+#[cfg(target_arch = "aarch64")]
+static NEON: FormatKernels = format_table!("neon", super::aarch64::formats_neon);
+
 /// Every table this CPU can run, best first, the scalar reference last.
 fn tables() -> Vec<&'static FormatKernels> {
     let available = super::available_kernels();
-    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
+    #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(unused_variables))]
     let has = |name: &str| available.contains(&name);
     #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(unused_mut))]
     let mut t: Vec<&'static FormatKernels> = Vec::new();
@@ -114,6 +118,11 @@ fn tables() -> Vec<&'static FormatKernels> {
     #[cfg(target_arch = "x86_64")]
     if has("avx2") {
         t.push(&AVX2);
+    }
+    // The neon path's detection checks NEON.
+    #[cfg(target_arch = "aarch64")]
+    if has("neon") {
+        t.push(&NEON);
     }
     t.push(&SCALAR);
     t

@@ -1,4 +1,5 @@
 //! AArch64 kernels: NEON, which every AArch64 CPU has.
 
+pub(crate) mod formats_neon;
 pub(crate) mod fp8_neon;
 pub(crate) mod neon;
