@@ -247,3 +247,51 @@ fn the_inputs_reach_the_edges_they_are_meant_to() {
     assert!(mantissas.iter().any(|&m| (0x7f_f000..0x7f_f800).contains(&m)));
     assert!(mantissas.iter().any(|&m| (0x7f_e800..0x7f_f000).contains(&m)));
 }
+
+#[test]
+fn nf4_quantize_kernels_match_the_scalar_reference() {
+    let tables = tables();
+    let scalar = tables.last().unwrap().quantize_nf4;
+    for block in [32, 64, 128, 4096] {
+        let mut xs = inputs();
+        // Values on the code boundaries (midpoints of the NF4 code) and just beside them, in blocks of absmax 1.
+        let code = quantlab::formats::NF4_CODE;
+        let mut on: Vec<f32> = (0..15).map(|i| (code[i] + code[i + 1]) / 2.0).collect();
+        on.extend(on.clone().iter().flat_map(|&m| [f32::from_bits(m.to_bits() + 1), f32::from_bits(m.to_bits() - 1)]));
+        on.push(1.0);
+        xs.push(on.iter().cycle().take(4096 * 2).copied().collect());
+        for x in &xs {
+            for blocks in 0..=(x.len() / block).min(3) {
+                let s = &x[..block * blocks];
+                let (mut want_a, mut want_p) = (vec![0f32; blocks], vec![0u8; block / 2 * blocks]);
+                scalar(s, block, &mut want_a, &mut want_p);
+                for t in &tables[..tables.len() - 1] {
+                    let (mut got_a, mut got_p) = (vec![-1f32; blocks], vec![0xAAu8; block / 2 * blocks]);
+                    (t.quantize_nf4)(s, block, &mut got_a, &mut got_p);
+                    assert_eq!(bits(&got_a), bits(&want_a), "nf4 {} absmax, block {block}, {blocks} blocks", t.name);
+                    assert_eq!(got_p, want_p, "nf4 {} codes, block {block}, {blocks} blocks", t.name);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn nf4_dequantize_kernels_match_the_scalar_reference() {
+    let tables = tables();
+    let scalar = tables.last().unwrap().dequantize_nf4;
+    let packed = packed(32);
+    for block in [32, 64, 128, 4096] {
+        let blocks = packed.len() * 2 / block;
+        let absmax: Vec<f32> = (0..blocks)
+            .map(|i| [1.0, 0.0, -0.0, 1e-38, f32::MAX, 3.5, f32::INFINITY, f32::NAN][i % 8] * (1.0 + i as f32))
+            .collect();
+        let mut want = vec![0f32; block * blocks];
+        scalar(&packed[..block / 2 * blocks], &absmax, block, &mut want);
+        for t in &tables[..tables.len() - 1] {
+            let mut got = vec![0f32; block * blocks];
+            (t.dequantize_nf4)(&packed[..block / 2 * blocks], &absmax, block, &mut got);
+            assert_eq!(bits(&got), bits(&want), "nf4 {}: block {block}", t.name);
+        }
+    }
+}

@@ -10,7 +10,7 @@
 //! neither panic nor read or write out of bounds.
 
 use crate::formats::mx::ScaleRule;
-use crate::formats::{ggml, mx};
+use crate::formats::{ggml, mx, nf4};
 
 /// `quantize(x, out)`: whole blocks of `x` into their packed bytes.
 pub type QuantizeBlocks = fn(&[f32], &mut [u8]);
@@ -20,6 +20,11 @@ pub type DequantizeBlocks = fn(&[u8], &mut [f32]);
 pub type QuantizeMx = fn(&[f32], ScaleRule, &mut [u8], &mut [u8]);
 /// `dequantize(scales, codes, out)`: MX blocks back into f32.
 pub type DequantizeMx = fn(&[u8], &[u8], &mut [f32]);
+
+/// `quantize(x, block, absmax, packed)`: NF4 of whole blocks of `block` values.
+pub type QuantizeNf4 = fn(&[f32], usize, &mut [f32], &mut [u8]);
+/// `dequantize(packed, absmax, block, out)`: whole NF4 blocks back into f32.
+pub type DequantizeNf4 = fn(&[u8], &[f32], usize, &mut [f32]);
 
 /// One instruction set's block-format kernels.
 ///
@@ -44,6 +49,11 @@ pub struct FormatKernels {
     pub quantize_mxfp4: QuantizeMx,
     /// torchao 0.18 `to_dtype` of MXFP4.
     pub dequantize_mxfp4: DequantizeMx,
+    /// bitsandbytes 0.50 CPU `quantize_4bit` NF4, whole blocks (the scalar
+    /// reference on paths without a kernel of their own).
+    pub quantize_nf4: QuantizeNf4,
+    /// bitsandbytes 0.50 CPU `dequantize_4bit` NF4, whole blocks.
+    pub dequantize_nf4: DequantizeNf4,
 }
 
 /// The scalar references.
@@ -57,6 +67,8 @@ static SCALAR: FormatKernels = FormatKernels {
     dequantize_gguf_mxfp4: ggml::dequantize_mxfp4,
     quantize_mxfp4: |x, rule, scales, codes| mx::quantize(x, mx::MxElement::E2m1, rule, scales, codes),
     dequantize_mxfp4: |scales, codes, out| mx::dequantize(mx::MxElement::E2m1, scales, codes, out),
+    quantize_nf4: nf4::quantize_blocks,
+    dequantize_nf4: nf4::dequantize_blocks,
 };
 
 /// Declares a table whose every entry is one `#[target_feature]` kernel of `$m`.
@@ -86,13 +98,21 @@ macro_rules! format_table {
             quantize_mxfp4: |x, rule, s, c| unsafe { k::quantize_mxfp4(x, rule, s, c) },
             // SAFETY: as above.
             dequantize_mxfp4: |s, c, out| unsafe { k::dequantize_mxfp4(s, c, out) },
+            quantize_nf4: nf4::quantize_blocks,
+            dequantize_nf4: nf4::dequantize_blocks,
         }
     }};
 }
 
 /// AVX-512 (F, BW) with F16C: the `avx512` path and the ones built on it.
 #[cfg(target_arch = "x86_64")]
-static AVX512: FormatKernels = format_table!("avx512", super::x86_64::formats_avx512);
+static AVX512: FormatKernels = FormatKernels {
+    // SAFETY: as in `format_table!`: handed out only where the avx512 path was detected.
+    quantize_nf4: |x, block, a, p| unsafe { super::x86_64::formats_avx512::quantize_nf4(x, block, a, p) },
+    // SAFETY: as above.
+    dequantize_nf4: |p, a, block, out| unsafe { super::x86_64::formats_avx512::dequantize_nf4(p, a, block, out) },
+    ..format_table!("avx512", super::x86_64::formats_avx512)
+};
 
 /// AVX2 with F16C: the `avx2` path.
 #[cfg(target_arch = "x86_64")]

@@ -29,6 +29,7 @@ pub use nf4::{DYNAMIC_CODE, NF4_CODE};
 pub use nvfp4::tensor_scale_of;
 
 use crate::arch::formats_kernels::chosen as kernels;
+use crate::arch::formats_kernels::{DequantizeNf4, QuantizeNf4};
 use crate::error::{Error, Result};
 
 /// A ggml block type (the names are GGUF's).
@@ -388,7 +389,7 @@ impl BlockFormat {
             }
             BlockFormat::Nf4 { block, double_quant } => {
                 check_finite(x, 0)?;
-                let q = nf4::quantize(x, block);
+                let q = nf4::quantize(x, block, kernels().quantize_nf4);
                 let scales = if double_quant {
                     let dq = nf4::double_quantize(&q.absmax);
                     Scales::DoubleQuant { codes: dq.codes, absmax2: dq.absmax2, offset: dq.offset }
@@ -566,10 +567,12 @@ impl BlockQuantized {
             (BlockFormat::Nvfp4 { .. }, Scales::E4m3 { blocks, tensor }) => {
                 nvfp4::dequantize(blocks, *tensor, &self.data, &mut out)
             }
-            (BlockFormat::Nf4 { block, .. }, Scales::Absmax(a)) => nf4::dequantize(&self.data, a, *block, &mut out),
+            (BlockFormat::Nf4 { block, .. }, Scales::Absmax(a)) => {
+                nf4::dequantize(&self.data, a, *block, &mut out, kernels().dequantize_nf4)
+            }
             (BlockFormat::Nf4 { block, .. }, Scales::DoubleQuant { codes, absmax2, offset }) => {
                 let dq = nf4::DoubleQuant { codes: codes.clone(), absmax2: absmax2.clone(), offset: *offset };
-                nf4::dequantize(&self.data, &nf4::double_dequantize(&dq), *block, &mut out)
+                nf4::dequantize(&self.data, &nf4::double_dequantize(&dq), *block, &mut out, kernels().dequantize_nf4)
             }
             _ => return Err(Error::BadParams { reason: format!("{} does not keep its scales that way", self.format) }),
         }

@@ -317,3 +317,72 @@ pub(crate) unsafe fn dequantize_mxfp4(scales: &[u8], codes: &[u8], out: &mut [f3
         }
     }
 }
+
+/// NF4 of whole blocks of `block` values (a multiple of 16, as every block
+/// size bitsandbytes takes is): each block's absmax into `absmax`, its codes
+/// two to a byte, the first in the high nibble, as `nf4::quantize_blocks`.
+/// A code is the number of the 15 boundaries below the clamped value
+/// (`torch.bucketize`), counted by 15 compares.
+///
+/// # Safety
+/// The CPU must have AVX-512F and AVX-512BW (checked by the caller's dispatch).
+#[target_feature(enable = "avx512f,avx512bw,f16c")]
+pub(crate) unsafe fn quantize_nf4(x: &[f32], block: usize, absmax: &mut [f32], packed: &mut [u8]) {
+    if !block.is_multiple_of(16) || block == 0 {
+        return crate::formats::nf4::quantize_blocks(x, block, absmax, packed);
+    }
+    let bounds = crate::formats::nf4::code_boundaries().map(|b| _mm512_set1_ps(b));
+    let abs_mask = _mm512_set1_epi32(0x7fff_ffff);
+    let (one, minus_one) = (_mm512_set1_ps(1.0), _mm512_set1_ps(-1.0));
+    for ((b, a), p) in x.chunks_exact(block).zip(absmax.iter_mut()).zip(packed.chunks_exact_mut(block / 2)) {
+        let (vs, _) = b.as_chunks::<16>();
+        // SAFETY: each `v` holds 16 f32.
+        let load = |v: &[f32; 16]| unsafe { _mm512_loadu_ps(v.as_ptr()) };
+        let m = vs.iter().fold(_mm512_setzero_si512(), |m, v| {
+            _mm512_max_epu32(m, _mm512_and_si512(_mm512_castps_si512(load(v)), abs_mask))
+        });
+        let am = f32::from_bits(_mm512_reduce_max_epu32(m) as u32);
+        *a = am;
+        let r = _mm512_set1_ps(crate::formats::nf4::reciprocal(am));
+        let (ps, _) = p.as_chunks_mut::<8>();
+        for (v, o) in vs.iter().zip(ps) {
+            let t = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(load(v), r), minus_one), one);
+            let code = bounds.iter().fold(_mm512_setzero_si512(), |c, &bound| {
+                let below = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(bound, t);
+                _mm512_mask_sub_epi32(c, below, c, _mm512_set1_epi32(-1))
+            });
+            // Lanes 2i and 2i + 1 into byte i, the first in the high nibble.
+            let pairs = _mm512_or_si512(_mm512_slli_epi64::<4>(code), _mm512_srli_epi64::<32>(code));
+            // SAFETY: `o` has 8 bytes.
+            unsafe { _mm_storel_epi64(o.as_mut_ptr().cast(), _mm512_cvtepi64_epi8(pairs)) };
+        }
+    }
+}
+
+/// Whole NF4 blocks back to f32: `code[q] * absmax`, as `nf4::dequantize_blocks`.
+///
+/// # Safety
+/// The CPU must have AVX-512F and AVX-512BW (checked by the caller's dispatch).
+#[target_feature(enable = "avx512f,avx512bw,f16c")]
+pub(crate) unsafe fn dequantize_nf4(packed: &[u8], absmax: &[f32], block: usize, out: &mut [f32]) {
+    if !block.is_multiple_of(16) || block == 0 {
+        return crate::formats::nf4::dequantize_blocks(packed, absmax, block, out);
+    }
+    let table = crate::formats::NF4_CODE;
+    // SAFETY: `table` holds 16 f32.
+    let table = unsafe { _mm512_loadu_ps(table.as_ptr()) };
+    let low = _mm_set1_epi8(15);
+    for ((o, p), &a) in out.chunks_exact_mut(block).zip(packed.chunks_exact(block / 2)).zip(absmax) {
+        let a = _mm512_set1_ps(a);
+        let (os, _) = o.as_chunks_mut::<16>();
+        let (ps, _) = p.as_chunks::<8>();
+        for (y, b) in os.iter_mut().zip(ps) {
+            // SAFETY: `b` has 8 bytes.
+            let bytes = unsafe { _mm_loadl_epi64(b.as_ptr().cast()) };
+            let (first, second) = (_mm_and_si128(_mm_srli_epi16::<4>(bytes), low), _mm_and_si128(bytes, low));
+            let codes = _mm512_cvtepu8_epi32(_mm_unpacklo_epi8(first, second));
+            // SAFETY: `y` holds 16 f32.
+            unsafe { _mm512_storeu_ps(y.as_mut_ptr(), _mm512_mul_ps(_mm512_permutexvar_ps(codes, table), a)) };
+        }
+    }
+}
