@@ -295,3 +295,48 @@ fn nf4_dequantize_kernels_match_the_scalar_reference() {
         }
     }
 }
+
+/// NVFP4 tensor scales: none, the usual amax / 2688 of the inputs, and tiny
+/// ones (whose reciprocal overflows, or nearly) and huge ones.
+const TENSOR_SCALES: [Option<f32>; 6] =
+    [None, Some(8.0 / 2688.0), Some(1e-3 / 2688.0), Some(1e-39), Some(3e-38), Some(1e30)];
+
+#[test]
+fn nvfp4_quantize_kernels_match_the_scalar_reference() {
+    let tables = tables();
+    let scalar = tables.last().unwrap().quantize_nvfp4;
+    for t in TENSOR_SCALES {
+        for_each_slice(16, |s, blocks, start| {
+            let (mut want_s, mut want_c) = (vec![0u8; blocks], vec![0u8; 8 * blocks]);
+            scalar(s, t, &mut want_s, &mut want_c);
+            for k in &tables[..tables.len() - 1] {
+                let (mut got_s, mut got_c) = (vec![0xAAu8; blocks], vec![0xAAu8; 8 * blocks]);
+                (k.quantize_nvfp4)(s, t, &mut got_s, &mut got_c);
+                let at = format!("nvfp4 {} {t:?}: {blocks} blocks from offset {start}: {s:?}", k.name);
+                assert_eq!(got_s, want_s, "scales of {at}");
+                assert_eq!(got_c, want_c, "codes of {at}");
+            }
+        });
+    }
+}
+
+#[test]
+fn nvfp4_dequantize_kernels_match_the_scalar_reference() {
+    let tables = tables();
+    let scalar = tables.last().unwrap().dequantize_nvfp4;
+    let codes = packed(8);
+    let blocks = codes.len() / 8;
+    // Every e4m3fn scale byte (0x7F and 0xFF are NaN) against the codes.
+    let scales: Vec<u8> = (0..blocks).map(|i| (i * 37 % 256) as u8).collect();
+    for t in TENSOR_SCALES {
+        for n in [0, 1, 2, 7, blocks] {
+            let mut want = vec![0f32; 16 * n];
+            scalar(&scales[..n], t, &codes[..8 * n], &mut want);
+            for k in &tables[..tables.len() - 1] {
+                let mut got = vec![0f32; 16 * n];
+                (k.dequantize_nvfp4)(&scales[..n], t, &codes[..8 * n], &mut got);
+                assert_eq!(bits(&got), bits(&want), "nvfp4 {} {t:?}: {n} blocks", k.name);
+            }
+        }
+    }
+}

@@ -10,7 +10,7 @@
 //! neither panic nor read or write out of bounds.
 
 use crate::formats::mx::ScaleRule;
-use crate::formats::{ggml, mx, nf4};
+use crate::formats::{ggml, mx, nf4, nvfp4};
 
 /// `quantize(x, out)`: whole blocks of `x` into their packed bytes.
 pub type QuantizeBlocks = fn(&[f32], &mut [u8]);
@@ -25,6 +25,11 @@ pub type DequantizeMx = fn(&[u8], &[u8], &mut [f32]);
 pub type QuantizeNf4 = fn(&[f32], usize, &mut [f32], &mut [u8]);
 /// `dequantize(packed, absmax, block, out)`: whole NF4 blocks back into f32.
 pub type DequantizeNf4 = fn(&[u8], &[f32], usize, &mut [f32]);
+
+/// `quantize(x, tensor_scale, scales, codes)`: NVFP4 of whole blocks of 16.
+pub type QuantizeNvfp4 = fn(&[f32], Option<f32>, &mut [u8], &mut [u8]);
+/// `dequantize(scales, tensor_scale, codes, out)`: whole NVFP4 blocks back into f32.
+pub type DequantizeNvfp4 = fn(&[u8], Option<f32>, &[u8], &mut [f32]);
 
 /// One instruction set's block-format kernels.
 ///
@@ -54,6 +59,10 @@ pub struct FormatKernels {
     pub quantize_nf4: QuantizeNf4,
     /// bitsandbytes 0.50 CPU `dequantize_4bit` NF4, whole blocks.
     pub dequantize_nf4: DequantizeNf4,
+    /// torchao 0.18 `nvfp4_quantize` (the scalar reference on paths without a kernel of their own).
+    pub quantize_nvfp4: QuantizeNvfp4,
+    /// torchao 0.18 `NVFP4Tensor.dequantize`.
+    pub dequantize_nvfp4: DequantizeNvfp4,
 }
 
 /// The scalar references.
@@ -69,6 +78,8 @@ static SCALAR: FormatKernels = FormatKernels {
     dequantize_mxfp4: |scales, codes, out| mx::dequantize(mx::MxElement::E2m1, scales, codes, out),
     quantize_nf4: nf4::quantize_blocks,
     dequantize_nf4: nf4::dequantize_blocks,
+    quantize_nvfp4: nvfp4::quantize,
+    dequantize_nvfp4: nvfp4::dequantize,
 };
 
 /// Declares a table whose every entry is one `#[target_feature]` kernel of `$m`.
@@ -100,6 +111,8 @@ macro_rules! format_table {
             dequantize_mxfp4: |s, c, out| unsafe { k::dequantize_mxfp4(s, c, out) },
             quantize_nf4: nf4::quantize_blocks,
             dequantize_nf4: nf4::dequantize_blocks,
+            quantize_nvfp4: nvfp4::quantize,
+            dequantize_nvfp4: nvfp4::dequantize,
         }
     }};
 }
@@ -111,6 +124,10 @@ static AVX512: FormatKernels = FormatKernels {
     quantize_nf4: |x, block, a, p| unsafe { super::x86_64::formats_avx512::quantize_nf4(x, block, a, p) },
     // SAFETY: as above.
     dequantize_nf4: |p, a, block, out| unsafe { super::x86_64::formats_avx512::dequantize_nf4(p, a, block, out) },
+    // SAFETY: as above.
+    quantize_nvfp4: |x, t, s, c| unsafe { super::x86_64::formats_avx512::quantize_nvfp4(x, t, s, c) },
+    // SAFETY: as above.
+    dequantize_nvfp4: |s, t, c, out| unsafe { super::x86_64::formats_avx512::dequantize_nvfp4(s, t, c, out) },
     ..format_table!("avx512", super::x86_64::formats_avx512)
 };
 

@@ -384,7 +384,7 @@ impl BlockFormat {
                 };
                 let mut scales = vec![0u8; n / nvfp4::BLOCK];
                 let mut codes = crate::buffer::zeroed::<u8>(n / 2);
-                nvfp4::quantize(x, t, &mut scales, &mut codes);
+                (kernels().quantize_nvfp4)(x, t, &mut scales, &mut codes);
                 (codes, Scales::E4m3 { blocks: scales, tensor: t })
             }
             BlockFormat::Nf4 { block, double_quant } => {
@@ -565,7 +565,7 @@ impl BlockQuantized {
             }
             (BlockFormat::Mx { element, .. }, Scales::E8m0(s)) => mx::dequantize(*element, s, &self.data, &mut out),
             (BlockFormat::Nvfp4 { .. }, Scales::E4m3 { blocks, tensor }) => {
-                nvfp4::dequantize(blocks, *tensor, &self.data, &mut out)
+                (kernels().dequantize_nvfp4)(blocks, *tensor, &self.data, &mut out)
             }
             (BlockFormat::Nf4 { block, .. }, Scales::Absmax(a)) => {
                 nf4::dequantize(&self.data, a, *block, &mut out, kernels().dequantize_nf4)

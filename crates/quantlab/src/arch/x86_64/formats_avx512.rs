@@ -386,3 +386,49 @@ pub(crate) unsafe fn dequantize_nf4(packed: &[u8], absmax: &[f32], block: usize,
         }
     }
 }
+
+/// NVFP4 of whole 16-value blocks: an e4m3fn scale byte a block (from
+/// `nvfp4::block_scale`, the reference's own function) and 8 bytes of e2m1
+/// codes, the first in the low nibble, as `nvfp4::quantize`.
+///
+/// # Safety
+/// The CPU must have AVX-512F and AVX-512BW (checked by the caller's dispatch).
+#[target_feature(enable = "avx512f,avx512bw,f16c")]
+pub(crate) unsafe fn quantize_nvfp4(x: &[f32], tensor_scale: Option<f32>, scales: &mut [u8], codes: &mut [u8]) {
+    let abs_mask = _mm512_set1_epi32(0x7fff_ffff);
+    let (blocks, _) = x.as_chunks::<16>();
+    let (outs, _) = codes.as_chunks_mut::<8>();
+    for ((b, s), o) in blocks.iter().zip(scales.iter_mut()).zip(outs) {
+        // SAFETY: `b` holds 16 f32.
+        let v = unsafe { _mm512_loadu_ps(b.as_ptr()) };
+        let am = f32::from_bits(_mm512_reduce_max_epu32(_mm512_and_si512(_mm512_castps_si512(v), abs_mask)) as u32);
+        let factor;
+        (*s, factor) = crate::formats::nvfp4::block_scale(am, tensor_scale);
+        let c = pack_pairs(e2m1_codes(_mm512_mul_ps(v, _mm512_set1_ps(factor))));
+        // SAFETY: `o` has 8 bytes.
+        unsafe { _mm_storel_epi64(o.as_mut_ptr().cast(), c) };
+    }
+}
+
+/// Whole NVFP4 blocks back to f32: `e2m1 * (t * s)`, as `nvfp4::dequantize`.
+///
+/// # Safety
+/// The CPU must have AVX-512F and AVX-512BW (checked by the caller's dispatch).
+#[target_feature(enable = "avx512f,avx512bw,f16c")]
+pub(crate) unsafe fn dequantize_nvfp4(scales: &[u8], tensor_scale: Option<f32>, codes: &[u8], out: &mut [f32]) {
+    let table: [f32; 16] = std::array::from_fn(|c| MxElement::E2m1.decode(c as u8));
+    // SAFETY: `table` holds 16 f32.
+    let table = unsafe { _mm512_loadu_ps(table.as_ptr()) };
+    let low = _mm_set1_epi8(15);
+    let (blocks, _) = codes.as_chunks::<8>();
+    let (outs, _) = out.as_chunks_mut::<16>();
+    for ((b, &s), o) in blocks.iter().zip(scales).zip(outs) {
+        let scale = _mm512_set1_ps(crate::formats::nvfp4::dequantize_scale(s, tensor_scale));
+        // SAFETY: `b` has 8 bytes.
+        let bytes = unsafe { _mm_loadl_epi64(b.as_ptr().cast()) };
+        let (even, odd) = (_mm_and_si128(bytes, low), _mm_and_si128(_mm_srli_epi16::<4>(bytes), low));
+        let c = _mm512_cvtepu8_epi32(_mm_unpacklo_epi8(even, odd));
+        // SAFETY: `o` holds 16 f32.
+        unsafe { _mm512_storeu_ps(o.as_mut_ptr(), _mm512_mul_ps(_mm512_permutexvar_ps(c, table), scale)) };
+    }
+}
