@@ -6,7 +6,7 @@
 //! subnormals, zeros and signed zeros, huge values, maxima next to powers of
 //! two), and dequantizing every byte value (NaN and infinite scales included).
 
-use quantlab::formats::{FormatKernels, ScaleRule, format_kernels};
+use quantlab::formats::{FormatKernels, QuantizeMx, ScaleRule, format_kernels};
 
 fn lcg(n: usize, seed: u32, spread: f32) -> Vec<f32> {
     let mut s = seed;
@@ -52,6 +52,11 @@ fn special() -> Vec<f32> {
     v.extend(block(|k| {
         let t = ties[k % 8];
         if k < 16 { f32::from_bits(t.to_bits() + 1) } else { -f32::from_bits(t.to_bits() - 1) }
+    }));
+    // e4m3fn ties (halfway between codes, normal and subnormal) at a block scale of 1 (amax 256..511 under FLOOR).
+    v.extend(block(|k| {
+        let t = [257.0f32, 272.0, 1.0 + 1.0 / 16.0, 0.5 + 1.0 / 32.0, 3.0 / 1024.0, 1.0 / 1024.0, 460.0, 300.0];
+        t[k % 8] * sign(k / 8)
     }));
     // GGUF MXFP4: amax 8 gives d = 1, so halves between doubled e2m1 values are ties.
     v.extend(block(|k| if k == 0 { 8.0 } else { [0.5f32, 1.5, 2.5, 3.5, 5.0, 7.0, 10.0, 12.0][k % 8] * sign(k) }));
@@ -147,16 +152,25 @@ fn gguf_mxfp4_quantize_kernels_match_the_scalar_reference() {
 
 #[test]
 fn mxfp4_quantize_kernels_match_the_scalar_reference() {
+    check_mx("mxfp4", 16, |t| t.quantize_mxfp4);
+}
+
+#[test]
+fn mxfp8_e4m3_quantize_kernels_match_the_scalar_reference() {
+    check_mx("mxfp8_e4m3", 32, |t| t.quantize_mxfp8_e4m3);
+}
+
+fn check_mx(what: &str, bytes: usize, pick: impl Fn(&FormatKernels) -> QuantizeMx) {
     let tables = tables();
-    let scalar = tables.last().unwrap().quantize_mxfp4;
+    let scalar = pick(tables.last().unwrap());
     for rule in [ScaleRule::Floor, ScaleRule::Ceil, ScaleRule::Even, ScaleRule::Rceil] {
         for_each_slice(32, |s, blocks, start| {
-            let (mut want_s, mut want_c) = (vec![0u8; blocks], vec![0u8; 16 * blocks]);
+            let (mut want_s, mut want_c) = (vec![0u8; blocks], vec![0u8; bytes * blocks]);
             scalar(s, rule, &mut want_s, &mut want_c);
             for t in &tables[..tables.len() - 1] {
-                let (mut got_s, mut got_c) = (vec![0xAAu8; blocks], vec![0xAAu8; 16 * blocks]);
-                (t.quantize_mxfp4)(s, rule, &mut got_s, &mut got_c);
-                let at = format!("mxfp4 {} {rule:?}: {blocks} blocks from offset {start}: {s:?}", t.name);
+                let (mut got_s, mut got_c) = (vec![0xAAu8; blocks], vec![0xAAu8; bytes * blocks]);
+                pick(t)(s, rule, &mut got_s, &mut got_c);
+                let at = format!("{what} {} {rule:?}: {blocks} blocks from offset {start}: {s:?}", t.name);
                 assert_eq!(got_s, want_s, "scales of {at}");
                 assert_eq!(got_c, want_c, "codes of {at}");
             }

@@ -54,6 +54,9 @@ pub struct FormatKernels {
     pub quantize_mxfp4: QuantizeMx,
     /// torchao 0.18 `to_dtype` of MXFP4.
     pub dequantize_mxfp4: DequantizeMx,
+    /// torchao 0.18 `to_mx` MXFP8 with e4m3fn elements (one byte a code; the
+    /// scalar reference on paths without a kernel of their own).
+    pub quantize_mxfp8_e4m3: QuantizeMx,
     /// bitsandbytes 0.50 CPU `quantize_4bit` NF4, whole blocks (the scalar
     /// reference on paths without a kernel of their own).
     pub quantize_nf4: QuantizeNf4,
@@ -76,11 +79,16 @@ static SCALAR: FormatKernels = FormatKernels {
     dequantize_gguf_mxfp4: ggml::dequantize_mxfp4,
     quantize_mxfp4: |x, rule, scales, codes| mx::quantize(x, mx::MxElement::E2m1, rule, scales, codes),
     dequantize_mxfp4: |scales, codes, out| mx::dequantize(mx::MxElement::E2m1, scales, codes, out),
+    quantize_mxfp8_e4m3: mxfp8_e4m3_scalar,
     quantize_nf4: nf4::quantize_blocks,
     dequantize_nf4: nf4::dequantize_blocks,
     quantize_nvfp4: nvfp4::quantize,
     dequantize_nvfp4: nvfp4::dequantize,
 };
+
+fn mxfp8_e4m3_scalar(x: &[f32], rule: ScaleRule, scales: &mut [u8], codes: &mut [u8]) {
+    mx::quantize(x, mx::MxElement::E4m3, rule, scales, codes)
+}
 
 /// Declares a table whose every entry is one `#[target_feature]` kernel of `$m`.
 ///
@@ -109,6 +117,7 @@ macro_rules! format_table {
             quantize_mxfp4: |x, rule, s, c| unsafe { k::quantize_mxfp4(x, rule, s, c) },
             // SAFETY: as above.
             dequantize_mxfp4: |s, c, out| unsafe { k::dequantize_mxfp4(s, c, out) },
+            quantize_mxfp8_e4m3: mxfp8_e4m3_scalar,
             quantize_nf4: nf4::quantize_blocks,
             dequantize_nf4: nf4::dequantize_blocks,
             quantize_nvfp4: nvfp4::quantize,
@@ -120,6 +129,8 @@ macro_rules! format_table {
 /// AVX-512 (F, BW) with F16C: the `avx512` path and the ones built on it.
 #[cfg(target_arch = "x86_64")]
 static AVX512: FormatKernels = FormatKernels {
+    // SAFETY: as in `format_table!`: handed out only where the avx512 path was detected.
+    quantize_mxfp8_e4m3: |x, rule, s, c| unsafe { super::x86_64::formats_avx512::quantize_mxfp8_e4m3(x, rule, s, c) },
     // SAFETY: as in `format_table!`: handed out only where the avx512 path was detected.
     quantize_nf4: |x, block, a, p| unsafe { super::x86_64::formats_avx512::quantize_nf4(x, block, a, p) },
     // SAFETY: as above.

@@ -363,6 +363,8 @@ impl BlockFormat {
                     check_finite(x, i * STEP)?;
                     if element == MxElement::E2m1 {
                         (kernels().quantize_mxfp4)(x, rule, scales, codes);
+                    } else if element == MxElement::E4m3 {
+                        (kernels().quantize_mxfp8_e4m3)(x, rule, scales, codes);
                     } else {
                         mx::quantize(x, element, rule, scales, codes);
                     }
@@ -593,7 +595,7 @@ impl BlockQuantized {
 }
 
 #[doc(hidden)]
-pub use crate::arch::formats_kernels::FormatKernels;
+pub use crate::arch::formats_kernels::{FormatKernels, QuantizeMx};
 
 /// Every block-format kernel table this CPU can run (best first, the scalar
 /// reference last), whatever `QUANTLAB_KERNEL` says: for tests that compare

@@ -238,27 +238,71 @@ pub(crate) unsafe fn dequantize_gguf_mxfp4(q: &[u8], out: &mut [f32]) {
     }
 }
 
-/// The e2m1 codes of 16 already scaled lanes, as `mx::Minifloat::E2M1.encode`
-/// of the value clamped to ±6 gives them: 7 from 6 up; below 1, the
-/// subnormal step of 1/2 by adding 2^22 (the float adder rounds half to
-/// even); above, the exponent re-biased and the mantissa rounded to one bit,
-/// half to even, carrying into the exponent; the sign bit kept (also of zero).
+/// The codes of 16 already scaled lanes in a small float of `EBITS`
+/// exponent and `MBITS` mantissa bits (e2m1, or e4m3fn with its largest code
+/// 0x7E), as `mx::Minifloat::encode` of the value clamped to the largest
+/// finite value gives them: the largest code from that value up; below the
+/// smallest normal, the subnormal step by adding the power of two whose last
+/// place it is (the float adder rounds half to even); above, the exponent
+/// re-biased and the mantissa rounded half to even, carrying into the
+/// exponent; the sign bit kept (also of zero).
 #[target_feature(enable = "avx512f,avx512bw,f16c")]
 #[inline]
-fn e2m1_codes(v: __m512) -> __m512i {
+fn minifloat_codes<const EBITS: u32, const MBITS: u32>(v: __m512) -> __m512i {
+    let bias = (1i32 << (EBITS - 1)) - 1;
+    let (max, max_code) = if EBITS == 4 { (448.0, 0x7E) } else { (6.0, 7) };
+    let min_normal = f32::from_bits(((1 - bias + 127) as u32) << 23);
+    let magic = f32::from_bits(((127 - bias + 23 - MBITS as i32 + 1) as u32) << 23);
+    let shift = 23 - MBITS;
     let bits = _mm512_castps_si512(v);
     let mag_bits = _mm512_and_si512(bits, _mm512_set1_epi32(0x7fff_ffff));
     let a = _mm512_castsi512_ps(mag_bits);
-    let magic = _mm512_set1_ps(4_194_304.0);
+    let magic = _mm512_set1_ps(magic);
     let sub = _mm512_sub_epi32(_mm512_castps_si512(_mm512_add_ps(a, magic)), _mm512_castps_si512(magic));
-    let rebiased = _mm512_sub_epi32(mag_bits, _mm512_set1_epi32(126 << 23));
-    let odd = _mm512_and_si512(_mm512_srli_epi32::<22>(rebiased), _mm512_set1_epi32(1));
-    let normal =
-        _mm512_srli_epi32::<22>(_mm512_add_epi32(_mm512_add_epi32(rebiased, _mm512_set1_epi32((1 << 21) - 1)), odd));
-    let is_sub = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(a, _mm512_set1_ps(1.0));
-    let is_max = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(a, _mm512_set1_ps(6.0));
-    let mag = _mm512_mask_mov_epi32(_mm512_mask_mov_epi32(normal, is_sub, sub), is_max, _mm512_set1_epi32(7));
-    _mm512_or_si512(mag, _mm512_and_si512(_mm512_srli_epi32::<28>(bits), _mm512_set1_epi32(8)))
+    let rebiased = _mm512_sub_epi32(mag_bits, _mm512_set1_epi32((127 - bias) << 23));
+    let shift_v = _mm_cvtsi32_si128(shift as i32);
+    let odd = _mm512_and_si512(_mm512_srl_epi32(rebiased, shift_v), _mm512_set1_epi32(1));
+    let normal = _mm512_srl_epi32(
+        _mm512_add_epi32(_mm512_add_epi32(rebiased, _mm512_set1_epi32((1 << (shift - 1)) - 1)), odd),
+        shift_v,
+    );
+    let is_sub = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(a, _mm512_set1_ps(min_normal));
+    let is_max = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(a, _mm512_set1_ps(max));
+    let mag = _mm512_mask_mov_epi32(_mm512_mask_mov_epi32(normal, is_sub, sub), is_max, _mm512_set1_epi32(max_code));
+    let sign = _mm512_srl_epi32(bits, _mm_cvtsi32_si128((31 - EBITS - MBITS) as i32));
+    _mm512_or_si512(mag, _mm512_and_si512(sign, _mm512_set1_epi32(1 << (EBITS + MBITS))))
+}
+
+/// The e2m1 codes of 16 already scaled lanes (see [`minifloat_codes`]).
+#[target_feature(enable = "avx512f,avx512bw,f16c")]
+#[inline]
+fn e2m1_codes(v: __m512) -> __m512i {
+    minifloat_codes::<2, 1>(v)
+}
+
+/// MXFP8 with e4m3fn elements of whole 32-value blocks: one e8m0 byte a
+/// block into `scales`, 32 code bytes into `codes`, as `mx::quantize` with
+/// `MxElement::E4m3` gives them (the block scale from its own function).
+///
+/// # Safety
+/// The CPU must have AVX-512F and AVX-512BW (checked by the caller's dispatch).
+#[target_feature(enable = "avx512f,avx512bw,f16c")]
+pub(crate) unsafe fn quantize_mxfp8_e4m3(x: &[f32], rule: ScaleRule, scales: &mut [u8], codes: &mut [u8]) {
+    let (blocks, _) = x.as_chunks::<32>();
+    let (outs, _) = codes.as_chunks_mut::<32>();
+    for ((b, s), o) in blocks.iter().zip(scales.iter_mut()).zip(outs) {
+        let (lo, hi) = load(b);
+        let (biased, factor) = mx::block_scale(amax(lo, hi), MxElement::E4m3, rule);
+        *s = biased;
+        let f = _mm512_set1_ps(factor);
+        let ql = _mm512_cvtepi32_epi8(minifloat_codes::<4, 3>(_mm512_mul_ps(lo, f)));
+        let qh = _mm512_cvtepi32_epi8(minifloat_codes::<4, 3>(_mm512_mul_ps(hi, f)));
+        // SAFETY: `o` has 32 bytes.
+        unsafe {
+            _mm_storeu_si128(o.as_mut_ptr().cast(), ql);
+            _mm_storeu_si128(o.as_mut_ptr().add(16).cast(), qh);
+        }
+    }
 }
 
 /// 16 codes (one per 32-bit lane, each below 16) packed two to a byte, the
