@@ -144,11 +144,35 @@ static AVX512: FormatKernels = FormatKernels {
 
 /// AVX2 with F16C: the `avx2` path.
 #[cfg(target_arch = "x86_64")]
-static AVX2: FormatKernels = format_table!("avx2", super::x86_64::formats_avx2);
+static AVX2: FormatKernels = FormatKernels {
+    // SAFETY: as in `format_table!`: handed out only where the avx2 path was detected.
+    quantize_mxfp8_e4m3: |x, rule, s, c| unsafe { super::x86_64::formats_avx2::quantize_mxfp8_e4m3(x, rule, s, c) },
+    // SAFETY: as above.
+    quantize_nf4: |x, block, a, p| unsafe { super::x86_64::formats_avx2::quantize_nf4(x, block, a, p) },
+    // SAFETY: as above.
+    dequantize_nf4: |p, a, block, out| unsafe { super::x86_64::formats_avx2::dequantize_nf4(p, a, block, out) },
+    // SAFETY: as above.
+    quantize_nvfp4: |x, t, s, c| unsafe { super::x86_64::formats_avx2::quantize_nvfp4(x, t, s, c) },
+    // SAFETY: as above.
+    dequantize_nvfp4: |s, t, c, out| unsafe { super::x86_64::formats_avx2::dequantize_nvfp4(s, t, c, out) },
+    ..format_table!("avx2", super::x86_64::formats_avx2)
+};
 
 /// NEON: the `neon` path.
 #[cfg(target_arch = "aarch64")]
-static NEON: FormatKernels = format_table!("neon", super::aarch64::formats_neon);
+static NEON: FormatKernels = FormatKernels {
+    // SAFETY: as in `format_table!`: handed out only where the neon path was detected.
+    quantize_mxfp8_e4m3: |x, rule, s, c| unsafe { super::aarch64::formats_neon::quantize_mxfp8_e4m3(x, rule, s, c) },
+    // SAFETY: as above.
+    quantize_nf4: |x, block, a, p| unsafe { super::aarch64::formats_neon::quantize_nf4(x, block, a, p) },
+    // SAFETY: as above.
+    dequantize_nf4: |p, a, block, out| unsafe { super::aarch64::formats_neon::dequantize_nf4(p, a, block, out) },
+    // SAFETY: as above.
+    quantize_nvfp4: |x, t, s, c| unsafe { super::aarch64::formats_neon::quantize_nvfp4(x, t, s, c) },
+    // SAFETY: as above.
+    dequantize_nvfp4: |s, t, c, out| unsafe { super::aarch64::formats_neon::dequantize_nvfp4(s, t, c, out) },
+    ..format_table!("neon", super::aarch64::formats_neon)
+};
 
 /// Every table this CPU can run, best first, the scalar reference last.
 fn tables() -> Vec<&'static FormatKernels> {

@@ -274,22 +274,185 @@ pub(crate) unsafe fn dequantize_gguf_mxfp4(q: &[u8], out: &mut [f32]) {
     }
 }
 
-/// The e2m1 codes of 4 already scaled lanes (see `formats_avx512::e2m1_codes`).
+/// The codes of 4 already scaled lanes in a small float of `EBITS` exponent
+/// and `MBITS` mantissa bits (e2m1, or e4m3fn): see `formats_avx512::minifloat_codes`.
 #[target_feature(enable = "neon")]
 #[inline]
-fn e2m1_codes(v: float32x4_t) -> uint32x4_t {
+fn minifloat_codes<const EBITS: u32, const MBITS: u32>(v: float32x4_t) -> uint32x4_t {
+    let bias = (1i32 << (EBITS - 1)) - 1;
+    let (max, max_code) = if EBITS == 4 { (448.0, 0x7E) } else { (6.0, 7) };
+    let min_normal = f32::from_bits(((1 - bias + 127) as u32) << 23);
+    let magic = f32::from_bits(((127 - bias + 23 - MBITS as i32 + 1) as u32) << 23);
+    let shift = 23 - MBITS;
+    // Right shifts by a run-time count: NEON shifts left by a signed count.
+    let right = |x: uint32x4_t, n: u32| vshlq_u32(x, vdupq_n_s32(-(n as i32)));
     let bits = vreinterpretq_u32_f32(v);
     let mag_bits = abs_bits(v);
     let a = vreinterpretq_f32_u32(mag_bits);
-    let magic = vdupq_n_f32(4_194_304.0);
+    let magic = vdupq_n_f32(magic);
     let sub = vsubq_u32(vreinterpretq_u32_f32(vaddq_f32(a, magic)), vreinterpretq_u32_f32(magic));
-    let rebiased = vsubq_u32(mag_bits, vdupq_n_u32(126 << 23));
-    let odd = vandq_u32(vshrq_n_u32::<22>(rebiased), vdupq_n_u32(1));
-    let normal = vshrq_n_u32::<22>(vaddq_u32(vaddq_u32(rebiased, vdupq_n_u32((1 << 21) - 1)), odd));
-    let is_sub = vcltq_f32(a, vdupq_n_f32(1.0));
-    let is_max = vcgeq_f32(a, vdupq_n_f32(6.0));
-    let mag = vbslq_u32(is_max, vdupq_n_u32(7), vbslq_u32(is_sub, sub, normal));
-    vorrq_u32(mag, vandq_u32(vshrq_n_u32::<28>(bits), vdupq_n_u32(8)))
+    let rebiased = vsubq_u32(mag_bits, vdupq_n_u32(((127 - bias) as u32) << 23));
+    let odd = vandq_u32(right(rebiased, shift), vdupq_n_u32(1));
+    let normal = right(vaddq_u32(vaddq_u32(rebiased, vdupq_n_u32((1 << (shift - 1)) - 1)), odd), shift);
+    let is_sub = vcltq_f32(a, vdupq_n_f32(min_normal));
+    let is_max = vcgeq_f32(a, vdupq_n_f32(max));
+    // The reference's code is a byte (`as u8`): a NaN lane (0 times an infinite factor) takes the normal
+    // path with a magnitude past 255, of which it keeps the low byte.
+    let normal = vandq_u32(normal, vdupq_n_u32(0xFF));
+    let mag = vbslq_u32(is_max, vdupq_n_u32(max_code), vbslq_u32(is_sub, sub, normal));
+    let sign = right(bits, 31 - EBITS - MBITS);
+    vorrq_u32(mag, vandq_u32(sign, vdupq_n_u32(1 << (EBITS + MBITS))))
+}
+
+/// The e2m1 codes of 4 already scaled lanes.
+#[target_feature(enable = "neon")]
+#[inline]
+fn e2m1_codes(v: float32x4_t) -> uint32x4_t {
+    minifloat_codes::<2, 1>(v)
+}
+
+/// 16 codes in byte order, two to a byte (8 bytes): the first in the low nibble or the high one.
+#[target_feature(enable = "neon")]
+#[inline]
+fn pair_nibbles(codes: uint8x16_t, high_first: bool) -> uint8x8_t {
+    let (even, odd) = (vuzp1q_u8(codes, codes), vuzp2q_u8(codes, codes));
+    let pairs = if high_first { vorrq_u8(vshlq_n_u8::<4>(even), odd) } else { vorrq_u8(even, vshlq_n_u8::<4>(odd)) };
+    vget_low_u8(pairs)
+}
+
+/// 8 bytes of nibble pairs as 16 codes in order: the high nibble first or the low one.
+#[target_feature(enable = "neon")]
+#[inline]
+fn unpair(bytes: uint8x8_t, high_first: bool) -> [uint32x4_t; 4] {
+    let (lo, hi) = (vand_u8(bytes, vdup_n_u8(15)), vshr_n_u8::<4>(bytes));
+    let (first, second) = if high_first { (hi, lo) } else { (lo, hi) };
+    widen(vcombine_u8(vzip1_u8(first, second), vzip2_u8(first, second)))
+}
+
+/// The largest magnitude of finite 4-lane vectors.
+#[target_feature(enable = "neon")]
+#[inline]
+fn amax_of(v: &[float32x4_t]) -> f32 {
+    f32::from_bits(vmaxvq_u32(v.iter().fold(vdupq_n_u32(0), |m, &v| vmaxq_u32(m, abs_bits(v)))))
+}
+
+/// MXFP8 with e4m3fn elements of whole 32-value blocks, as `mx::quantize`
+/// with `MxElement::E4m3` (the block scale from its own function).
+///
+/// # Safety
+/// The CPU must have NEON (every AArch64 CPU does).
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn quantize_mxfp8_e4m3(x: &[f32], rule: ScaleRule, scales: &mut [u8], codes: &mut [u8]) {
+    let (blocks, _) = x.as_chunks::<32>();
+    let (outs, _) = codes.as_chunks_mut::<32>();
+    for ((b, s), o) in blocks.iter().zip(scales.iter_mut()).zip(outs) {
+        let v = load(b);
+        let (biased, factor) = mx::block_scale(amax(&v), MxElement::E4m3, rule);
+        *s = biased;
+        let c: [uint32x4_t; 8] = std::array::from_fn(|i| minifloat_codes::<4, 3>(vmulq_n_f32(v[i], factor)));
+        // SAFETY: `o` has 32 bytes.
+        unsafe {
+            vst1q_u8(o.as_mut_ptr(), bytes16(c[0], c[1], c[2], c[3]));
+            vst1q_u8(o.as_mut_ptr().add(16), bytes16(c[4], c[5], c[6], c[7]));
+        }
+    }
+}
+
+/// NF4 of whole blocks of `block` values (a multiple of 16), as
+/// `nf4::quantize_blocks`: codes counted by 15 compares with the boundaries.
+///
+/// # Safety
+/// The CPU must have NEON (every AArch64 CPU does).
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn quantize_nf4(x: &[f32], block: usize, absmax: &mut [f32], packed: &mut [u8]) {
+    if !block.is_multiple_of(16) || block == 0 {
+        return crate::formats::nf4::quantize_blocks(x, block, absmax, packed);
+    }
+    let bounds = crate::formats::nf4::code_boundaries();
+    for ((b, a), p) in x.chunks_exact(block).zip(absmax.iter_mut()).zip(packed.chunks_exact_mut(block / 2)) {
+        let (vs, _) = b.as_chunks::<16>();
+        // SAFETY: each `v` holds 16 f32: four 4-lane loads.
+        let load16 = |v: &[f32; 16]| -> [float32x4_t; 4] {
+            std::array::from_fn(|i| unsafe { vld1q_f32(v.as_ptr().add(4 * i)) })
+        };
+        let am = f32::from_bits(vs.iter().fold(0u32, |m, v| m.max(amax_of(&load16(v)).to_bits())));
+        *a = am;
+        let r = crate::formats::nf4::reciprocal(am);
+        let code = |v: float32x4_t| {
+            let t = vminq_f32(vmaxq_f32(vmulq_n_f32(v, r), vdupq_n_f32(-1.0)), vdupq_n_f32(1.0));
+            bounds.iter().fold(vdupq_n_u32(0), |c, &bound| vsubq_u32(c, vcltq_f32(vdupq_n_f32(bound), t)))
+        };
+        let (ps, _) = p.as_chunks_mut::<8>();
+        for (v, o) in vs.iter().zip(ps) {
+            let v = load16(v);
+            let codes = bytes16(code(v[0]), code(v[1]), code(v[2]), code(v[3]));
+            // SAFETY: `o` has 8 bytes.
+            unsafe { vst1_u8(o.as_mut_ptr(), pair_nibbles(codes, true)) };
+        }
+    }
+}
+
+/// Whole NF4 blocks back to f32: `code[q] * absmax`, as `nf4::dequantize_blocks`.
+///
+/// # Safety
+/// The CPU must have NEON (every AArch64 CPU does).
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn dequantize_nf4(packed: &[u8], absmax: &[f32], block: usize, out: &mut [f32]) {
+    if !block.is_multiple_of(16) || block == 0 {
+        return crate::formats::nf4::dequantize_blocks(packed, absmax, block, out);
+    }
+    let table = table16(&crate::formats::NF4_CODE);
+    for ((o, p), &a) in out.chunks_exact_mut(block).zip(packed.chunks_exact(block / 2)).zip(absmax) {
+        let (os, _) = o.as_chunks_mut::<16>();
+        let (ps, _) = p.as_chunks::<8>();
+        for (y, b) in os.iter_mut().zip(ps) {
+            // SAFETY: `b` has 8 bytes.
+            let c = unpair(unsafe { vld1_u8(b.as_ptr()) }, true);
+            for (i, c) in c.into_iter().enumerate() {
+                // SAFETY: `y` holds 16 f32, lanes 4i..4i+4.
+                unsafe { vst1q_f32(y.as_mut_ptr().add(4 * i), vmulq_n_f32(lookup16(table, c), a)) };
+            }
+        }
+    }
+}
+
+/// NVFP4 of whole 16-value blocks, as `nvfp4::quantize` (the block scale from `nvfp4::block_scale`).
+///
+/// # Safety
+/// The CPU must have NEON (every AArch64 CPU does).
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn quantize_nvfp4(x: &[f32], tensor_scale: Option<f32>, scales: &mut [u8], codes: &mut [u8]) {
+    let (blocks, _) = x.as_chunks::<16>();
+    let (outs, _) = codes.as_chunks_mut::<8>();
+    for ((b, s), o) in blocks.iter().zip(scales.iter_mut()).zip(outs) {
+        // SAFETY: `b` holds 16 f32: four 4-lane loads.
+        let v: [float32x4_t; 4] = std::array::from_fn(|i| unsafe { vld1q_f32(b.as_ptr().add(4 * i)) });
+        let factor;
+        (*s, factor) = crate::formats::nvfp4::block_scale(amax_of(&v), tensor_scale);
+        let c: [uint32x4_t; 4] = std::array::from_fn(|i| e2m1_codes(vmulq_n_f32(v[i], factor)));
+        // SAFETY: `o` has 8 bytes.
+        unsafe { vst1_u8(o.as_mut_ptr(), pair_nibbles(bytes16(c[0], c[1], c[2], c[3]), false)) };
+    }
+}
+
+/// Whole NVFP4 blocks back to f32: `e2m1 * (t * s)`, as `nvfp4::dequantize`.
+///
+/// # Safety
+/// The CPU must have NEON (every AArch64 CPU does).
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn dequantize_nvfp4(scales: &[u8], tensor_scale: Option<f32>, codes: &[u8], out: &mut [f32]) {
+    let table = table16(&std::array::from_fn(|c| MxElement::E2m1.decode(c as u8)));
+    let (blocks, _) = codes.as_chunks::<8>();
+    let (outs, _) = out.as_chunks_mut::<16>();
+    for ((b, &s), o) in blocks.iter().zip(scales).zip(outs) {
+        let scale = crate::formats::nvfp4::dequantize_scale(s, tensor_scale);
+        // SAFETY: `b` has 8 bytes.
+        let c = unpair(unsafe { vld1_u8(b.as_ptr()) }, false);
+        for (i, c) in c.into_iter().enumerate() {
+            // SAFETY: `o` holds 16 f32, lanes 4i..4i+4.
+            unsafe { vst1q_f32(o.as_mut_ptr().add(4 * i), vmulq_n_f32(lookup16(table, c), scale)) };
+        }
+    }
 }
 
 /// OCP MXFP4 (e2m1 elements) of whole 32-value blocks, as `mx::quantize`

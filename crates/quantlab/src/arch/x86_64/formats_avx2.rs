@@ -262,23 +262,196 @@ pub(crate) unsafe fn dequantize_gguf_mxfp4(q: &[u8], out: &mut [f32]) {
     }
 }
 
-/// The e2m1 codes of 8 already scaled lanes (see `formats_avx512::e2m1_codes`).
+/// The codes of 8 already scaled lanes in a small float of `EBITS` exponent
+/// and `MBITS` mantissa bits (e2m1, or e4m3fn): see `formats_avx512::minifloat_codes`.
 #[target_feature(enable = "avx2,f16c")]
 #[inline]
-fn e2m1_codes(v: __m256) -> __m256i {
+fn minifloat_codes<const EBITS: u32, const MBITS: u32>(v: __m256) -> __m256i {
+    let bias = (1i32 << (EBITS - 1)) - 1;
+    let (max, max_code) = if EBITS == 4 { (448.0, 0x7E) } else { (6.0, 7) };
+    let min_normal = f32::from_bits(((1 - bias + 127) as u32) << 23);
+    let magic = f32::from_bits(((127 - bias + 23 - MBITS as i32 + 1) as u32) << 23);
+    let shift = 23 - MBITS;
+    let shift_v = _mm_cvtsi32_si128(shift as i32);
     let bits = _mm256_castps_si256(v);
     let mag_bits = abs_bits(v);
     let a = _mm256_castsi256_ps(mag_bits);
-    let magic = _mm256_set1_ps(4_194_304.0);
+    let magic = _mm256_set1_ps(magic);
     let sub = _mm256_sub_epi32(_mm256_castps_si256(_mm256_add_ps(a, magic)), _mm256_castps_si256(magic));
-    let rebiased = _mm256_sub_epi32(mag_bits, _mm256_set1_epi32(126 << 23));
-    let odd = _mm256_and_si256(_mm256_srli_epi32::<22>(rebiased), _mm256_set1_epi32(1));
-    let normal =
-        _mm256_srli_epi32::<22>(_mm256_add_epi32(_mm256_add_epi32(rebiased, _mm256_set1_epi32((1 << 21) - 1)), odd));
-    let is_sub = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LT_OQ>(a, _mm256_set1_ps(1.0)));
-    let is_max = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GE_OQ>(a, _mm256_set1_ps(6.0)));
-    let mag = _mm256_blendv_epi8(_mm256_blendv_epi8(normal, sub, is_sub), _mm256_set1_epi32(7), is_max);
-    _mm256_or_si256(mag, _mm256_and_si256(_mm256_srli_epi32::<28>(bits), _mm256_set1_epi32(8)))
+    let rebiased = _mm256_sub_epi32(mag_bits, _mm256_set1_epi32((127 - bias) << 23));
+    let odd = _mm256_and_si256(_mm256_srl_epi32(rebiased, shift_v), _mm256_set1_epi32(1));
+    let normal = _mm256_srl_epi32(
+        _mm256_add_epi32(_mm256_add_epi32(rebiased, _mm256_set1_epi32((1 << (shift - 1)) - 1)), odd),
+        shift_v,
+    );
+    let is_sub = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LT_OQ>(a, _mm256_set1_ps(min_normal)));
+    let is_max = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GE_OQ>(a, _mm256_set1_ps(max)));
+    // The reference's code is a byte (`as u8`): a NaN lane (0 times an infinite factor) takes the normal
+    // path with a magnitude past 255, of which it keeps the low byte.
+    let normal = _mm256_and_si256(normal, _mm256_set1_epi32(0xFF));
+    let mag = _mm256_blendv_epi8(_mm256_blendv_epi8(normal, sub, is_sub), _mm256_set1_epi32(max_code), is_max);
+    let sign = _mm256_srl_epi32(bits, _mm_cvtsi32_si128((31 - EBITS - MBITS) as i32));
+    _mm256_or_si256(mag, _mm256_and_si256(sign, _mm256_set1_epi32(1 << (EBITS + MBITS))))
+}
+
+/// The e2m1 codes of 8 already scaled lanes.
+#[target_feature(enable = "avx2,f16c")]
+#[inline]
+fn e2m1_codes(v: __m256) -> __m256i {
+    minifloat_codes::<2, 1>(v)
+}
+
+/// 16 codes in byte order, two to a byte: the first in the low nibble (`high_first` false) or the high one.
+#[target_feature(enable = "avx2,f16c")]
+#[inline]
+fn pair_nibbles(codes: __m128i, high_first: bool) -> __m128i {
+    let w = if high_first {
+        _mm_or_si128(_mm_slli_epi16::<4>(codes), _mm_srli_epi16::<8>(codes))
+    } else {
+        _mm_or_si128(codes, _mm_srli_epi16::<4>(codes))
+    };
+    let w = _mm_and_si128(w, _mm_set1_epi16(0xFF));
+    _mm_packus_epi16(w, w)
+}
+
+/// MXFP8 with e4m3fn elements of whole 32-value blocks, as `mx::quantize`
+/// with `MxElement::E4m3` (the block scale from its own function).
+///
+/// # Safety
+/// The CPU must have AVX2 and F16C (checked by the caller's dispatch).
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn quantize_mxfp8_e4m3(x: &[f32], rule: ScaleRule, scales: &mut [u8], codes: &mut [u8]) {
+    let (blocks, _) = x.as_chunks::<32>();
+    let (outs, _) = codes.as_chunks_mut::<32>();
+    for ((b, s), o) in blocks.iter().zip(scales.iter_mut()).zip(outs) {
+        let v = load(b);
+        let (biased, factor) = mx::block_scale(amax(&v), MxElement::E4m3, rule);
+        *s = biased;
+        let f = _mm256_set1_ps(factor);
+        let c: [__m256i; 4] = std::array::from_fn(|i| minifloat_codes::<4, 3>(_mm256_mul_ps(v[i], f)));
+        let q = _mm256_set_m128i(bytes16(c[2], c[3]), bytes16(c[0], c[1]));
+        // SAFETY: `o` has 32 bytes.
+        unsafe { _mm256_storeu_si256(o.as_mut_ptr().cast(), q) };
+    }
+}
+
+/// NF4 of whole blocks of `block` values (a multiple of 16), as
+/// `nf4::quantize_blocks`: codes counted by 15 compares with the boundaries.
+///
+/// # Safety
+/// The CPU must have AVX2 and F16C (checked by the caller's dispatch).
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn quantize_nf4(x: &[f32], block: usize, absmax: &mut [f32], packed: &mut [u8]) {
+    if !block.is_multiple_of(16) || block == 0 {
+        return crate::formats::nf4::quantize_blocks(x, block, absmax, packed);
+    }
+    let bounds = crate::formats::nf4::code_boundaries().map(|b| _mm256_set1_ps(b));
+    let (one, minus_one) = (_mm256_set1_ps(1.0), _mm256_set1_ps(-1.0));
+    for ((b, a), p) in x.chunks_exact(block).zip(absmax.iter_mut()).zip(packed.chunks_exact_mut(block / 2)) {
+        let (vs, _) = b.as_chunks::<8>();
+        // SAFETY: each `v` holds 8 f32.
+        let load8 = |v: &[f32; 8]| unsafe { _mm256_loadu_ps(v.as_ptr()) };
+        let m = vs.iter().fold(_mm256_setzero_si256(), |m, v| _mm256_max_epu32(m, abs_bits(load8(v))));
+        let m = _mm_max_epu32(_mm256_castsi256_si128(m), _mm256_extracti128_si256::<1>(m));
+        let m = _mm_max_epu32(m, _mm_shuffle_epi32::<0b01_00_11_10>(m));
+        let m = _mm_max_epu32(m, _mm_shuffle_epi32::<0b10_11_00_01>(m));
+        let am = f32::from_bits(_mm_cvtsi128_si32(m) as u32);
+        *a = am;
+        let r = _mm256_set1_ps(crate::formats::nf4::reciprocal(am));
+        let code = |v: __m256| {
+            let t = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(v, r), minus_one), one);
+            bounds.iter().fold(_mm256_setzero_si256(), |c, &bound| {
+                _mm256_sub_epi32(c, _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LT_OQ>(bound, t)))
+            })
+        };
+        let (ps, _) = p.as_chunks_mut::<8>();
+        for (v, o) in vs.chunks_exact(2).zip(ps) {
+            let codes = bytes16(code(load8(&v[0])), code(load8(&v[1])));
+            // SAFETY: `o` has 8 bytes.
+            unsafe { _mm_storel_epi64(o.as_mut_ptr().cast(), pair_nibbles(codes, true)) };
+        }
+    }
+}
+
+/// 8 bytes of nibble pairs as 16 codes in order, as i32: the high nibble first or the low one.
+#[target_feature(enable = "avx2,f16c")]
+#[inline]
+fn unpair(bytes: __m128i, high_first: bool) -> [__m256i; 2] {
+    let low = _mm_set1_epi8(15);
+    let (lo, hi) = (_mm_and_si128(bytes, low), _mm_and_si128(_mm_srli_epi16::<4>(bytes), low));
+    let codes = if high_first { _mm_unpacklo_epi8(hi, lo) } else { _mm_unpacklo_epi8(lo, hi) };
+    [widen_u8(codes), widen_u8(_mm_srli_si128::<8>(codes))]
+}
+
+/// Whole NF4 blocks back to f32: `code[q] * absmax`, as `nf4::dequantize_blocks`.
+///
+/// # Safety
+/// The CPU must have AVX2 and F16C (checked by the caller's dispatch).
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn dequantize_nf4(packed: &[u8], absmax: &[f32], block: usize, out: &mut [f32]) {
+    if !block.is_multiple_of(16) || block == 0 {
+        return crate::formats::nf4::dequantize_blocks(packed, absmax, block, out);
+    }
+    let table = table16(&crate::formats::NF4_CODE);
+    for ((o, p), &a) in out.chunks_exact_mut(block).zip(packed.chunks_exact(block / 2)).zip(absmax) {
+        let a = _mm256_set1_ps(a);
+        let (os, _) = o.as_chunks_mut::<16>();
+        let (ps, _) = p.as_chunks::<8>();
+        for (y, b) in os.iter_mut().zip(ps) {
+            // SAFETY: `b` has 8 bytes.
+            let c = unpair(unsafe { _mm_loadl_epi64(b.as_ptr().cast()) }, true);
+            // SAFETY: `y` holds 16 f32.
+            unsafe {
+                _mm256_storeu_ps(y.as_mut_ptr(), _mm256_mul_ps(lookup16(&table, c[0]), a));
+                _mm256_storeu_ps(y.as_mut_ptr().add(8), _mm256_mul_ps(lookup16(&table, c[1]), a));
+            }
+        }
+    }
+}
+
+/// NVFP4 of whole 16-value blocks, as `nvfp4::quantize` (the block scale from `nvfp4::block_scale`).
+///
+/// # Safety
+/// The CPU must have AVX2 and F16C (checked by the caller's dispatch).
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn quantize_nvfp4(x: &[f32], tensor_scale: Option<f32>, scales: &mut [u8], codes: &mut [u8]) {
+    let (blocks, _) = x.as_chunks::<16>();
+    let (outs, _) = codes.as_chunks_mut::<8>();
+    for ((b, s), o) in blocks.iter().zip(scales.iter_mut()).zip(outs) {
+        // SAFETY: `b` holds 16 f32.
+        let v = unsafe { [_mm256_loadu_ps(b.as_ptr()), _mm256_loadu_ps(b.as_ptr().add(8))] };
+        let m = _mm256_max_epu32(abs_bits(v[0]), abs_bits(v[1]));
+        let m = _mm_max_epu32(_mm256_castsi256_si128(m), _mm256_extracti128_si256::<1>(m));
+        let m = _mm_max_epu32(m, _mm_shuffle_epi32::<0b01_00_11_10>(m));
+        let m = _mm_max_epu32(m, _mm_shuffle_epi32::<0b10_11_00_01>(m));
+        let factor;
+        (*s, factor) = crate::formats::nvfp4::block_scale(f32::from_bits(_mm_cvtsi128_si32(m) as u32), tensor_scale);
+        let f = _mm256_set1_ps(factor);
+        let c = bytes16(e2m1_codes(_mm256_mul_ps(v[0], f)), e2m1_codes(_mm256_mul_ps(v[1], f)));
+        // SAFETY: `o` has 8 bytes.
+        unsafe { _mm_storel_epi64(o.as_mut_ptr().cast(), pair_nibbles(c, false)) };
+    }
+}
+
+/// Whole NVFP4 blocks back to f32: `e2m1 * (t * s)`, as `nvfp4::dequantize`.
+///
+/// # Safety
+/// The CPU must have AVX2 and F16C (checked by the caller's dispatch).
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn dequantize_nvfp4(scales: &[u8], tensor_scale: Option<f32>, codes: &[u8], out: &mut [f32]) {
+    let table = table16(&std::array::from_fn(|c| MxElement::E2m1.decode(c as u8)));
+    let (blocks, _) = codes.as_chunks::<8>();
+    let (outs, _) = out.as_chunks_mut::<16>();
+    for ((b, &s), o) in blocks.iter().zip(scales).zip(outs) {
+        let scale = _mm256_set1_ps(crate::formats::nvfp4::dequantize_scale(s, tensor_scale));
+        // SAFETY: `b` has 8 bytes.
+        let c = unpair(unsafe { _mm_loadl_epi64(b.as_ptr().cast()) }, false);
+        // SAFETY: `o` holds 16 f32.
+        unsafe {
+            _mm256_storeu_ps(o.as_mut_ptr(), _mm256_mul_ps(lookup16(&table, c[0]), scale));
+            _mm256_storeu_ps(o.as_mut_ptr().add(8), _mm256_mul_ps(lookup16(&table, c[1]), scale));
+        }
+    }
 }
 
 /// OCP MXFP4 (e2m1 elements) of whole 32-value blocks, as `mx::quantize`

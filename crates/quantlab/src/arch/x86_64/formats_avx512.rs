@@ -268,6 +268,9 @@ fn minifloat_codes<const EBITS: u32, const MBITS: u32>(v: __m512) -> __m512i {
     );
     let is_sub = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(a, _mm512_set1_ps(min_normal));
     let is_max = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(a, _mm512_set1_ps(max));
+    // The reference's code is a byte (`as u8`): a NaN lane (0 times an infinite factor) takes the normal
+    // path with a magnitude past 255, of which it keeps the low byte.
+    let normal = _mm512_and_si512(normal, _mm512_set1_epi32(0xFF));
     let mag = _mm512_mask_mov_epi32(_mm512_mask_mov_epi32(normal, is_sub, sub), is_max, _mm512_set1_epi32(max_code));
     let sign = _mm512_srl_epi32(bits, _mm_cvtsi32_si128((31 - EBITS - MBITS) as i32));
     _mm512_or_si512(mag, _mm512_and_si512(sign, _mm512_set1_epi32(1 << (EBITS + MBITS))))
