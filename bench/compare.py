@@ -40,6 +40,11 @@ import sys
 import time
 from pathlib import Path
 
+# One thread for every peer: torch.set_num_threads(1) does not reach the
+# OpenMP loops of bitsandbytes' CPU kernels (its dequantize_4bit ran on both
+# cores here without this).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import ml_dtypes
 import numpy as np
 import torch
