@@ -72,7 +72,7 @@ fn special() -> Vec<f32> {
     v.extend(block(|k| if k == 7 { 1e30 } else { k as f32 * 1e-3 }));
     v.extend(block(|k| if k == 31 { f32::MAX } else { -3.0e38 * (k as f32 / 32.0) }));
     // Maxima just below, at and above powers of two (the e8m0 exponents).
-    for (i, e) in [-127i32, -100, -3, 0, 1, 2, 3, 10, 126, 127].into_iter().enumerate() {
+    for (i, e) in [-127i32, -126, -125, -124, -123, -100, -3, 0, 1, 2, 3, 10, 126, 127].into_iter().enumerate() {
         let p = 2f32.powi(e);
         let below = f32::from_bits(p.to_bits() - 1 - i as u32 * 0x800);
         v.extend(block(|k| [below, p, f32::from_bits(p.to_bits() + 1), p * 0.7][k % 4] * sign(k / 4)));
@@ -86,6 +86,12 @@ fn inputs() -> Vec<Vec<f32>> {
     for seed in 0..4 {
         inputs.push(lcg(32 * 9 + 3, seed, [8.0, 1e-3, 300.0, 1e-38][seed as usize]));
     }
+    // Blocks of very different magnitudes side by side, 37 of them.
+    let mut mixed = lcg(32 * 37 + 3, 9, 2.0);
+    for (i, v) in mixed.iter_mut().enumerate() {
+        *v *= 2f32.powi((i / 32 * 29 % 260) as i32 - 140);
+    }
+    inputs.push(mixed);
     inputs
 }
 
@@ -113,6 +119,19 @@ fn for_each_slice(block_len: usize, mut f: impl FnMut(&[f32], usize, usize)) {
             for blocks in 0..=((x.len() - start) / block_len).min(9) {
                 f(&x[start..start + block_len * blocks], blocks, start);
             }
+        }
+        // Every whole block of the input in one call (more than the 16 blocks
+        // some kernels take at a time, with a remainder), from each offset.
+        for start in 0..3 {
+            let blocks = (x.len() - start) / block_len;
+            f(&x[start..start + block_len * blocks], blocks, start);
+        }
+        // Rotated by whole blocks, so each block also sits among the first 16 of a call.
+        let n = x.len() / block_len;
+        for r in (0..n).step_by(7) {
+            let mut y = x[..n * block_len].to_vec();
+            y.rotate_left(r * block_len);
+            f(&y, n, 2000 + r);
         }
         // The special blocks one by one too, so each is also the first of a call.
         for (i, b) in x.chunks_exact(block_len).enumerate() {
@@ -253,6 +272,8 @@ fn the_inputs_reach_the_edges_they_are_meant_to() {
     // The ties above are ties: at d = 1 (amax 127), 15.5 is half way.
     let s = special();
     assert_eq!(s.len() % 32, 0);
+    // More blocks than the 16 the AVX-512 MXFP4 kernel takes at a time, not a multiple of 16.
+    assert!(s.len() / 32 > 16 && (s.len() / 32) % 16 != 0, "{} blocks", s.len() / 32);
     assert!(s.iter().all(|v| v.is_finite()));
     assert!(s.iter().any(|v| v.is_subnormal()));
     assert!(s.iter().any(|&v| v == 0.0 && v.is_sign_negative()));

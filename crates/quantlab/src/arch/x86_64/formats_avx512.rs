@@ -326,7 +326,11 @@ fn pack_pairs(c: __m512i) -> __m128i {
 pub(crate) unsafe fn quantize_mxfp4(x: &[f32], rule: ScaleRule, scales: &mut [u8], codes: &mut [u8]) {
     let (blocks, _) = x.as_chunks::<32>();
     let (outs, _) = codes.as_chunks_mut::<16>();
-    for ((b, s), o) in blocks.iter().zip(scales.iter_mut()).zip(outs) {
+    let n = blocks.len().min(outs.len()).min(scales.len());
+    let (blocks, outs, scales) = (&blocks[..n], &mut outs[..n], &mut scales[..n]);
+    // FLOOR, the default: 16 blocks at a time, their maxima and scales in vectors.
+    let done = if rule == ScaleRule::Floor { mxfp4_floor_groups(blocks, scales, outs) } else { 0 };
+    for ((b, s), o) in blocks[done..].iter().zip(scales[done..].iter_mut()).zip(&mut outs[done..]) {
         let (lo, hi) = load(b);
         let (biased, factor) = mx::block_scale(amax(lo, hi), MxElement::E2m1, rule);
         *s = biased;
@@ -336,6 +340,70 @@ pub(crate) unsafe fn quantize_mxfp4(x: &[f32], rule: ScaleRule, scales: &mut [u8
         // SAFETY: `o` has 16 bytes.
         unsafe { _mm_storeu_si128(o.as_mut_ptr().cast(), _mm_unpacklo_epi64(ql, qh)) };
     }
+}
+
+/// The maxima of 16 blocks' magnitudes (each given as the lane-wise maximum
+/// of its two halves' bits), lane j block j: a transposing tree of
+/// unpacks, shuffles and maxima (15 of each level's pairs) instead of 16
+/// horizontal reductions.
+#[target_feature(enable = "avx512f,avx512bw,f16c")]
+#[inline]
+fn block_maxima(m: &[__m512i; 16]) -> __m512i {
+    // Level 1: pairs of blocks, each 128-bit lane keeping two partial maxima of each.
+    let c: [__m512i; 8] = std::array::from_fn(|k| {
+        let (a, b) = (m[2 * k], m[2 * k + 1]);
+        _mm512_max_epu32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b))
+    });
+    // Level 2: four blocks, one maximum of each per 128-bit lane.
+    let d: [__m512i; 4] = std::array::from_fn(|k| {
+        let (a, b) = (c[2 * k], c[2 * k + 1]);
+        _mm512_max_epu32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b))
+    });
+    // Levels 3 and 4: across the 128-bit lanes, which end up holding blocks 0-3, 4-7, 8-11, 12-15.
+    let across = |a: __m512i, b: __m512i| {
+        _mm512_max_epu32(_mm512_shuffle_i32x4::<0b10_00_10_00>(a, b), _mm512_shuffle_i32x4::<0b11_01_11_01>(a, b))
+    };
+    across(across(d[0], d[1]), across(d[2], d[3]))
+}
+
+/// MXFP4 under FLOOR of the leading groups of 16 blocks; returns how many
+/// blocks it did. The scale is `mx::block_scale`'s FLOOR rule in lanes: the
+/// biased exponent `max(e - 2, 0)` of the maximum's exponent field `e`, and
+/// the factor `1 / max(2^(biased - 127), 2^-126)`, the power of two whose
+/// exponent field is `min(254 - biased, 253)` (normal: `biased <= 252`).
+#[target_feature(enable = "avx512f,avx512bw,f16c")]
+#[inline]
+fn mxfp4_floor_groups(blocks: &[[f32; 32]], scales: &mut [u8], outs: &mut [[u8; 16]]) -> usize {
+    let abs = _mm512_set1_epi32(0x7fff_ffff);
+    let mut done = 0;
+    for ((g, s), o) in blocks.chunks_exact(16).zip(scales.chunks_exact_mut(16)).zip(outs.chunks_exact_mut(16)) {
+        let halves: [(__m512, __m512); 16] = std::array::from_fn(|j| load(&g[j]));
+        let m: [__m512i; 16] = std::array::from_fn(|j| {
+            let (lo, hi) = halves[j];
+            _mm512_max_epu32(
+                _mm512_and_si512(_mm512_castps_si512(lo), abs),
+                _mm512_and_si512(_mm512_castps_si512(hi), abs),
+            )
+        });
+        let e = _mm512_srli_epi32::<23>(block_maxima(&m));
+        let biased = _mm512_max_epi32(_mm512_sub_epi32(e, _mm512_set1_epi32(2)), _mm512_setzero_si512());
+        let fexp = _mm512_min_epi32(_mm512_sub_epi32(_mm512_set1_epi32(254), biased), _mm512_set1_epi32(253));
+        let mut factors = [0f32; 16];
+        // SAFETY: `factors` holds 16 f32 and `s` 16 bytes.
+        unsafe {
+            _mm512_storeu_ps(factors.as_mut_ptr(), _mm512_castsi512_ps(_mm512_slli_epi32::<23>(fexp)));
+            _mm_storeu_si128(s.as_mut_ptr().cast(), _mm512_cvtepi32_epi8(biased));
+        }
+        for ((lo, hi), (f, o)) in halves.into_iter().zip(factors.into_iter().zip(o)) {
+            let f = _mm512_set1_ps(f);
+            let ql = pack_pairs(e2m1_codes(_mm512_mul_ps(lo, f)));
+            let qh = pack_pairs(e2m1_codes(_mm512_mul_ps(hi, f)));
+            // SAFETY: `o` has 16 bytes.
+            unsafe { _mm_storeu_si128(o.as_mut_ptr().cast(), _mm_unpacklo_epi64(ql, qh)) };
+        }
+        done += 16;
+    }
+    done
 }
 
 /// OCP MXFP4 back to f32: element value times 2^(e - 127) (NaN for 0xFF),
