@@ -273,7 +273,7 @@ fn the_inputs_reach_the_edges_they_are_meant_to() {
     let s = special();
     assert_eq!(s.len() % 32, 0);
     // More blocks than the 16 the AVX-512 MXFP4 kernel takes at a time, not a multiple of 16.
-    assert!(s.len() / 32 > 16 && (s.len() / 32) % 16 != 0, "{} blocks", s.len() / 32);
+    assert!(s.len() / 32 > 16 && !(s.len() / 32).is_multiple_of(16), "{} blocks", s.len() / 32);
     assert!(s.iter().all(|v| v.is_finite()));
     assert!(s.iter().any(|v| v.is_subnormal()));
     assert!(s.iter().any(|&v| v == 0.0 && v.is_sign_negative()));
