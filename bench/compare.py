@@ -15,6 +15,13 @@ means something on an otherwise idle machine; with `--runs R` every round
 runs both sides again (interleaved), and the summary gives each ratio's
 median and range over the rounds, the targets judged on the median.
 
+The block formats are compared with the references quantlab matches byte
+for byte: gguf-py's numpy `gguf.quants.quantize` / `dequantize` (Q8_0, Q4_0,
+MXFP4), bitsandbytes' CPU `quantize_4bit` / `dequantize_4bit` (NF4, blocks of
+64), torchao's `to_mx` / `to_dtype` (MXFP4, MXFP8) and `nvfp4_quantize` (with
+its per-tensor scale, amax included, as quantlab's default computes it), all
+on rows of 128 values; and MXFP4's quantize time against int8 per-tensor's.
+
 Casts are compared twice. As the issue states them, every side returns a new
 array (`astype`, `.to`, `cast`), so every side also pays the operating system
 for zeroing a fresh output's pages. Then like for like without that cost:
@@ -32,6 +39,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+# One thread for every peer: torch.set_num_threads(1) does not reach the
+# OpenMP loops of bitsandbytes' CPU kernels (its dequantize_4bit ran on both
+# cores here without this).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import ml_dtypes
 import numpy as np
@@ -88,6 +100,53 @@ def peers(n):
     return {name: n / best(f) for name, f in ops.items()}
 
 
+def format_peers(n):
+    """Elements per second of the block-format references on N f32 values."""
+    import bitsandbytes.functional as bnbf
+    import gguf
+    from gguf import GGMLQuantizationType as T
+    from torchao.prototype.mx_formats.mx_tensor import to_dtype, to_mx
+    from torchao.prototype.mx_formats.nvfp4_tensor import nvfp4_quantize, per_tensor_amax_to_scale
+
+    torch.set_num_threads(1)
+    x = data(n).reshape(-1, 128)
+    t = torch.from_numpy(x)
+    ops = {}
+    for name in ["Q8_0", "Q4_0", "MXFP4"]:
+        kind = getattr(T, name)
+        q = gguf.quants.quantize(x, kind)
+        ops[f"gguf-py quantize {name}"] = lambda kind=kind: gguf.quants.quantize(x, kind)
+        ops[f"gguf-py dequantize {name}"] = lambda q=q, kind=kind: gguf.quants.dequantize(q, kind)
+    flat = t.reshape(-1)
+    packed, state = bnbf.quantize_4bit(flat, blocksize=64, quant_type="nf4")
+    ops["bitsandbytes quantize_4bit nf4"] = lambda: bnbf.quantize_4bit(flat, blocksize=64, quant_type="nf4")
+    ops["bitsandbytes dequantize_4bit nf4"] = lambda: bnbf.dequantize_4bit(packed, state, quant_type="nf4")
+    for name, elem in [("mxfp4", torch.float4_e2m1fn_x2), ("mxfp8_e4m3", torch.float8_e4m3fn)]:
+        scale, codes = to_mx(t, elem, 32)
+        ops[f"torchao to_mx {name}"] = lambda elem=elem: to_mx(t, elem, 32)
+        ops[f"torchao to_dtype {name}"] = lambda s=scale, c=codes, elem=elem: to_dtype(c, s, elem, 32, torch.float32)
+    ops["torchao nvfp4_quantize"] = lambda: nvfp4_quantize(t, 16, per_tensor_amax_to_scale(t.abs().max()))
+    return {name: n / best(f) for name, f in ops.items()}
+
+
+# Block formats: (our op, peer op, target ratio by N); ratios are ours / peer.
+FORMAT_ROWS = [
+    ("quantize_q8_0", "gguf-py quantize Q8_0", {1 << 24: 20.0}),
+    ("quantize_q4_0", "gguf-py quantize Q4_0", {1 << 24: 20.0}),
+    ("quantize_gguf_mxfp4", "gguf-py quantize MXFP4", {1 << 24: 20.0}),
+    ("quantize_nf4", "bitsandbytes quantize_4bit nf4", {1 << 24: 3.0}),
+    ("quantize_mxfp4", "torchao to_mx mxfp4", {1 << 24: 5.0}),
+    ("quantize_mxfp8_e4m3", "torchao to_mx mxfp8_e4m3", {1 << 24: 5.0}),
+    ("quantize_nvfp4", "torchao nvfp4_quantize", {}),
+    ("dequantize_q8_0", "gguf-py dequantize Q8_0", {}),
+    ("dequantize_q4_0", "gguf-py dequantize Q4_0", {}),
+    ("dequantize_gguf_mxfp4", "gguf-py dequantize MXFP4", {}),
+    ("dequantize_nf4", "bitsandbytes dequantize_4bit nf4", {}),
+    ("dequantize_mxfp4", "torchao to_dtype mxfp4", {}),
+    ("dequantize_mxfp8_e4m3", "torchao to_dtype mxfp8_e4m3", {}),
+]
+
+
 EXE = None  # set by main: the quantlab binary to run
 
 
@@ -125,7 +184,7 @@ ROWS = [
 def table(n, rows, ops, p, failures, label="", ratios=None):
     """Prints one comparison table; appends missed targets to `failures` and
     (when given) each row's (key, ratio, target) to `ratios`."""
-    print(f"{'operation':<18} {'quantlab G/s':>12}  {'peer':<28} {'peer G/s':>9} {'ratio':>7} {'target':>7}")
+    print(f"{'operation':<22} {'quantlab G/s':>12}  {'peer':<33} {'peer G/s':>9} {'ratio':>7} {'target':>7}")
     for op, peer, targets in rows:
         ratio = ops[op] / p[peer]
         target = targets.get(n)
@@ -136,7 +195,7 @@ def table(n, rows, ops, p, failures, label="", ratios=None):
         mark = "" if target is None else (f">={target:g}" + (" ok" if ratio >= target else " MISS"))
         if target is not None and ratio < target:
             failures.append(f"{op}{label} vs {peer}: {ratio:.2f}x < {target}x")
-        print(f"{op:<18} {ops[op] / 1e9:>12.3f}  {peer:<28} {p[peer] / 1e9:>9.3f} {ratio:>6.2f}x {mark:>7}")
+        print(f"{op:<22} {ops[op] / 1e9:>12.3f}  {peer:<33} {p[peer] / 1e9:>9.3f} {ratio:>6.2f}x {mark:>7}")
 
 
 def report(n, ratios):
@@ -172,6 +231,17 @@ def report(n, ratios):
               f"{1 / g:.2f}x the time of per-tensor int8 (target <=1.5{' ok' if ok else ' MISS'})")
         if not ok:
             failures.append(f"int4 g128 at {1 / g:.2f}x int8's time")
+    print("\nblock formats (a new output each run on both sides):")
+    fp = format_peers(n)
+    table(n, FORMAT_ROWS, ops, fp, failures, ratios=ratios)
+    m = ops["quantize_int8"] / ops["quantize_mxfp4"]
+    ratios.append((f"2^{n.bit_length() - 1} mxfp4 quantize time / int8 time", m, 1.5 if n == 1 << 24 else None, "<="))
+    if n == 1 << 24:
+        ok = m <= 1.5
+        print(f"mxfp4 quantize: {ops['quantize_mxfp4'] / 1e9:.3f} G/s, {m:.2f}x the time of per-tensor int8 "
+              f"(target <=1.5{' ok' if ok else ' MISS'})")
+        if not ok:
+            failures.append(f"mxfp4 quantize at {m:.2f}x int8's time")
     print("\ncasts into one preallocated output (no fresh pages on either side):")
     table(n, REUSED_ROWS, reused, p, failures, " (reused output)", ratios)
     if n == 1 << 24:

@@ -49,6 +49,11 @@ const OPS: [(&str, f64); 7] = [
     ("cast_e4m3fn", 5.0),
 ];
 
+/// The block formats timed, by `BlockFormat::parse` name, each quantized
+/// (`quantize_<name>`) and dequantized (`dequantize_<name>`) through the
+/// public API, a new output each run as every peer gives one.
+const FORMATS: [&str; 7] = ["q8_0", "q4_0", "gguf_mxfp4", "mxfp4", "mxfp8_e4m3", "nvfp4", "nf4"];
+
 /// Symmetric int4 per-group (G=128) quantization including packing: one line
 /// to change when the library gains a fused quantize-and-pack call.
 fn quantize_int4_g128(x: ArrayView1<'_, f32>) -> Result<Vec<u8>> {
@@ -106,7 +111,7 @@ pub fn run(args: &BenchArgs, out: &mut impl Write) -> Result<()> {
         write!(out, " {:>12} {:>7} {:>7}", "Melem/s", "GB/s", "% copy")?;
     }
     writeln!(out)?;
-    for (i, (name, bytes)) in OPS.iter().enumerate() {
+    for (i, (name, bytes)) in ops().iter().enumerate() {
         write!(out, "{name:<20}")?;
         for r in &results {
             let e = r[i].1;
@@ -210,7 +215,20 @@ fn measure_gemv(size: usize) -> Result<Vec<GemvRow>> {
 
 /// Elements per second of every operation on N values; `reuse` casts into
 /// one preallocated output rather than a new array each run.
-fn measure(n: usize, reuse: bool) -> Result<Vec<(&'static str, f64)>> {
+/// Every operation timed, with its bytes per element: [`OPS`], then each of
+/// [`FORMATS`] quantized and dequantized (4 bytes of f32 plus the format's
+/// bits per weight).
+fn ops() -> Vec<(String, f64)> {
+    let mut ops: Vec<(String, f64)> = OPS.iter().map(|(n, b)| (n.to_string(), *b)).collect();
+    for name in FORMATS {
+        let bytes = 4.0 + BlockFormat::parse(name).map_or(0.0, |f| f.bits_per_weight() / 8.0);
+        ops.push((format!("quantize_{name}"), bytes));
+        ops.push((format!("dequantize_{name}"), bytes));
+    }
+    ops
+}
+
+fn measure(n: usize, reuse: bool) -> Result<Vec<(String, f64)>> {
     if n == 0 || !n.is_multiple_of(GROUP) {
         bail!("--n {n}: use a positive multiple of {GROUP} (the int4 group size)");
     }
@@ -245,7 +263,21 @@ fn measure(n: usize, reuse: bool) -> Result<Vec<(&'static str, f64)>> {
         })?,
         best(|| cast_once(view, &mut e4, reuse))?,
     ];
-    Ok(OPS.iter().zip(secs).map(|((name, _), s)| (*name, n as f64 / s)).collect())
+    let mut secs = secs.to_vec();
+    for name in FORMATS {
+        let f = BlockFormat::parse(name)?;
+        // Rows of GROUP values: whole blocks of every format timed.
+        let q = f.quantize(&x, GROUP)?;
+        secs.push(best(|| {
+            black_box(f.quantize(black_box(&x), GROUP)?);
+            Ok(())
+        })?);
+        secs.push(best(|| {
+            black_box(q.dequantize()?);
+            Ok(())
+        })?);
+    }
+    Ok(ops().into_iter().zip(secs).map(|((name, _), s)| (name, n as f64 / s)).collect())
 }
 
 /// One cast of `x` to `T`: into `out` when `reuse`, else into a new array.

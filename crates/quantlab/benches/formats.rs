@@ -1,14 +1,19 @@
 //! Block formats: quantize and dequantize 2^20 f32 (2^24 with
-//! `QUANTLAB_BENCH_BIG=1`) on one thread, for every format, with the scalar
-//! references (no SIMD path yet), and int8 per-tensor beside them as the
-//! yardstick the issue names.
+//! `QUANTLAB_BENCH_BIG=1`) on one thread, for every format through the
+//! public API (so on the kernel path `quantlab::kernel()` names: the SIMD
+//! kernels of `arch/formats_kernels.rs` for Q8_0, Q4_0, GGUF MXFP4, MXFP4,
+//! MXFP8 e4m3, NVFP4 and NF4 where the CPU has them, the scalar references
+//! otherwise; `QUANTLAB_KERNEL=scalar` times those), and int8 per-tensor
+//! beside them as the yardstick the issue names. Then each kernel table's
+//! Q8_0, Q4_0 and MXFP4 quantize alone, a group per path. bench/compare.py
+//! puts the same operations beside gguf-py, bitsandbytes and torchao.
 //!
 //! `cargo bench -p quantlab --bench formats`
 
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use quantlab::formats::{BlockFormat, FORMAT_NAMES};
+use quantlab::formats::{BlockFormat, FORMAT_NAMES, ScaleRule};
 use quantlab::prelude::*;
 
 /// Normal-ish weights, deterministic (as benches/quantize.rs).
@@ -44,6 +49,23 @@ fn formats(c: &mut Criterion) {
     g.bench_function(BenchmarkId::new("quantize", "int8_per_tensor"), |b| {
         b.iter(|| black_box(&w).quantize(spec).unwrap())
     });
+    g.finish();
+    let mut g = c.benchmark_group("format_kernels");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(n as u64));
+    let mut out = vec![0u8; n / 32 * 34];
+    let mut scales = vec![0u8; n / 32];
+    for t in quantlab::formats::format_kernels() {
+        g.bench_function(BenchmarkId::new("quantize_q8_0", t.name), |b| {
+            b.iter(|| (t.quantize_q8_0)(black_box(&x), &mut out))
+        });
+        g.bench_function(BenchmarkId::new("quantize_q4_0", t.name), |b| {
+            b.iter(|| (t.quantize_q4_0)(black_box(&x), &mut out))
+        });
+        g.bench_function(BenchmarkId::new("quantize_mxfp4", t.name), |b| {
+            b.iter(|| (t.quantize_mxfp4)(black_box(&x), ScaleRule::Floor, &mut scales, &mut out))
+        });
+    }
     g.finish();
 }
 

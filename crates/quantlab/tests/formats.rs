@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use quantlab::Error;
-use quantlab::formats::{BlockFormat, BlockQuantized, MxElement, ScaleRule, Scales, numerics};
+use quantlab::formats::{BlockFormat, BlockQuantized, FORMAT_NAMES, MxElement, ScaleRule, Scales, numerics};
 use safetensors::{Dtype, SafeTensors};
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -320,6 +320,18 @@ fn bad_input_is_a_typed_error() {
     x[77] = f32::INFINITY;
     assert!(matches!(BlockFormat::parse("nf4").unwrap().quantize(&x, 256), Err(Error::NonFinite { index: 77, .. })));
     assert!(matches!(f.quantize(&[], 256), Err(Error::Empty { .. })));
+    // Every format finds the first non-finite value, wherever it is: the
+    // independent-block formats check a step of 8192 values at a time, in
+    // vectors of 16 and a scalar tail.
+    for at in [0, 15, 16, 8191, 8192, 20000, 24575] {
+        let mut x = vec![0.5f32; 24576];
+        x[at] = if at % 2 == 0 { f32::NEG_INFINITY } else { f32::NAN };
+        x[24575] = f32::INFINITY;
+        for name in FORMAT_NAMES {
+            let got = BlockFormat::parse(name).unwrap().quantize(&x, 256);
+            assert!(matches!(got, Err(Error::NonFinite { index, .. }) if index == at), "{name} at {at}: {got:?}");
+        }
+    }
     assert!(matches!(BlockFormat::nf4(48, false), Err(Error::BadParams { .. })));
     assert!(matches!(BlockFormat::nf4(8192, false), Err(Error::BadParams { .. })));
     // Wrong byte lengths are refused before dequantizing.

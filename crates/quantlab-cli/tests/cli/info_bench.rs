@@ -79,9 +79,17 @@ fn bench_json_has_the_contracted_shape() {
     assert_eq!(features.len(), cpu.features.iter().filter(|f| f.present).count());
     let ops = v["ops"].as_object().unwrap();
     let names: Vec<&str> = ops.keys().map(String::as_str).collect();
-    let mut want =
-        ["copy", "quantize_int8", "dequantize_int8", "cast_bf16", "cast_f16", "quantize_int4_g128", "cast_e4m3fn"];
+    let mut want: Vec<String> =
+        ["copy", "quantize_int8", "dequantize_int8", "cast_bf16", "cast_f16", "quantize_int4_g128", "cast_e4m3fn"]
+            .map(String::from)
+            .into();
+    // Every block format bench/compare.py compares, quantized and dequantized.
+    for f in ["q8_0", "q4_0", "gguf_mxfp4", "mxfp4", "mxfp8_e4m3", "nvfp4", "nf4"] {
+        want.push(format!("quantize_{f}"));
+        want.push(format!("dequantize_{f}"));
+    }
     want.sort();
+    let want: Vec<&str> = want.iter().map(String::as_str).collect();
     let mut names = names;
     names.sort();
     assert_eq!(names, want);

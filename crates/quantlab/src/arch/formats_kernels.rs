@@ -1,25 +1,219 @@
-//! The block formats' SIMD kernels, chosen with the crate's kernel path
-//! ([`super::kernel`]): a format kernel runs only when the path it belongs to
-//! was detected (and not forced off with `QUANTLAB_KERNEL`). Every kernel is
-//! bit-identical with the format's scalar reference (tests/formats_kernels.rs).
+//! The block formats' kernels: one table per instruction set, chosen with the
+//! crate's kernel path ([`super::kernel`]), so a format kernel runs only when
+//! the path it belongs to was detected (and not forced off with
+//! `QUANTLAB_KERNEL`). Every kernel is bit-identical with the format's scalar
+//! reference (tests/formats_kernels.rs runs every table on the same inputs).
+//!
+//! The kernels work on whole blocks (`as_chunks`), stop at the shorter of
+//! input and output, and expect finite inputs (quantizing refuses NaN and
+//! infinities before calling them); given others they write some bytes but
+//! neither panic nor read or write out of bounds.
 
-/// `quantize_q8_0(x, out)`: whole blocks of x into 34-byte blocks.
-pub(crate) type QuantizeBlocks = fn(&[f32], &mut [u8]);
+use crate::formats::mx::ScaleRule;
+use crate::formats::{ggml, mx, nf4, nvfp4};
 
-/// Every Q8_0 quantize path this CPU can run, by name, the scalar reference first.
-pub(crate) fn q8_0_paths() -> Vec<(&'static str, QuantizeBlocks)> {
-    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
-    let mut paths: Vec<(&'static str, QuantizeBlocks)> = vec![("scalar", crate::formats::q8_0_scalar)];
-    #[cfg(target_arch = "x86_64")]
-    if super::available_kernels().contains(&"avx512") {
-        // SAFETY: the avx512 path is available only where AVX-512F and BW were detected.
-        paths.push(("avx512", |x, out| unsafe { super::x86_64::formats_avx512::quantize_q8_0_avx512(x, out) }));
-    }
-    paths
+/// `quantize(x, out)`: whole blocks of `x` into their packed bytes.
+pub type QuantizeBlocks = fn(&[f32], &mut [u8]);
+/// `dequantize(q, out)`: whole packed blocks back into f32.
+pub type DequantizeBlocks = fn(&[u8], &mut [f32]);
+/// `quantize(x, rule, scales, codes)`: MX blocks, one scale byte a block apart from the codes.
+pub type QuantizeMx = fn(&[f32], ScaleRule, &mut [u8], &mut [u8]);
+/// `dequantize(scales, codes, out)`: MX blocks back into f32.
+pub type DequantizeMx = fn(&[u8], &[u8], &mut [f32]);
+
+/// `quantize(x, block, absmax, packed)`: NF4 of whole blocks of `block` values.
+pub type QuantizeNf4 = fn(&[f32], usize, &mut [f32], &mut [u8]);
+/// `dequantize(packed, absmax, block, out)`: whole NF4 blocks back into f32.
+pub type DequantizeNf4 = fn(&[u8], &[f32], usize, &mut [f32]);
+
+/// `quantize(x, tensor_scale, scales, codes)`: NVFP4 of whole blocks of 16.
+pub type QuantizeNvfp4 = fn(&[f32], Option<f32>, &mut [u8], &mut [u8]);
+/// `dequantize(scales, tensor_scale, codes, out)`: whole NVFP4 blocks back into f32.
+pub type DequantizeNvfp4 = fn(&[u8], Option<f32>, &[u8], &mut [f32]);
+
+/// One instruction set's block-format kernels.
+///
+/// Internal: public (and hidden) only so tests and benchmarks can drive each table.
+#[doc(hidden)]
+pub struct FormatKernels {
+    /// The kernel path this table belongs to (`"scalar"`, `"avx2"`, `"avx512"`, `"neon"`).
+    pub name: &'static str,
+    /// gguf-py 0.19 Q8_0 (34 bytes a block).
+    pub quantize_q8_0: QuantizeBlocks,
+    /// Q8_0 back to f32.
+    pub dequantize_q8_0: DequantizeBlocks,
+    /// gguf-py 0.19 Q4_0 (18 bytes a block).
+    pub quantize_q4_0: QuantizeBlocks,
+    /// Q4_0 back to f32.
+    pub dequantize_q4_0: DequantizeBlocks,
+    /// gguf-py 0.19 MXFP4 (17 bytes a block, ties toward zero).
+    pub quantize_gguf_mxfp4: QuantizeBlocks,
+    /// GGUF's MXFP4 back to f32.
+    pub dequantize_gguf_mxfp4: DequantizeBlocks,
+    /// torchao 0.18 `to_mx` MXFP4 (e2m1 codes two a byte, e8m0 scales apart).
+    pub quantize_mxfp4: QuantizeMx,
+    /// torchao 0.18 `to_dtype` of MXFP4.
+    pub dequantize_mxfp4: DequantizeMx,
+    /// torchao 0.18 `to_mx` MXFP8 with e4m3fn elements (one byte a code; the
+    /// scalar reference on paths without a kernel of their own).
+    pub quantize_mxfp8_e4m3: QuantizeMx,
+    /// bitsandbytes 0.50 CPU `quantize_4bit` NF4, whole blocks (the scalar
+    /// reference on paths without a kernel of their own).
+    pub quantize_nf4: QuantizeNf4,
+    /// bitsandbytes 0.50 CPU `dequantize_4bit` NF4, whole blocks.
+    pub dequantize_nf4: DequantizeNf4,
+    /// torchao 0.18 `nvfp4_quantize` (the scalar reference on paths without a kernel of their own).
+    pub quantize_nvfp4: QuantizeNvfp4,
+    /// torchao 0.18 `NVFP4Tensor.dequantize`.
+    pub dequantize_nvfp4: DequantizeNvfp4,
 }
 
-/// The Q8_0 quantize kernel of the chosen path.
-pub(crate) fn q8_0() -> QuantizeBlocks {
-    let chosen = super::kernel();
-    q8_0_paths().into_iter().find(|(n, _)| *n == chosen).map_or(crate::formats::q8_0_scalar, |(_, f)| f)
+/// The scalar references.
+static SCALAR: FormatKernels = FormatKernels {
+    name: "scalar",
+    quantize_q8_0: ggml::quantize_q8_0,
+    dequantize_q8_0: ggml::dequantize_q8_0,
+    quantize_q4_0: ggml::quantize_q4_0,
+    dequantize_q4_0: ggml::dequantize_q4_0,
+    quantize_gguf_mxfp4: ggml::quantize_mxfp4,
+    dequantize_gguf_mxfp4: ggml::dequantize_mxfp4,
+    quantize_mxfp4: |x, rule, scales, codes| mx::quantize(x, mx::MxElement::E2m1, rule, scales, codes),
+    dequantize_mxfp4: |scales, codes, out| mx::dequantize(mx::MxElement::E2m1, scales, codes, out),
+    quantize_mxfp8_e4m3: mxfp8_e4m3_scalar,
+    quantize_nf4: nf4::quantize_blocks,
+    dequantize_nf4: nf4::dequantize_blocks,
+    quantize_nvfp4: nvfp4::quantize,
+    dequantize_nvfp4: nvfp4::dequantize,
+};
+
+fn mxfp8_e4m3_scalar(x: &[f32], rule: ScaleRule, scales: &mut [u8], codes: &mut [u8]) {
+    mx::quantize(x, mx::MxElement::E4m3, rule, scales, codes)
+}
+
+/// Declares a table whose every entry is one `#[target_feature]` kernel of `$m`.
+///
+/// Soundness of every generated call: [`tables`] hands a table out only when
+/// the kernel path of the same name is available, i.e. after detecting the
+/// features that path's kernels (and these) are compiled for.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+macro_rules! format_table {
+    ($name:literal, $m:path) => {{
+        use $m as k;
+        FormatKernels {
+            name: $name,
+            // SAFETY: the table's features were detected (see the macro's documentation).
+            quantize_q8_0: |x, out| unsafe { k::quantize_q8_0(x, out) },
+            // SAFETY: as above.
+            dequantize_q8_0: |q, out| unsafe { k::dequantize_q8_0(q, out) },
+            // SAFETY: as above.
+            quantize_q4_0: |x, out| unsafe { k::quantize_q4_0(x, out) },
+            // SAFETY: as above.
+            dequantize_q4_0: |q, out| unsafe { k::dequantize_q4_0(q, out) },
+            // SAFETY: as above.
+            quantize_gguf_mxfp4: |x, out| unsafe { k::quantize_gguf_mxfp4(x, out) },
+            // SAFETY: as above.
+            dequantize_gguf_mxfp4: |q, out| unsafe { k::dequantize_gguf_mxfp4(q, out) },
+            // SAFETY: as above.
+            quantize_mxfp4: |x, rule, s, c| unsafe { k::quantize_mxfp4(x, rule, s, c) },
+            // SAFETY: as above.
+            dequantize_mxfp4: |s, c, out| unsafe { k::dequantize_mxfp4(s, c, out) },
+            quantize_mxfp8_e4m3: mxfp8_e4m3_scalar,
+            quantize_nf4: nf4::quantize_blocks,
+            dequantize_nf4: nf4::dequantize_blocks,
+            quantize_nvfp4: nvfp4::quantize,
+            dequantize_nvfp4: nvfp4::dequantize,
+        }
+    }};
+}
+
+/// AVX-512 (F, BW) with F16C: the `avx512` path and the ones built on it.
+#[cfg(target_arch = "x86_64")]
+static AVX512: FormatKernels = FormatKernels {
+    // SAFETY: as in `format_table!`: handed out only where the avx512 path was detected.
+    quantize_mxfp8_e4m3: |x, rule, s, c| unsafe { super::x86_64::formats_avx512::quantize_mxfp8_e4m3(x, rule, s, c) },
+    // SAFETY: as in `format_table!`: handed out only where the avx512 path was detected.
+    quantize_nf4: |x, block, a, p| unsafe { super::x86_64::formats_avx512::quantize_nf4(x, block, a, p) },
+    // SAFETY: as above.
+    dequantize_nf4: |p, a, block, out| unsafe { super::x86_64::formats_avx512::dequantize_nf4(p, a, block, out) },
+    // SAFETY: as above.
+    quantize_nvfp4: |x, t, s, c| unsafe { super::x86_64::formats_avx512::quantize_nvfp4(x, t, s, c) },
+    // SAFETY: as above.
+    dequantize_nvfp4: |s, t, c, out| unsafe { super::x86_64::formats_avx512::dequantize_nvfp4(s, t, c, out) },
+    ..format_table!("avx512", super::x86_64::formats_avx512)
+};
+
+/// AVX2 with F16C: the `avx2` path.
+#[cfg(target_arch = "x86_64")]
+static AVX2: FormatKernels = FormatKernels {
+    // SAFETY: as in `format_table!`: handed out only where the avx2 path was detected.
+    quantize_mxfp8_e4m3: |x, rule, s, c| unsafe { super::x86_64::formats_avx2::quantize_mxfp8_e4m3(x, rule, s, c) },
+    // SAFETY: as above.
+    quantize_nf4: |x, block, a, p| unsafe { super::x86_64::formats_avx2::quantize_nf4(x, block, a, p) },
+    // SAFETY: as above.
+    dequantize_nf4: |p, a, block, out| unsafe { super::x86_64::formats_avx2::dequantize_nf4(p, a, block, out) },
+    // SAFETY: as above.
+    quantize_nvfp4: |x, t, s, c| unsafe { super::x86_64::formats_avx2::quantize_nvfp4(x, t, s, c) },
+    // SAFETY: as above.
+    dequantize_nvfp4: |s, t, c, out| unsafe { super::x86_64::formats_avx2::dequantize_nvfp4(s, t, c, out) },
+    ..format_table!("avx2", super::x86_64::formats_avx2)
+};
+
+/// NEON: the `neon` path.
+#[cfg(target_arch = "aarch64")]
+static NEON: FormatKernels = FormatKernels {
+    // SAFETY: as in `format_table!`: handed out only where the neon path was detected.
+    quantize_mxfp8_e4m3: |x, rule, s, c| unsafe { super::aarch64::formats_neon::quantize_mxfp8_e4m3(x, rule, s, c) },
+    // SAFETY: as above.
+    quantize_nf4: |x, block, a, p| unsafe { super::aarch64::formats_neon::quantize_nf4(x, block, a, p) },
+    // SAFETY: as above.
+    dequantize_nf4: |p, a, block, out| unsafe { super::aarch64::formats_neon::dequantize_nf4(p, a, block, out) },
+    // SAFETY: as above.
+    quantize_nvfp4: |x, t, s, c| unsafe { super::aarch64::formats_neon::quantize_nvfp4(x, t, s, c) },
+    // SAFETY: as above.
+    dequantize_nvfp4: |s, t, c, out| unsafe { super::aarch64::formats_neon::dequantize_nvfp4(s, t, c, out) },
+    ..format_table!("neon", super::aarch64::formats_neon)
+};
+
+/// Every table this CPU can run, best first, the scalar reference last.
+fn tables() -> Vec<&'static FormatKernels> {
+    let available = super::available_kernels();
+    #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(unused_variables))]
+    let has = |name: &str| available.contains(&name);
+    #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(unused_mut))]
+    let mut t: Vec<&'static FormatKernels> = Vec::new();
+    // The avx512 path's kernels need AVX-512F/BW and F16C, which its detection checks.
+    #[cfg(target_arch = "x86_64")]
+    if has("avx512") {
+        t.push(&AVX512);
+    }
+    // The avx2 path's detection checks AVX2 and F16C.
+    #[cfg(target_arch = "x86_64")]
+    if has("avx2") {
+        t.push(&AVX2);
+    }
+    // The neon path's detection checks NEON.
+    #[cfg(target_arch = "aarch64")]
+    if has("neon") {
+        t.push(&NEON);
+    }
+    t.push(&SCALAR);
+    t
+}
+
+/// Every block-format kernel table this CPU can run, best first, the scalar
+/// reference last, whatever `QUANTLAB_KERNEL` says: for tests and benchmarks.
+pub(crate) fn format_tables() -> Vec<&'static FormatKernels> {
+    tables()
+}
+
+/// The table of the chosen kernel path: the AVX-512 paths with more
+/// instructions use the `avx512` formats table.
+pub(crate) fn chosen() -> &'static FormatKernels {
+    use std::sync::OnceLock;
+    static CHOSEN: OnceLock<&'static FormatKernels> = OnceLock::new();
+    CHOSEN.get_or_init(|| {
+        let path = super::kernel();
+        let family = if path.starts_with("avx512") { "avx512" } else { path };
+        tables().into_iter().find(|t| t.name == family).unwrap_or(&SCALAR)
+    })
 }

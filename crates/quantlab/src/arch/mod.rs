@@ -15,6 +15,9 @@
 //! Layout: `scalar.rs` (the reference, every CPU), `x86_64/avx2.rs`,
 //! `x86_64/avx512.rs`, `x86_64/avx512bf16.rs` (adds the BF16 conversion
 //! instruction), `x86_64/avx512fp16.rs` (adds FP16's) and `aarch64/neon.rs`.
+//! The block formats' kernels follow the same paths from their own table
+//! (`formats_kernels.rs`, with `x86_64/formats_avx512.rs`,
+//! `x86_64/formats_avx2.rs` and `aarch64/formats_neon.rs`).
 //! [`candidates`] is the only place that knows which paths exist and what
 //! each needs from the CPU.
 

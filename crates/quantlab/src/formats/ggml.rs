@@ -232,6 +232,23 @@ pub(crate) fn floor_log2_numpy(x: f32) -> f32 {
     ((f64::from(x)).log2() as f32).floor()
 }
 
+/// The e8m0 byte of a GGUF MXFP4 block whose largest magnitude is `amax`
+/// (see [`quantize_mxfp4`]), for the SIMD kernels: the exponent field gives
+/// `floor(log2(amax))` for a normal `amax` whose mantissa is below
+/// `2 - 2^-11`, where `log2` is at least `2^-12` below the next integer, more
+/// than the rounding of any f32 logarithm below 128 can make up; next to a
+/// power of two, and for subnormals, numpy's own rounding decides.
+pub(crate) fn mxfp4_e8m0(amax: f32) -> u8 {
+    if amax.is_nan() || amax <= 0.0 {
+        return 0;
+    }
+    let bits = amax.to_bits();
+    let (exp, mantissa) = (bits >> 23, bits & 0x7f_ffff);
+    let floor =
+        if (1..255).contains(&exp) && mantissa < 0x7f_f000 { exp as f32 - 127.0 } else { floor_log2_numpy(amax) };
+    numpy_cast_u8(floor - 2.0 + 127.0)
+}
+
 /// GGUF's e8m0 byte as half the scale it stands for (`ggml_e8m0_to_fp32_half`).
 #[inline]
 pub(crate) fn e8m0_half(e: u8) -> f32 {

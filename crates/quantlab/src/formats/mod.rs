@@ -17,18 +17,20 @@
 //! allows a short last block. NaN and infinities are refused: none of these
 //! references defines what they become.
 
-mod ggml;
+pub(crate) mod ggml;
 mod kquants;
 pub(crate) mod lut4;
-mod mx;
-mod nf4;
-mod nvfp4;
+pub(crate) mod mx;
+pub(crate) mod nf4;
+pub(crate) mod nvfp4;
 
 pub use kquants::{Q4_K_BYTES, Q4KParts, q4_k_parts};
 pub use mx::{MxElement, ScaleRule};
 pub use nf4::{DOUBLE_QUANT_BLOCK as NF4_DOUBLE_QUANT_BLOCK, DYNAMIC_CODE, NF4_CODE};
 pub use nvfp4::tensor_scale_of;
 
+use crate::arch::formats_kernels::chosen as kernels;
+use crate::arch::formats_kernels::{DequantizeNf4, QuantizeNf4};
 use crate::error::{Error, Result};
 
 /// A ggml block type (the names are GGUF's).
@@ -111,28 +113,28 @@ impl GgmlBlock {
     /// Quantizes whole blocks of `x` into `out` (`x.len() / block * type_size` bytes).
     pub(crate) fn quantize_blocks(self, x: &[f32], out: &mut [u8]) {
         match self {
-            GgmlBlock::Q8_0 => crate::arch::formats_kernels::q8_0()(x, out),
-            GgmlBlock::Q4_0 => ggml::quantize_q4_0(x, out),
+            GgmlBlock::Q8_0 => (kernels().quantize_q8_0)(x, out),
+            GgmlBlock::Q4_0 => (kernels().quantize_q4_0)(x, out),
             GgmlBlock::Q4_1 => ggml::quantize_q4_1(x, out),
             GgmlBlock::Q5_0 => ggml::quantize_q5_0(x, out),
             GgmlBlock::Q5_1 => ggml::quantize_q5_1(x, out),
             GgmlBlock::Q4K => kquants::quantize_q4_k(x, out),
             GgmlBlock::Q6K => kquants::quantize_q6_k(x, out),
-            GgmlBlock::Mxfp4 => ggml::quantize_mxfp4(x, out),
+            GgmlBlock::Mxfp4 => (kernels().quantize_gguf_mxfp4)(x, out),
         }
     }
 
     /// Dequantizes whole blocks (`q.len() / type_size * block` values into `out`).
     pub(crate) fn dequantize_blocks(self, q: &[u8], out: &mut [f32]) {
         match self {
-            GgmlBlock::Q8_0 => ggml::dequantize_q8_0(q, out),
-            GgmlBlock::Q4_0 => ggml::dequantize_q4_0(q, out),
+            GgmlBlock::Q8_0 => (kernels().dequantize_q8_0)(q, out),
+            GgmlBlock::Q4_0 => (kernels().dequantize_q4_0)(q, out),
             GgmlBlock::Q4_1 => ggml::dequantize_q4_1(q, out),
             GgmlBlock::Q5_0 => ggml::dequantize_q5_0(q, out),
             GgmlBlock::Q5_1 => ggml::dequantize_q5_1(q, out),
             GgmlBlock::Q4K => kquants::dequantize_q4_k(q, out),
             GgmlBlock::Q6K => kquants::dequantize_q6_k(q, out),
-            GgmlBlock::Mxfp4 => ggml::dequantize_mxfp4(q, out),
+            GgmlBlock::Mxfp4 => (kernels().dequantize_gguf_mxfp4)(q, out),
         }
     }
 
@@ -150,7 +152,7 @@ impl GgmlBlock {
                 got: q.len(),
             });
         }
-        let mut out = vec![0f32; n];
+        let mut out = crate::buffer::zeroed::<f32>(n);
         self.dequantize_blocks(q, &mut out);
         Ok(out)
     }
@@ -339,23 +341,39 @@ impl BlockFormat {
         if self.needs_whole_rows() && !cols.is_multiple_of(block) {
             return Err(Error::BlockMismatch { format: self.name().to_string(), block, len: cols });
         }
-        if let Some(index) = x.iter().position(|v| !v.is_finite()) {
-            return Err(Error::NonFinite { what, value: x[index].to_string(), index });
-        }
         let (rows, n) = (x.len() / cols, x.len());
+        // The formats whose blocks are independent are checked a step at a
+        // time, each step quantized while it is still in cache: one pass
+        // over memory rather than two.
         let (data, scales) = match *self {
             BlockFormat::Ggml(b) => {
-                let mut out = vec![0u8; n / block * b.type_size()];
-                b.quantize_blocks(x, &mut out);
+                let mut out = crate::buffer::zeroed::<u8>(n / block * b.type_size());
+                let out_step = STEP / block * b.type_size();
+                for (i, (x, out)) in x.chunks(STEP).zip(out.chunks_mut(out_step)).enumerate() {
+                    check_finite(x, i * STEP)?;
+                    b.quantize_blocks(x, out);
+                }
                 (out, Scales::InBlocks)
             }
             BlockFormat::Mx { element, rule } => {
                 let mut scales = vec![0u8; n / 32];
-                let mut codes = vec![0u8; element.packed_len(n)];
-                mx::quantize(x, element, rule, &mut scales, &mut codes);
+                let mut codes = crate::buffer::zeroed::<u8>(element.packed_len(n));
+                let steps =
+                    x.chunks(STEP).zip(scales.chunks_mut(STEP / 32)).zip(codes.chunks_mut(element.packed_len(STEP)));
+                for (i, ((x, scales), codes)) in steps.enumerate() {
+                    check_finite(x, i * STEP)?;
+                    if element == MxElement::E2m1 {
+                        (kernels().quantize_mxfp4)(x, rule, scales, codes);
+                    } else if element == MxElement::E4m3 {
+                        (kernels().quantize_mxfp8_e4m3)(x, rule, scales, codes);
+                    } else {
+                        mx::quantize(x, element, rule, scales, codes);
+                    }
+                }
                 (codes, Scales::E8m0(scales))
             }
             BlockFormat::Nvfp4 { tensor_scale } => {
+                check_finite(x, 0)?;
                 let t = if tensor_scale {
                     let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
                     if amax == 0.0 {
@@ -368,12 +386,13 @@ impl BlockFormat {
                     None
                 };
                 let mut scales = vec![0u8; n / nvfp4::BLOCK];
-                let mut codes = vec![0u8; n / 2];
-                nvfp4::quantize(x, t, &mut scales, &mut codes);
+                let mut codes = crate::buffer::zeroed::<u8>(n / 2);
+                (kernels().quantize_nvfp4)(x, t, &mut scales, &mut codes);
                 (codes, Scales::E4m3 { blocks: scales, tensor: t })
             }
             BlockFormat::Nf4 { block, double_quant } => {
-                let q = nf4::quantize(x, block);
+                check_finite(x, 0)?;
+                let q = nf4::quantize(x, block, kernels().quantize_nf4);
                 let scales = if double_quant {
                     let dq = nf4::double_quantize(&q.absmax);
                     Scales::DoubleQuant { codes: dq.codes, absmax2: dq.absmax2, offset: dq.offset }
@@ -385,6 +404,30 @@ impl BlockFormat {
         };
         Ok(BlockQuantized { format: *self, rows, cols, data, scales })
     }
+}
+
+/// Values quantized per step where blocks are independent: 32 KiB of f32,
+/// a multiple of every block size, small enough to stay in L1 or L2 cache.
+const STEP: usize = 8192;
+
+/// `NonFinite` for the first NaN or infinity of `x`, whose first value is
+/// value `offset` of the tensor. The scan only adds, masks and ORs 32-bit
+/// lanes (an exponent of all ones carries into the sign bit), which the
+/// compiler vectorizes even for baseline x86-64; only a slice that has a
+/// non-finite value is searched for where.
+fn check_finite(x: &[f32], offset: usize) -> Result<()> {
+    let (chunks, tail) = x.as_chunks::<16>();
+    let mut acc = [0u32; 16];
+    for c in chunks {
+        for (a, v) in acc.iter_mut().zip(c) {
+            *a |= ((v.to_bits() & 0x7f80_0000) + 0x0080_0000) & 0x8000_0000;
+        }
+    }
+    if acc.iter().all(|&a| a == 0) && tail.iter().all(|v| v.is_finite()) {
+        return Ok(());
+    }
+    let index = x.iter().position(|v| !v.is_finite()).unwrap_or(0);
+    Err(Error::NonFinite { what: "block quantization", value: x[index].to_string(), index: offset + index })
 }
 
 impl std::fmt::Display for BlockFormat {
@@ -517,17 +560,22 @@ impl BlockQuantized {
     pub fn dequantize(&self) -> Result<Vec<f32>> {
         self.validate()?;
         let n = self.len();
-        let mut out = vec![0f32; n];
+        let mut out = crate::buffer::zeroed::<f32>(n);
         match (&self.format, &self.scales) {
             (BlockFormat::Ggml(b), _) => b.dequantize_blocks(&self.data, &mut out),
+            (BlockFormat::Mx { element: MxElement::E2m1, .. }, Scales::E8m0(s)) => {
+                (kernels().dequantize_mxfp4)(s, &self.data, &mut out)
+            }
             (BlockFormat::Mx { element, .. }, Scales::E8m0(s)) => mx::dequantize(*element, s, &self.data, &mut out),
             (BlockFormat::Nvfp4 { .. }, Scales::E4m3 { blocks, tensor }) => {
-                nvfp4::dequantize(blocks, *tensor, &self.data, &mut out)
+                (kernels().dequantize_nvfp4)(blocks, *tensor, &self.data, &mut out)
             }
-            (BlockFormat::Nf4 { block, .. }, Scales::Absmax(a)) => nf4::dequantize(&self.data, a, *block, &mut out),
+            (BlockFormat::Nf4 { block, .. }, Scales::Absmax(a)) => {
+                nf4::dequantize(&self.data, a, *block, &mut out, kernels().dequantize_nf4)
+            }
             (BlockFormat::Nf4 { block, .. }, Scales::DoubleQuant { codes, absmax2, offset }) => {
                 let dq = nf4::DoubleQuant { codes: codes.clone(), absmax2: absmax2.clone(), offset: *offset };
-                nf4::dequantize(&self.data, &nf4::double_dequantize(&dq), *block, &mut out)
+                nf4::dequantize(&self.data, &nf4::double_dequantize(&dq), *block, &mut out, kernels().dequantize_nf4)
             }
             _ => return Err(Error::BadParams { reason: format!("{} does not keep its scales that way", self.format) }),
         }
@@ -547,20 +595,15 @@ impl BlockQuantized {
     }
 }
 
-/// A kernel quantizing whole blocks of f32 into their packed bytes.
 #[doc(hidden)]
-pub type QuantizeBlocks = fn(&[f32], &mut [u8]);
+pub use crate::arch::formats_kernels::{FormatKernels, QuantizeMx};
 
-/// The scalar Q8_0 reference, for the kernel table.
-pub(crate) fn q8_0_scalar(x: &[f32], out: &mut [u8]) {
-    ggml::quantize_q8_0(x, out)
-}
-
-/// Every Q8_0 quantize kernel this CPU can run, by name (`scalar` first): for
-/// tests that compare each with the reference, and benchmarks.
+/// Every block-format kernel table this CPU can run (best first, the scalar
+/// reference last), whatever `QUANTLAB_KERNEL` says: for tests that compare
+/// each with the reference, and benchmarks.
 #[doc(hidden)]
-pub fn q8_0_kernels() -> Vec<(&'static str, QuantizeBlocks)> {
-    crate::arch::formats_kernels::q8_0_paths()
+pub fn format_kernels() -> Vec<&'static FormatKernels> {
+    crate::arch::formats_kernels::format_tables()
 }
 
 #[doc(hidden)]

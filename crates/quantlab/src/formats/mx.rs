@@ -238,7 +238,7 @@ pub(crate) fn ceil_log2_torch(x: f32) -> f32 {
 }
 
 /// A block's biased E8M0 exponent and the f32 factor its values are multiplied by.
-fn block_scale(amax: f32, element: MxElement, rule: ScaleRule) -> (u8, f32) {
+pub(crate) fn block_scale(amax: f32, element: MxElement, rule: ScaleRule) -> (u8, f32) {
     if rule == ScaleRule::Rceil {
         let descale = amax / element.max();
         let e = if descale == 0.0 { -127.0 } else { ceil_log2_torch(descale).clamp(-127.0, 127.0) };

@@ -107,36 +107,82 @@ fn bucket(v: f32, bounds: &[f32; 15]) -> u8 {
     bounds.iter().filter(|&&b| b < v).count() as u8
 }
 
+/// The 15 boundaries, for the SIMD kernels.
+pub(crate) fn code_boundaries() -> [f32; 15] {
+    boundaries()
+}
+
+/// `1 / max(absmax, TINY)`: what a whole block's values are multiplied by.
+#[inline]
+pub(crate) fn reciprocal(absmax: f32) -> f32 {
+    1.0 / absmax.max(TINY)
+}
+
+/// NF4 of the whole blocks of `x` (`x.len() / block` of them): each block's
+/// absmax into `absmax`, its codes packed two to a byte, the first in the
+/// high nibble, into `packed` (`block / 2` bytes a block). The scalar
+/// reference of the SIMD kernels.
+pub(crate) fn quantize_blocks(x: &[f32], block: usize, absmax: &mut [f32], packed: &mut [u8]) {
+    let bounds = boundaries();
+    let block = block.max(2);
+    for ((b, a), p) in x.chunks_exact(block).zip(absmax.iter_mut()).zip(packed.chunks_exact_mut(block / 2)) {
+        let am = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+        *a = am;
+        let r = reciprocal(am);
+        for (o, v) in p.iter_mut().zip(b.chunks_exact(2)) {
+            let c = |v: f32| bucket((v * r).clamp(-1.0, 1.0), &bounds);
+            *o = c(v[0]) << 4 | c(v[1]);
+        }
+    }
+}
+
+/// `code[q] * absmax` for whole blocks: `absmax.len()` blocks of `block`
+/// values from `block / 2` bytes each. The scalar reference of the SIMD kernels.
+pub(crate) fn dequantize_blocks(packed: &[u8], absmax: &[f32], block: usize, out: &mut [f32]) {
+    let block = block.max(2);
+    for ((o, p), &a) in out.chunks_exact_mut(block).zip(packed.chunks_exact(block / 2)).zip(absmax) {
+        for (y, &byte) in o.chunks_exact_mut(2).zip(p) {
+            y[0] = NF4_CODE[usize::from(byte >> 4)] * a;
+            y[1] = NF4_CODE[usize::from(byte & 15)] * a;
+        }
+    }
+}
+
 /// NF4 codes of flat `x` in blocks of `block`: bitsandbytes 0.50's CPU
-/// `quantize_4bit` (the "default" torch kernel), byte for byte, absmaxes as f32.
-pub(crate) fn quantize(x: &[f32], block: usize) -> Nf4Blocks {
+/// `quantize_4bit` (the "default" torch kernel), byte for byte, absmaxes as
+/// f32. The whole blocks go to `whole` ([`quantize_blocks`] or a SIMD kernel
+/// giving its bytes); a short last block divides rather than multiplying by
+/// the reciprocal, as bitsandbytes' does.
+pub(crate) fn quantize(x: &[f32], block: usize, whole: super::QuantizeNf4) -> Nf4Blocks {
     let bounds = boundaries();
     let n = x.len();
-    let mut absmax = Vec::with_capacity(n.div_ceil(block));
-    let mut codes = Vec::with_capacity(n + 1);
     let full = n - n % block;
-    for b in x[..full].chunks_exact(block) {
-        let am = b.iter().fold(0f32, |m, v| m.max(v.abs()));
-        absmax.push(am);
-        let r = 1.0 / am.max(TINY);
-        codes.extend(b.iter().map(|&v| bucket((v * r).clamp(-1.0, 1.0), &bounds)));
-    }
+    let mut absmax = vec![0f32; n.div_ceil(block)];
+    let mut packed = crate::buffer::zeroed::<u8>(n.div_ceil(2));
+    whole(&x[..full], block, &mut absmax, &mut packed[..full / 2]);
     if full < n {
         let tail = &x[full..];
         let am = tail.iter().fold(0f32, |m, v| m.max(v.abs())).max(TINY);
-        absmax.push(am);
-        codes.extend(tail.iter().map(|&v| bucket((v / am).clamp(-1.0, 1.0), &bounds)));
+        absmax[full / block] = am;
+        let mut codes: Vec<u8> = tail.iter().map(|&v| bucket((v / am).clamp(-1.0, 1.0), &bounds)).collect();
+        if codes.len() % 2 == 1 {
+            codes.push(bucket(0.0, &bounds));
+        }
+        for (o, p) in packed[full / 2..].iter_mut().zip(codes.chunks_exact(2)) {
+            *o = p[0] << 4 | p[1];
+        }
     }
-    if codes.len() % 2 == 1 {
-        codes.push(bucket(0.0, &bounds));
-    }
-    let packed = codes.chunks_exact(2).map(|p| p[0] << 4 | p[1]).collect();
     Nf4Blocks { packed, absmax }
 }
 
-/// `code[q] * absmax` for each of the `n` values: bitsandbytes 0.50's CPU `dequantize_4bit`.
-pub(crate) fn dequantize(packed: &[u8], absmax: &[f32], block: usize, out: &mut [f32]) {
-    for (i, y) in out.iter_mut().enumerate() {
+/// `code[q] * absmax` for each of the `n` values: bitsandbytes 0.50's CPU
+/// `dequantize_4bit`; the whole blocks by `whole` ([`dequantize_blocks`] or
+/// a SIMD kernel giving its bits).
+pub(crate) fn dequantize(packed: &[u8], absmax: &[f32], block: usize, out: &mut [f32], whole: super::DequantizeNf4) {
+    let n = out.len();
+    let full = (n - n % block).min(packed.len() * 2 / block * block);
+    whole(&packed[..full / 2], &absmax[..full / block], block, &mut out[..full]);
+    for (i, y) in out.iter_mut().enumerate().skip(full) {
         let byte = packed[i / 2];
         let q = if i % 2 == 0 { byte >> 4 } else { byte & 15 };
         *y = NF4_CODE[usize::from(q)] * absmax[i / block];

@@ -28,24 +28,43 @@ pub fn tensor_scale_of(amax: f32) -> f32 {
     amax / 2688.0
 }
 
-/// Quantizes rows (multiples of 16 values): an e4m3fn byte per block into
-/// `scales`, packed e2m1 codes into `codes` (8 bytes a block).
-pub(crate) fn quantize(x: &[f32], tensor_scale: Option<f32>, scales: &mut [u8], codes: &mut [u8]) {
+/// A block's e4m3fn scale byte and the factor its values are multiplied by,
+/// from its largest magnitude and the optional tensor scale (torchao's arithmetic).
+#[inline]
+pub(crate) fn block_scale(amax: f32, tensor_scale: Option<f32>) -> (u8, f32) {
     let e4m3 = Minifloat::E4M3;
+    let block_scale = amax / 6.0;
+    match tensor_scale {
+        None => {
+            let s = e4m3.encode(block_scale.clamp(E4M3_TINY, 448.0));
+            (s, 1.0 / e4m3.decode(s))
+        }
+        Some(t) => {
+            let s = e4m3.encode((block_scale / t).clamp(E4M3_TINY, 448.0));
+            (s, (1.0 / t) / e4m3.decode(s))
+        }
+    }
+}
+
+/// What a block's e2m1 values are multiplied by to dequantize: `s` (times `t`).
+#[inline]
+pub(crate) fn dequantize_scale(s: u8, tensor_scale: Option<f32>) -> f32 {
+    let e4m3 = Minifloat::E4M3;
+    match tensor_scale {
+        None => e4m3.decode(s),
+        Some(t) => t * e4m3.decode(s),
+    }
+}
+
+/// Quantizes rows (multiples of 16 values): an e4m3fn byte per block into
+/// `scales`, packed e2m1 codes into `codes` (8 bytes a block). The scalar
+/// reference of the SIMD kernels.
+pub(crate) fn quantize(x: &[f32], tensor_scale: Option<f32>, scales: &mut [u8], codes: &mut [u8]) {
     let e2m1 = Minifloat::E2M1;
     for ((b, s), out) in x.chunks_exact(BLOCK).zip(scales.iter_mut()).zip(codes.chunks_exact_mut(BLOCK / 2)) {
         let amax = b.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let block_scale = amax / 6.0;
-        let factor = match tensor_scale {
-            None => {
-                *s = e4m3.encode(block_scale.clamp(E4M3_TINY, 448.0));
-                1.0 / e4m3.decode(*s)
-            }
-            Some(t) => {
-                *s = e4m3.encode((block_scale / t).clamp(E4M3_TINY, 448.0));
-                (1.0 / t) / e4m3.decode(*s)
-            }
-        };
+        let factor;
+        (*s, factor) = block_scale(amax, tensor_scale);
         for (o, p) in out.iter_mut().zip(b.chunks_exact(2)) {
             let c = |v: f32| e2m1.encode((v * factor).clamp(-6.0, 6.0));
             *o = c(p[0]) | c(p[1]) << 4;
@@ -53,14 +72,12 @@ pub(crate) fn quantize(x: &[f32], tensor_scale: Option<f32>, scales: &mut [u8], 
     }
 }
 
-/// NVFP4 back to f32: `e2m1 * (t * s)`. Matches torchao 0.18 `NVFP4Tensor.dequantize`.
+/// NVFP4 back to f32: `e2m1 * (t * s)`. Matches torchao 0.18
+/// `NVFP4Tensor.dequantize`. The scalar reference of the SIMD kernels.
 pub(crate) fn dequantize(scales: &[u8], tensor_scale: Option<f32>, codes: &[u8], out: &mut [f32]) {
-    let (e4m3, e2m1) = (Minifloat::E4M3, Minifloat::E2M1);
+    let e2m1 = Minifloat::E2M1;
     for ((o, &s), b) in out.chunks_exact_mut(BLOCK).zip(scales).zip(codes.chunks_exact(BLOCK / 2)) {
-        let scale = match tensor_scale {
-            None => e4m3.decode(s),
-            Some(t) => t * e4m3.decode(s),
-        };
+        let scale = dequantize_scale(s, tensor_scale);
         for (p, &byte) in o.chunks_exact_mut(2).zip(b) {
             p[0] = e2m1.decode(byte & 15) * scale;
             p[1] = e2m1.decode(byte >> 4) * scale;

@@ -6,6 +6,7 @@ pub(crate) mod avx2;
 pub(crate) mod avx512;
 pub(crate) mod avx512bf16;
 pub(crate) mod avx512fp16;
+pub(crate) mod formats_avx2;
 pub(crate) mod formats_avx512;
 pub(crate) mod fp8_avx2;
 pub(crate) mod fp8_avx512;
