@@ -96,16 +96,24 @@ def test_k_quants_decode_in_gguf_py_to_quantlabs_values(quantlab, weights, tmp_p
 
 
 def test_tensors_a_block_cannot_take_are_f32(quantlab, tmp_path):
-    src = tmp_path / "bias.npy"
-    b = np.linspace(-1, 1, 7, dtype=np.float32)
-    np.save(src, b)
-    out = tmp_path / "bias.gguf"
-    r = run(quantlab, "quantize", src, "-o", out, "--format", "q8_0")
-    assert r.returncode == 0, r.stderr
-    assert "stored as F32" in r.stderr and "bias" in r.stderr
-    (t,) = gguf.GGUFReader(str(out)).tensors
-    assert t.tensor_type == gguf.GGMLQuantizationType.F32
-    assert np.array_equal(np.asarray(t.data).reshape(-1), b)
+    # A 1-D tensor is kept by the default selection (norms, biases), a 2-D one whose rows are not
+    # whole blocks because the format cannot take it; both go into the GGUF as F32, as llama.cpp's
+    # converter stores them, and the CLI says why.
+    for name, x, said in [
+        ("bias", np.linspace(-1, 1, 7, dtype=np.float32), "fewer than 2 dimensions"),
+        ("odd", np.linspace(-1, 1, 21, dtype=np.float32).reshape(3, 7), "rows are not whole blocks"),
+    ]:
+        src = tmp_path / f"{name}.npy"
+        np.save(src, x)
+        out = tmp_path / f"{name}.gguf"
+        r = run(quantlab, "quantize", src, "-o", out, "--format", "q8_0")
+        assert r.returncode == 0, r.stderr
+        assert said in r.stdout and name in r.stdout, r.stdout
+        if x.ndim == 2:
+            assert "stored as F32" in r.stderr and name in r.stderr, r.stderr
+        (t,) = gguf.GGUFReader(str(out)).tensors
+        assert t.tensor_type == gguf.GGMLQuantizationType.F32
+        assert np.array_equal(np.asarray(t.data).reshape(-1), x.reshape(-1))
 
 
 def test_bad_input_is_one_line_exit_2_and_no_output(quantlab, tmp_path):
