@@ -435,7 +435,7 @@ const GENERIC: [&str; 11] = [
 /// Rows of `n` values for `format`: several blocks a row (several
 /// 256-value super-blocks for the K-quants).
 fn generic_widths(format: &BlockFormat) -> Vec<usize> {
-    if format.block_size() == 256 { vec![256, 512, 768] } else { vec![32, 64, 96, 160, 288] }
+    if format.block_size() == 256 { vec![256, 512, 768] } else { vec![32, 64, 96, 160, 288, 512] }
 }
 
 #[test]
