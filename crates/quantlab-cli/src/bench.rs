@@ -11,7 +11,8 @@
 //! `dot`, and as a SIZE x 1 matrix product through matrixmultiply) and held
 //! quantized by [`quantlab::linear::Linear`] (int8 per row, int4 per group of
 //! 32 and 128, ggml Q8_0 and Q4_0 blocks, MXFP4, NVFP4 and NF4 (blocks of
-//! 64)), each the best of the same runs,
+//! 64), and, when SIZE is a multiple of 256, Q4_K and Q6_K through the
+//! generic block path), each the best of the same runs,
 //! with its speed-up over the faster f32 row.
 
 use std::hint::black_box;
@@ -193,7 +194,7 @@ fn measure_gemv(size: usize) -> Result<Vec<GemvRow>> {
             })?,
         },
     ];
-    let layers = [
+    let mut layers = vec![
         ("int8 per row", Linear::int8_per_channel(w.view(), None)?),
         ("int4 g32", Linear::int4_per_group(w.view(), 32, None)?),
         ("int4 g128", Linear::int4_per_group(w.view(), 128, None)?),
@@ -203,6 +204,12 @@ fn measure_gemv(size: usize) -> Result<Vec<GemvRow>> {
         ("nvfp4", Linear::block(w.view(), BlockFormat::parse("nvfp4")?, None)?),
         ("nf4", Linear::block(w.view(), BlockFormat::parse("nf4")?, None)?),
     ];
+    // The generic block path (one decoded block at a time), when rows are
+    // whole 256-value K-quant super-blocks.
+    if size.is_multiple_of(256) {
+        layers.push(("q4_k", Linear::block(w.view(), BlockFormat::Ggml(GgmlBlock::Q4K), None)?));
+        layers.push(("q6_k", Linear::block(w.view(), BlockFormat::Ggml(GgmlBlock::Q6K), None)?));
+    }
     drop(w);
     let x = x.to_vec();
     let mut y = vec![0f32; size];

@@ -13,8 +13,13 @@
 //! decoding each block's f16 scale and codes in registers; MXFP4, NVFP4 and
 //! NF4 as their packed 4-bit codes, each block's scale decoded to f32 once
 //! (one f32 per 16 to 64 values) and each code's weight looked up in the
-//! block's 16 possible values. Either way the numbers multiplied are those
-//! [`BlockQuantized::dequantize`] gives (gguf-py's, torchao's, bitsandbytes').
+//! block's 16 possible values. Every other format (Q4_1, Q5_0, Q5_1, Q4_K,
+//! Q6_K, GGUF MXFP4, MXFP8, MXFP6, MXINT8) goes through a generic block path:
+//! one block (a 256-value super-block for the K-quants) at a time is decoded
+//! by the format's own dequantization into a buffer on the stack, and its dot
+//! with `x` taken at once. Either way the numbers multiplied are those
+//! [`BlockQuantized::dequantize`] gives (gguf-py's, ggml's, torchao's,
+//! bitsandbytes').
 //!
 //! The summation order is fixed (16 partial sums, lane `j % 16`, fused
 //! multiply-adds, then a tree; see the `arch::gemv` module), so every SIMD
@@ -36,11 +41,11 @@
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
-use crate::arch::gemv::{LANES, gemv_kernels, i4_value};
+use crate::arch::gemv::{LANES, MAX_BLOCK, gemv_kernels, i4_value};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::formats::lut4::{Lut4, lut4};
-use crate::formats::{BlockFormat, BlockQuantized, GgmlBlock, MxElement, Scales};
+use crate::formats::{BlockFormat, BlockQuantized, GgmlBlock, Scales, mx};
 use crate::quant::{Codes, QuantSpec, QuantizeExt};
 
 /// How a layer holds its weight `W` (`out_features` rows of `in_features`).
@@ -120,29 +125,26 @@ impl Linear {
         Self::checked(out_features, in_features, w, bias)
     }
 
-    /// Whether a layer computes on this block format's blocks: `q8_0`,
-    /// `q4_0`, `mxfp4` (any scale rule), `nvfp4` and `nf4` (any block size,
-    /// double-quantized or not).
+    /// Whether a layer computes on this block format's blocks: every
+    /// [`BlockFormat`] does. `q8_0`, `q4_0`, `mxfp4`, `nvfp4` and `nf4` have
+    /// kernels of their own; the others (`q4_1`, `q5_0`, `q5_1`, `q4_k`,
+    /// `q6_k`, `gguf_mxfp4`, `mxfp8_*`, `mxfp6_*`, `mxint8`) go through the
+    /// generic block path, which decodes one block (a 256-value super-block
+    /// for the K-quants) at a time with the format's own dequantization.
     pub fn computes_on(format: &BlockFormat) -> bool {
-        matches!(
-            format,
-            BlockFormat::Ggml(GgmlBlock::Q8_0 | GgmlBlock::Q4_0)
-                | BlockFormat::Mx { element: MxElement::E2m1, .. }
-                | BlockFormat::Nvfp4 { .. }
-                | BlockFormat::Nf4 { .. }
-        )
+        match format {
+            BlockFormat::Ggml(_) | BlockFormat::Mx { .. } | BlockFormat::Nvfp4 { .. } | BlockFormat::Nf4 { .. } => true,
+        }
     }
 
     /// `weight` quantized to a block format: the bytes and scales of
-    /// `format.quantize(weight, in_features)` (gguf-py's, torchao's,
-    /// bitsandbytes'). Rows must be whole blocks (32 values for Q8_0, Q4_0
-    /// and MXFP4, 16 for NVFP4); NF4 blocks the flat tensor, as bitsandbytes
-    /// does, and needs rows of a multiple of 16. Errors for a format the layer
-    /// does not compute on ([`Linear::computes_on`]), for rows that do not fit
-    /// and for NaN or infinite weights.
+    /// `format.quantize(weight, in_features)` (gguf-py's, ggml's, torchao's,
+    /// bitsandbytes'). Rows must be whole blocks (32 values for the ggml
+    /// 32-blocks and MX, 256 for Q4_K and Q6_K, 16 for NVFP4); NF4 blocks the
+    /// flat tensor, as bitsandbytes does, and needs rows of a multiple of 16.
+    /// Errors for rows that do not fit and for NaN or infinite weights.
     pub fn block(weight: ArrayView2<f32>, format: BlockFormat, bias: Option<Array1<f32>>) -> Result<Self> {
         let (out_features, in_features) = weight.dim();
-        check_block_format(&format)?;
         if matches!(format, BlockFormat::Nf4 { .. }) && !in_features.is_multiple_of(LANES) {
             return Err(bad(format!("NF4 rows of {in_features} values: the layer needs a multiple of {LANES}")));
         }
@@ -194,7 +196,6 @@ impl Linear {
                 }
             }
             Weight::Block(q) => {
-                check_block_format(&q.format)?;
                 if (q.rows, q.cols) != (out_features, in_features) {
                     return Err(bad(format!(
                         "{} blocks of [{}, {}] for a layer of [{out_features}, {in_features}]",
@@ -310,7 +311,28 @@ impl Linear {
                 (BlockFormat::Ggml(GgmlBlock::Q8_0), _) => (k.gemv_q8_0)(&q.data, x, y),
                 (BlockFormat::Ggml(GgmlBlock::Q4_0), _) => (k.gemv_q4_0)(&q.data, x, y),
                 (_, Some(t)) => (k.gemv_lut4)(&q.data, &t.scales, t.block, &t.table, t.high_first, x, y),
-                // `checked` admits only the formats above.
+                // The generic path decodes `per` blocks of the format at a time
+                // (up to 256 values): the same numbers and order, fewer calls.
+                (BlockFormat::Ggml(g), None) => {
+                    let per = blocks_per_decode(g.block_size(), self.in_features);
+                    let size = per * g.type_size();
+                    let decode =
+                        |b: usize, out: &mut [f32]| g.dequantize_blocks(&q.data[b * size..(b + 1) * size], out);
+                    (k.gemv_decoded)(&decode, per * g.block_size(), x, y)
+                }
+                (BlockFormat::Mx { element, .. }, None) => {
+                    let Scales::E8m0(scales) = &q.scales else { return Err(unsupported(q.format)) };
+                    let (size, values) = (element.packed_len(32), mx::element_values(element));
+                    let per = blocks_per_decode(32, self.in_features);
+                    let decode = |b: usize, out: &mut [f32]| {
+                        for (i, out) in out.chunks_exact_mut(32).enumerate() {
+                            let b = b * per + i;
+                            mx::dequantize_block(element, &values, scales[b], &q.data[b * size..(b + 1) * size], out)
+                        }
+                    };
+                    (k.gemv_decoded)(&decode, per * 32, x, y)
+                }
+                // `checked` gives NVFP4 and NF4 their tables.
                 (other, None) => return Err(unsupported(other)),
             },
         }
@@ -364,14 +386,17 @@ fn check_group(in_features: usize, group: usize) -> Result<()> {
     Ok(())
 }
 
-fn unsupported(format: BlockFormat) -> Error {
-    bad(format!(
-        "the linear layer computes on q8_0, q4_0, mxfp4, nvfp4 and nf4 blocks directly, not {}: dequantize that \
-         weight to f32 first",
-        format.name()
-    ))
+/// How many blocks of `block` values the generic path decodes at a time for
+/// rows of `n`: the most, a power of two, that fit [`MAX_BLOCK`] values and
+/// divide a row (`block` divides `n`, so at least 1).
+fn blocks_per_decode(block: usize, n: usize) -> usize {
+    let mut per = 1;
+    while block * per * 2 <= MAX_BLOCK && n.is_multiple_of(block * per * 2) {
+        per *= 2;
+    }
+    per
 }
 
-fn check_block_format(format: &BlockFormat) -> Result<()> {
-    if Linear::computes_on(format) { Ok(()) } else { Err(unsupported(*format)) }
+fn unsupported(format: BlockFormat) -> Error {
+    bad(format!("{} blocks whose scales the layer has no table for", format.name()))
 }

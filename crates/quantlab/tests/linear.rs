@@ -2,7 +2,9 @@
 //! bit for bit, on odd shapes, unaligned slices and special values; the
 //! reference against its documented summation order; the layer against the
 //! library's own quantize + dequantize; the Q8_0 and Q4_0 block kernels
-//! against the formats' own dequantization (gguf-py's numbers).
+//! against the formats' own dequantization (gguf-py's numbers); the generic
+//! decoded-block path (Q4_1, Q5_0, Q5_1, Q4_K, Q6_K, GGUF MXFP4, the MX
+//! types but MXFP4) likewise, every path against the scalar reference.
 
 use ndarray::{Array1, Array2, array};
 use quantlab::formats::{BlockFormat, GgmlBlock};
@@ -291,9 +293,17 @@ fn block_layers_multiply_by_the_formats_dequantized_weight() {
 #[test]
 fn block_layers_refuse_what_they_cannot_compute() {
     let w = weight(4, 64);
-    let e = Linear::block(w.view(), BlockFormat::parse("q4_k").unwrap(), None).unwrap_err();
-    assert!(matches!(e, Error::BadLayer { .. }), "{e}");
-    assert!(e.to_string().contains("q8_0, q4_0, mxfp4, nvfp4 and nf4 blocks directly, not q4_k"), "{e}");
+    // Rows that are not whole blocks (256-value super-blocks for the K-quants).
+    for (name, block) in [("q4_k", 256), ("q6_k", 256)] {
+        let e = Linear::block(w.view(), BlockFormat::parse(name).unwrap(), None).unwrap_err();
+        assert!(matches!(e, Error::BlockMismatch { block: b, len: 64, .. } if b == block), "{name}: {e}");
+    }
+    for name in GENERIC {
+        let e = Linear::block(weight(3, 48).view(), BlockFormat::parse(name).unwrap(), None).unwrap_err();
+        let block = BlockFormat::parse(name).unwrap().block_size();
+        assert!(matches!(e, Error::BlockMismatch { block: b, len: 48, .. } if b == block), "{name}: {e}");
+        assert!(e.to_string().contains(name), "{name}: {e}");
+    }
     let e = Linear::block(weight(4, 40).view(), BlockFormat::Ggml(GgmlBlock::Q8_0), None).unwrap_err();
     assert!(matches!(e, Error::BlockMismatch { block: 32, len: 40, .. }), "{e}");
     let mut bad = weight(2, 32);
@@ -405,4 +415,153 @@ fn every_block_layer_gives_the_contract_sum_of_the_formats_dequantized_weight() 
     }
     let e = Linear::block(weight(2, 40).view(), BlockFormat::parse("nf4").unwrap(), None).unwrap_err();
     assert!(e.to_string().contains("NF4 rows of 40 values: the layer needs a multiple of 16"), "{e}");
+}
+
+/// The formats the layer computes on through the generic decoded-block path.
+const GENERIC: [&str; 11] = [
+    "q4_1",
+    "q5_0",
+    "q5_1",
+    "q4_k",
+    "q6_k",
+    "gguf_mxfp4",
+    "mxfp8_e4m3",
+    "mxfp8_e5m2",
+    "mxfp6_e2m3",
+    "mxfp6_e3m2",
+    "mxint8",
+];
+
+/// Rows of `n` values for `format`: several blocks a row (several
+/// 256-value super-blocks for the K-quants).
+fn generic_widths(format: &BlockFormat) -> Vec<usize> {
+    if format.block_size() == 256 { vec![256, 512, 768] } else { vec![32, 64, 96, 160, 288, 512] }
+}
+
+#[test]
+fn every_format_is_computed_on_its_blocks() {
+    for name in quantlab::formats::FORMAT_NAMES {
+        assert!(Linear::computes_on(&BlockFormat::parse(name).unwrap()), "{name}");
+    }
+}
+
+#[test]
+fn decoded_block_paths_match_scalar_and_the_reference_dequantization() {
+    eprintln!("paths compared with scalar: {:?}", simd().iter().map(|k| k.name).collect::<Vec<_>>());
+    for name in GENERIC {
+        let format = BlockFormat::parse(name).unwrap();
+        let block = format.block_size();
+        for rows in [1usize, 2, 3, 4, 5, 7, 9] {
+            for n in generic_widths(&format) {
+                let w = values(rows * n, (rows * 7 + n) as u64);
+                let q = format.quantize(&w, n).unwrap();
+                let dq = q.dequantize().unwrap();
+                // Decoded from the reference's values: the paths' order alone.
+                let from_dq = |b: usize, out: &mut [f32]| out.copy_from_slice(&dq[b * block..(b + 1) * block]);
+                // ggml blocks decoded from their bytes, as the layer does, the
+                // last row raw bytes (f16 scales subnormal, infinite or NaN).
+                let raw = if let BlockFormat::Ggml(g) = format {
+                    let mut bytes = q.data.clone();
+                    let from = (rows - 1) * n / block * g.type_size();
+                    let noise: Vec<u8> = values(bytes.len(), 3).iter().map(|v| (v * 1e4) as i32 as u8).collect();
+                    bytes[from..].copy_from_slice(&noise[from..]);
+                    Some((g, bytes))
+                } else {
+                    None
+                };
+                let raw_dq = raw.as_ref().map(|(g, bytes)| g.dequantize(bytes, rows * n).unwrap());
+                for offset in 0..3 {
+                    let xs = values(n + offset, (rows + n) as u64);
+                    let mut x = xs[offset..].to_vec();
+                    x[n - 1] = -0.0;
+                    x[n / 2] = 1e-42;
+                    let mut want = vec![f32::NAN; rows];
+                    (scalar().gemv_decoded)(&from_dq, block, &x, &mut want);
+                    for (i, w) in want.iter().enumerate() {
+                        let c = contract(&x, |j| dq[i * n + j]);
+                        assert!(same_bits(&[*w], &[c]), "{name} scalar vs contract, rows {rows} n {n} row {i}");
+                    }
+                    for k in simd() {
+                        let mut got = vec![f32::NAN; rows];
+                        (k.gemv_decoded)(&from_dq, block, &x, &mut got);
+                        assert!(
+                            same_bits(&got, &want),
+                            "{} {name} rows {rows} n {n} offset {offset}: {got:?} vs {want:?}",
+                            k.name
+                        );
+                    }
+                    if let (Some((g, bytes)), Some(raw_dq)) = (&raw, &raw_dq) {
+                        let size = g.type_size();
+                        let from_bytes = |b: usize, out: &mut [f32]| {
+                            out.copy_from_slice(&g.dequantize(&bytes[b * size..(b + 1) * size], block).unwrap())
+                        };
+                        let mut want = vec![f32::NAN; rows];
+                        (scalar().gemv_decoded)(&from_bytes, block, &x, &mut want);
+                        for (i, w) in want.iter().enumerate() {
+                            let c = contract(&x, |j| raw_dq[i * n + j]);
+                            assert!(same_bits(&[*w], &[c]), "{name} raw scalar vs contract, rows {rows} n {n} row {i}");
+                        }
+                        for k in simd() {
+                            let mut got = vec![f32::NAN; rows];
+                            (k.gemv_decoded)(&from_bytes, block, &x, &mut got);
+                            assert!(
+                                same_bits(&got, &want),
+                                "{} {name} raw rows {rows} n {n} offset {offset}: {got:?} vs {want:?}",
+                                k.name
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn decoded_block_paths_do_nothing_on_blocks_that_do_not_fit() {
+    let zero = |_: usize, out: &mut [f32]| out.fill(0.0);
+    for k in gemv_tables() {
+        for (block, n) in [(32usize, 48usize), (0, 32), (24, 48), (512, 512), (256, 384)] {
+            let mut y = vec![7.0f32; 3];
+            (k.gemv_decoded)(&zero, block, &values(n, 1), &mut y);
+            assert_eq!(y, [7.0; 3], "{} block {block} n {n}", k.name);
+        }
+    }
+}
+
+#[test]
+fn generic_block_layers_give_the_contract_sum_of_the_formats_dequantized_weight() {
+    let mut formats: Vec<BlockFormat> = GENERIC.iter().map(|n| BlockFormat::parse(n).unwrap()).collect();
+    formats.push(BlockFormat::parse("mxfp8_e4m3").unwrap().with_scale_rule(quantlab::formats::ScaleRule::Even));
+    for format in formats {
+        for n in generic_widths(&format) {
+            // 7 rows: one whole block of 4 rows in the SIMD paths, then 3 alone.
+            let rows = 7;
+            let w = weight(rows, n);
+            let bias = Array1::from(values(rows, 6));
+            let layer = Linear::block(w.view(), format, Some(bias.clone())).unwrap();
+            let q = format.quantize(w.as_slice().unwrap(), n).unwrap();
+            let dq = q.dequantize().unwrap();
+            assert_eq!(layer.weight(), &Weight::Block(q.clone()));
+            assert_eq!(layer.weight_bytes(), q.nbytes() as u64, "{format}");
+            assert_eq!(layer.dequantized_weight().as_slice().unwrap(), &dq[..], "{format}");
+            let x = Array2::from_shape_vec((2, n), values(2 * n, 17)).unwrap();
+            let y = layer.forward(x.view()).unwrap();
+            let mut worst = 0f32;
+            for (r, xr) in x.rows().into_iter().enumerate() {
+                let xs = xr.as_slice().unwrap();
+                for i in 0..rows {
+                    let c = contract(xs, |j| dq[i * n + j]) + bias[i];
+                    assert_eq!(y[[r, i]].to_bits(), c.to_bits(), "{format} n {n} x {r} row {i}: {} vs {c}", y[[r, i]]);
+                    let original: f32 = xr.iter().zip(w.row(i)).map(|(a, b)| a * b).sum::<f32>() + bias[i];
+                    worst = worst.max((y[[r, i]] - original).abs());
+                }
+                assert_eq!(y.row(r), layer.forward_vec(xr).unwrap());
+            }
+            // Quantization error, not garbage: measured up to 3.2 (Q4_1, Q4_K)
+            // and 10.6 (GGUF MXFP4, 288 values) on sums of up to 768 products
+            // of values up to 2.
+            assert!(worst > 0.0 && worst < 4.0 + 0.04 * n as f32, "{format} n {n}: {worst}");
+        }
+    }
 }

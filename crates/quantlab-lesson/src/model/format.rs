@@ -11,12 +11,15 @@
 //!   (what `quantlab quantize` + `quantlab dequantize` give), run in f32;
 //! - the float types `bf16`, `f16`, `float8_e4m3fn`, `float8_e5m2`: the cast round trip, in f32;
 //! - the block formats of [`quantlab::formats`] (`mxfp4`, `nvfp4`, `nf4`, `q4_k`,
-//!   `q8_0`, ...; see [`quantlab::formats::FORMAT_NAMES`]): `q8_0`, `q4_0`,
-//!   `mxfp4`, `nvfp4` and `nf4` ([`Linear::computes_on`]) are kept as their
-//!   blocks and run by the block kernels of [`quantlab::linear`], which decode
-//!   each block in registers (no f32 weight); the others are replaced by their block quantize + dequantize
-//!   round trip (rows are blocked as the format's reference does, NF4 over the
-//!   flat tensor), run in f32. Both give the format's dequantized numbers.
+//!   `q8_0`, ...; see [`quantlab::formats::FORMAT_NAMES`]): kept as their
+//!   blocks and run by the block layer of [`quantlab::linear`] (rows are
+//!   blocked as the format's reference does, NF4 over the flat tensor), which
+//!   never builds the f32 weight: `q8_0`, `q4_0`, `mxfp4`, `nvfp4` and `nf4`
+//!   have kernels that decode each block in registers, the others go through
+//!   the generic block path (one block decoded at a time by the format's own
+//!   dequantization). Either way the numbers are the format's dequantized
+//!   ones. Rows that are not whole blocks (MiniLM's 384 for the K-quants'
+//!   256-value super-blocks) are the library's typed error.
 //!
 //! Only the 2-D weight matrices of the encoder are touched: the token,
 //! position and type tables are lookups, not products, and biases and
@@ -49,8 +52,8 @@ pub enum Format {
     RoundTrip(QuantSpec),
     /// The cast round trip through a float type, computed in f32.
     Cast(DType),
-    /// A block format (MX, NVFP4, NF4, ggml): computed on the blocks where
-    /// [`Linear::computes_on`] it, else the round trip computed in f32.
+    /// A block format (MX, NVFP4, NF4, ggml), computed on its blocks
+    /// ([`Linear::block`]).
     Block(BlockFormat),
 }
 
@@ -121,16 +124,7 @@ impl Format {
             Format::Int4 { group } => Linear::int4_per_group(w.view(), *group, bias)?,
             Format::RoundTrip(spec) => Linear::new(w.quantize(*spec)?.dequantize()?, bias)?,
             Format::Cast(dtype) => Linear::new(cast_round_trip(&w, *dtype)?, bias)?,
-            Format::Block(block) if Linear::computes_on(block) => Linear::block(w.view(), *block, bias)?,
-            Format::Block(block) => {
-                let x = w.as_standard_layout();
-                let flat = x.as_slice().expect("standard layout");
-                let back = block.quantize(flat, w.ncols())?.dequantize()?;
-                Linear::new(
-                    Array2::from_shape_vec(w.raw_dim(), back).map_err(|e| ModelError::bad_tensor("round trip", e))?,
-                    bias,
-                )?
-            }
+            Format::Block(block) => Linear::block(w.view(), *block, bias)?,
         })
     }
 

@@ -57,6 +57,22 @@ pub type GemvBlocks = fn(&[u8], &[f32], &mut [f32]);
 #[doc(hidden)]
 pub type GemvLut4 = fn(&[u8], &[f32], usize, &[f32; 16], bool, &[f32], &mut [f32]);
 
+/// `decode(b, out)` writes block `b` of a weight (blocks numbered over the
+/// flat, row-major tensor) as its `out.len()` f32 values: the format's own
+/// dequantization of that one block.
+#[doc(hidden)]
+pub type DecodeBlock<'a> = &'a dyn Fn(usize, &mut [f32]);
+
+/// `gemv_decoded(decode, block, x, y)`: `y.len()` rows of `x.len() / block`
+/// blocks each, every block decoded by `decode` into a buffer of `block`
+/// values (a multiple of 16, at most [`MAX_BLOCK`]) just before its dot with
+/// `x`, in the contract's order (value `k` of a block to lane `k % 16`, since
+/// blocks are whole 16-lane steps). `x.len()` a multiple of `block` (the
+/// paths do nothing otherwise). The block formats without a kernel of their
+/// own: Q4_1, Q5_0, Q5_1, Q4_K, Q6_K, GGUF MXFP4, the MX types but MXFP4.
+#[doc(hidden)]
+pub type GemvDecoded = fn(DecodeBlock<'_>, usize, &[f32], &mut [f32]);
+
 /// One instruction set's matrix-vector kernels.
 ///
 /// Internal: public (and hidden) only so tests and benchmarks can drive every path.
@@ -74,6 +90,8 @@ pub struct GemvKernels {
     pub gemv_q4_0: GemvBlocks,
     /// 4-bit codes through a value table, f32 block scales.
     pub gemv_lut4: GemvLut4,
+    /// Any block format, one decoded block at a time.
+    pub gemv_decoded: GemvDecoded,
 }
 
 /// The scalar reference.
@@ -84,7 +102,11 @@ pub(crate) static SCALAR: GemvKernels = GemvKernels {
     gemv_q8_0: gemv_q8_0_scalar,
     gemv_q4_0: gemv_q4_0_scalar,
     gemv_lut4: gemv_lut4_scalar,
+    gemv_decoded: gemv_decoded_scalar,
 };
+
+/// The largest block [`GemvDecoded`] takes (a K-quant super-block).
+pub(crate) const MAX_BLOCK: usize = 256;
 
 /// Values in a ggml block (Q8_0, Q4_0).
 pub(crate) const QK: usize = 32;
@@ -160,6 +182,12 @@ pub(crate) fn lut4_rows(packed: usize, scales: usize, block: usize, n: usize, y:
     Some(y.min(by_scales).min((packed * 2).checked_div(n).unwrap_or(usize::MAX)))
 }
 
+/// Whether a decoded-block product fits: `block` a multiple of 16 up to
+/// [`MAX_BLOCK`] that divides `n` (every path does nothing otherwise).
+pub(crate) fn decoded_fits(block: usize, n: usize) -> bool {
+    block != 0 && block <= MAX_BLOCK && block.is_multiple_of(LANES) && n.is_multiple_of(block)
+}
+
 /// A ggml block's f16 scale (its first two bytes, little-endian) as f32.
 #[inline(always)]
 #[cfg_attr(target_arch = "x86_64", allow(dead_code))] // x86 converts with F16C
@@ -221,6 +249,28 @@ fn gemv_q8_0_scalar(blocks: &[u8], x: &[f32], y: &mut [f32]) {
 
 fn gemv_q4_0_scalar(blocks: &[u8], x: &[f32], y: &mut [f32]) {
     gemv_blocks_scalar(GgmlBlock::Q4_0, Q4_0_BYTES, blocks, x, y)
+}
+
+/// The decoded-block rows of `y`, as [`gemv_blocks_scalar`] does them for
+/// Q8_0 and Q4_0 but with any block's decoder: one block's values exist at a
+/// time, on the stack.
+fn gemv_decoded_scalar(decode: DecodeBlock<'_>, block: usize, x: &[f32], y: &mut [f32]) {
+    if !decoded_fits(block, x.len()) {
+        return;
+    }
+    let per_row = x.len() / block;
+    let mut buf = [0f32; MAX_BLOCK];
+    let w = &mut buf[..block];
+    for (i, yi) in y.iter_mut().enumerate() {
+        let mut acc = [0f32; LANES];
+        for (b, xb) in x.chunks_exact(block).enumerate() {
+            decode(i * per_row + b, w);
+            for (k, (&xk, &wk)) in xb.iter().zip(w.iter()).enumerate() {
+                acc[k % LANES] = xk.mul_add(wk, acc[k % LANES]);
+            }
+        }
+        *yi = reduce_lanes(acc);
+    }
 }
 
 fn gemv_lut4_scalar(

@@ -351,14 +351,28 @@ pub(crate) fn unpack(element: MxElement, bytes: &[u8]) -> [u8; 32] {
 /// MX back to f32: element value times 2^(e - 127). Matches torchao 0.18 `to_dtype`.
 pub(crate) fn dequantize(element: MxElement, scales: &[u8], codes: &[u8], out: &mut [f32]) {
     let block_bytes = element.packed_len(32);
+    let values = element_values(element);
+    for ((o, &s), b) in out.chunks_exact_mut(32).zip(scales).zip(codes.chunks_exact(block_bytes)) {
+        dequantize_block(element, &values, s, b, o);
+    }
+}
+
+/// Every code's element value (indexed by code; codes past the element's
+/// width are never looked up).
+pub(crate) fn element_values(element: MxElement) -> [f32; 256] {
     let mut values = [0f32; 256];
     for (c, v) in values.iter_mut().enumerate() {
         *v = element.decode(c as u8);
     }
-    for ((o, &s), b) in out.chunks_exact_mut(32).zip(scales).zip(codes.chunks_exact(block_bytes)) {
-        let scale = e8m0_value(s);
-        for (y, c) in o.iter_mut().zip(unpack(element, b)) {
-            *y = values[usize::from(c)] * scale;
-        }
+    values
+}
+
+/// One block of 32: its scale byte `s` and packed codes `b`
+/// (`element.packed_len(32)` bytes) into `out`, as [`dequantize`] does.
+#[inline]
+pub(crate) fn dequantize_block(element: MxElement, values: &[f32; 256], s: u8, b: &[u8], out: &mut [f32]) {
+    let scale = e8m0_value(s);
+    for (y, c) in out.iter_mut().zip(unpack(element, b)) {
+        *y = values[usize::from(c)] * scale;
     }
 }

@@ -31,6 +31,8 @@ pub(crate) static GEMV: GemvKernels = GemvKernels {
     gemv_q4_0: |q, x, y| unsafe { gemv_blocks::<Q4_0>(q, x, y) },
     // SAFETY: as above, the CPU has NEON.
     gemv_lut4: |q, s, b, t, h, x, y| unsafe { gemv_lut4_neon(q, s, b, t, h, x, y) },
+    // SAFETY: as above, the CPU has NEON.
+    gemv_decoded: |d, b, x, y| unsafe { gemv_decoded_neon(d, b, x, y) },
 };
 
 /// The lane tree of `arch::gemv` over four registers.
@@ -373,6 +375,64 @@ unsafe fn rows_lut4<const R: usize>(
             }
         }
         j += LANES;
+    }
+    for r in 0..R {
+        // SAFETY: same features.
+        y[first + r] = unsafe { reduce16(acc[r]) };
+    }
+}
+
+/// # Safety
+/// The CPU must have NEON.
+#[target_feature(enable = "neon")]
+unsafe fn gemv_decoded_neon(decode: gemv::DecodeBlock<'_>, block: usize, x: &[f32], y: &mut [f32]) {
+    if !gemv::decoded_fits(block, x.len()) {
+        return;
+    }
+    gemv::row_blocks::<ROWS>(y.len(), |i, whole| {
+        // SAFETY: the caller's features; rows i..i + ROWS (or row i) are in `y`.
+        unsafe {
+            if whole { rows_decoded::<ROWS>(decode, block, x, i, y) } else { rows_decoded::<1>(decode, block, x, i, y) }
+        }
+    });
+}
+
+/// Rows `first..first + R` of a decoded-block product: each row's block
+/// decoded into its own stack buffer, then its 16-lane steps fused into
+/// that row's four registers.
+///
+/// # Safety
+/// The CPU must have NEON; `block` fits `x` (`decoded_fits`) and rows
+/// `first..first + R` are in `y`.
+#[inline]
+#[target_feature(enable = "neon")]
+unsafe fn rows_decoded<const R: usize>(
+    decode: gemv::DecodeBlock<'_>,
+    block: usize,
+    x: &[f32],
+    first: usize,
+    y: &mut [f32],
+) {
+    let per_row = x.len() / block;
+    let mut w = [[0f32; gemv::MAX_BLOCK]; R];
+    let mut acc: [V16; R] = [[vdupq_n_f32(0.0); 4]; R];
+    for (b, xb) in x.chunks_exact(block).enumerate() {
+        for (r, w) in w.iter_mut().enumerate() {
+            decode((first + r) * per_row + b, &mut w[..block]);
+        }
+        for k in (0..block).step_by(LANES) {
+            // SAFETY: k + 16 <= block, which is both `xb`'s length and at
+            // most each buffer's (MAX_BLOCK).
+            unsafe {
+                let xv = load_x(xb.as_ptr().add(k));
+                for r in 0..R {
+                    let wv = load_x(w[r].as_ptr().add(k));
+                    for l in 0..4 {
+                        acc[r][l] = vfmaq_f32(acc[r][l], xv[l], wv[l]);
+                    }
+                }
+            }
+        }
     }
     for r in 0..R {
         // SAFETY: same features.

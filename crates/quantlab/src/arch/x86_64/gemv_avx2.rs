@@ -22,6 +22,8 @@ pub(crate) static GEMV: GemvKernels = GemvKernels {
     gemv_q4_0: |q, x, y| unsafe { gemv_q4_0_avx2(q, x, y) },
     // SAFETY: as above.
     gemv_lut4: |q, s, b, t, h, x, y| unsafe { gemv_lut4_avx2(q, s, b, t, h, x, y) },
+    // SAFETY: as above.
+    gemv_decoded: |d, b, x, y| unsafe { gemv_decoded_avx2(d, b, x, y) },
 };
 
 /// The lane tree of `arch::gemv` from lane width 8 on: `l + 4`, `+ 2`, `+ 1`.
@@ -367,6 +369,64 @@ unsafe fn rows_lut4<const R: usize>(
     }
     for r in 0..R {
         // SAFETY: same features.
+        y[first + r] = unsafe { reduce8(_mm256_add_ps(acc[r][0], acc[r][1])) };
+    }
+}
+
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gemv_decoded_avx2(decode: gemv::DecodeBlock<'_>, block: usize, x: &[f32], y: &mut [f32]) {
+    if !gemv::decoded_fits(block, x.len()) {
+        return;
+    }
+    gemv::row_blocks::<ROWS>(y.len(), |i, whole| {
+        // SAFETY: the caller's features; rows i..i + ROWS (or row i) are in `y`.
+        unsafe {
+            if whole { rows_decoded::<ROWS>(decode, block, x, i, y) } else { rows_decoded::<1>(decode, block, x, i, y) }
+        }
+    });
+}
+
+/// Rows `first..first + R` of a decoded-block product: each row's block
+/// decoded into its own stack buffer, then its 16-lane steps fused into
+/// that row's two registers (lanes 0-7, 8-15).
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA; `block` fits `x` (`decoded_fits`) and
+/// rows `first..first + R` are in `y`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn rows_decoded<const R: usize>(
+    decode: gemv::DecodeBlock<'_>,
+    block: usize,
+    x: &[f32],
+    first: usize,
+    y: &mut [f32],
+) {
+    let per_row = x.len() / block;
+    let mut w = [[0f32; gemv::MAX_BLOCK]; R];
+    let mut acc = [[_mm256_setzero_ps(); 2]; R];
+    for (b, xb) in x.chunks_exact(block).enumerate() {
+        for (r, w) in w.iter_mut().enumerate() {
+            decode((first + r) * per_row + b, &mut w[..block]);
+        }
+        for k in (0..block).step_by(LANES) {
+            // SAFETY: k + 16 <= block, which is both `xb`'s length and at
+            // most each buffer's (MAX_BLOCK).
+            unsafe {
+                let x0 = _mm256_loadu_ps(xb.as_ptr().add(k));
+                let x1 = _mm256_loadu_ps(xb.as_ptr().add(k + 8));
+                for r in 0..R {
+                    let p = w[r].as_ptr().add(k);
+                    acc[r][0] = _mm256_fmadd_ps(x0, _mm256_loadu_ps(p), acc[r][0]);
+                    acc[r][1] = _mm256_fmadd_ps(x1, _mm256_loadu_ps(p.add(8)), acc[r][1]);
+                }
+            }
+        }
+    }
+    for r in 0..R {
+        // SAFETY: same features (the `l + 8` step, then the tree).
         y[first + r] = unsafe { reduce8(_mm256_add_ps(acc[r][0], acc[r][1])) };
     }
 }

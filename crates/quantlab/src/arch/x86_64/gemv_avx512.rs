@@ -22,6 +22,8 @@ pub(crate) static GEMV: GemvKernels = GemvKernels {
     gemv_q4_0: |q, x, y| unsafe { gemv_q4_0_avx512(q, x, y) },
     // SAFETY: as above.
     gemv_lut4: |q, s, b, t, h, x, y| unsafe { gemv_lut4_avx512(q, s, b, t, h, x, y) },
+    // SAFETY: as above.
+    gemv_decoded: |d, b, x, y| unsafe { gemv_decoded_avx512(d, b, x, y) },
 };
 
 /// The lane tree of `arch::gemv` over one register: `l + 8`, `+ 4`, `+ 2`, `+ 1`.
@@ -383,6 +385,61 @@ unsafe fn rows_lut4<const R: usize>(
             }
         }
         j += LANES;
+    }
+    for r in 0..R {
+        // SAFETY: same features.
+        y[first + r] = unsafe { reduce16(acc[r]) };
+    }
+}
+
+/// # Safety
+/// The CPU must have AVX-512F and FMA.
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn gemv_decoded_avx512(decode: gemv::DecodeBlock<'_>, block: usize, x: &[f32], y: &mut [f32]) {
+    if !gemv::decoded_fits(block, x.len()) {
+        return;
+    }
+    gemv::row_blocks::<ROWS>(y.len(), |i, whole| {
+        // SAFETY: the caller's features; rows i..i + ROWS (or row i) are in `y`.
+        unsafe {
+            if whole { rows_decoded::<ROWS>(decode, block, x, i, y) } else { rows_decoded::<1>(decode, block, x, i, y) }
+        }
+    });
+}
+
+/// Rows `first..first + R` of a decoded-block product: each row's block
+/// decoded into its own stack buffer, then its 16-lane steps fused into
+/// that row's register (one load of `x` shared by the R rows).
+///
+/// # Safety
+/// The CPU must have AVX-512F and FMA; `block` fits `x` (`decoded_fits`)
+/// and rows `first..first + R` are in `y`.
+#[inline]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn rows_decoded<const R: usize>(
+    decode: gemv::DecodeBlock<'_>,
+    block: usize,
+    x: &[f32],
+    first: usize,
+    y: &mut [f32],
+) {
+    let per_row = x.len() / block;
+    let mut w = [[0f32; gemv::MAX_BLOCK]; R];
+    let mut acc = [_mm512_setzero_ps(); R];
+    for (b, xb) in x.chunks_exact(block).enumerate() {
+        for (r, w) in w.iter_mut().enumerate() {
+            decode((first + r) * per_row + b, &mut w[..block]);
+        }
+        for k in (0..block).step_by(LANES) {
+            // SAFETY: k + 16 <= block, which is both `xb`'s length and at
+            // most each buffer's (MAX_BLOCK).
+            unsafe {
+                let xv = _mm512_loadu_ps(xb.as_ptr().add(k));
+                for r in 0..R {
+                    acc[r] = _mm512_fmadd_ps(xv, _mm512_loadu_ps(w[r].as_ptr().add(k)), acc[r]);
+                }
+            }
+        }
     }
     for r in 0..R {
         // SAFETY: same features.
