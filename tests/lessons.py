@@ -48,6 +48,18 @@ def html_of(cell):
     )
 
 
+def nbformat_or_skip():
+    """nbformat, or the whole test module skipped without it (an error when the kernel tests
+    are required: CI must not skip them)."""
+    try:
+        import nbformat
+    except ImportError:  # pragma: no cover - depends on the environment
+        if required():
+            raise
+        pytest.skip("nbformat is not installed (pip install -r requirements-dev.txt)", allow_module_level=True)
+    return nbformat
+
+
 def required(*variables):
     """Whether the environment asks for the kernel tests to run (CI sets QUANTLAB_REQUIRE_KERNEL=1)."""
     return any(os.environ.get(v) == "1" for v in ("QUANTLAB_REQUIRE_KERNEL", *variables))

@@ -8,11 +8,11 @@ bitsandbytes' own. QUANTLAB_REQUIRE_KERNEL=1 makes the kernel test fail instead 
 
 import re
 
-import pytest
 
+import lessons
 from lessons import ROOT, cells_by_id, execute, grade_id, html_of, problems, rust_kernel_or_skip, shown_text, squash
 
-nbformat = pytest.importorskip("nbformat")
+nbformat = lessons.nbformat_or_skip()
 
 COURSE = ROOT / "course" / "formats.ipynb"
 RELEASE = ROOT / "notebooks" / "formats.ipynb"

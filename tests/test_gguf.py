@@ -9,7 +9,6 @@ cargo (or QUANTLAB_BIN pointing at a built `quantlab`).
 from __future__ import annotations
 
 import json
-import os
 import struct
 import subprocess
 from pathlib import Path
@@ -20,16 +19,6 @@ np = pytest.importorskip("numpy")
 gguf = pytest.importorskip("gguf")
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def quantlab() -> Path:
-    if os.environ.get("QUANTLAB_BIN"):
-        return Path(os.environ["QUANTLAB_BIN"])
-    subprocess.run(["cargo", "build", "-q", "-p", "quantlab-cli"], cwd=REPO, check=True)
-    meta = json.loads(subprocess.run(["cargo", "metadata", "-q", "--format-version", "1", "--no-deps"], cwd=REPO,
-                                     check=True, capture_output=True, text=True).stdout)
-    return Path(meta["target_directory"]) / "debug" / "quantlab"
 
 
 @pytest.fixture(scope="module")

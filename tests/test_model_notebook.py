@@ -26,12 +26,7 @@ COURSE = ROOT / "course" / "model.ipynb"
 RELEASE = ROOT / "notebooks" / "model.ipynb"
 GOLDEN = json.loads((ROOT / "tests" / "fixtures" / "model_notebook.json").read_text())
 
-try:
-    import nbformat
-except ImportError:  # pragma: no cover - depends on the environment
-    if os.environ.get("QUANTLAB_REQUIRE_KERNEL"):
-        raise
-    pytest.skip("nbformat is not installed (pip install -r requirements-dev.txt)", allow_module_level=True)
+nbformat = lessons.nbformat_or_skip()
 
 FIGURES = {
     "similarity": ["Cosine similarity of the eight sentences", "f32 weights"],

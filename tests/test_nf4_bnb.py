@@ -9,8 +9,6 @@ pointing at a built `quantlab`); skipped with a message without them.
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -23,16 +21,6 @@ st = pytest.importorskip("safetensors.torch")
 import bitsandbytes.functional as bnbf  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def quantlab() -> Path:
-    if os.environ.get("QUANTLAB_BIN"):
-        return Path(os.environ["QUANTLAB_BIN"])
-    subprocess.run(["cargo", "build", "-q", "-p", "quantlab-cli"], cwd=REPO, check=True)
-    meta = json.loads(subprocess.run(["cargo", "metadata", "-q", "--format-version", "1", "--no-deps"], cwd=REPO,
-                                     check=True, capture_output=True, text=True).stdout)
-    return Path(meta["target_directory"]) / "debug" / "quantlab"
 
 
 @pytest.mark.parametrize("blocksize,dq", [(64, False), (64, True), (256, False), (256, True)])

@@ -16,22 +16,17 @@ in which case they fail.
 """
 
 import math
-import os
 import struct
 
 import pytest
 
+import lessons
 from lessons import ROOT, cells_by_id, execute, grade_id, html_of, problems, rust_kernel_or_skip, shown_text, squash
 
 COURSE = ROOT / "course" / "quantization.ipynb"
 RELEASE = ROOT / "notebooks" / "quantization.ipynb"
 
-try:
-    import nbformat
-except ImportError:  # pragma: no cover - depends on the environment
-    if os.environ.get("QUANTLAB_REQUIRE_KERNEL"):
-        raise
-    pytest.skip("nbformat is not installed (pip install -r requirements-dev.txt)", allow_module_level=True)
+nbformat = lessons.nbformat_or_skip()
 
 # PyTorch's own outputs for the same cells, keyed by the cell's nbgrader grade_id.
 # Whitespace is collapsed before comparing (ndarray prints a matrix over several lines).

@@ -12,15 +12,10 @@ use half::slice::HalfFloatSliceExt;
 use quantlab::kernel_tables;
 use quantlab::prelude::*;
 
-const SIZES: [usize; 2] = [1 << 16, 1 << 24];
+mod common;
+use common::un;
 
-/// An initialized output viewed as one that may start uninitialized, as the
-/// kernels take it (they only ever write initialized values into it).
-fn un<T>(v: &mut [T]) -> &mut [std::mem::MaybeUninit<T>] {
-    // SAFETY: same layout; the kernels write only initialized values, so
-    // `v` stays initialized.
-    unsafe { &mut *(v as *mut [T] as *mut [std::mem::MaybeUninit<T>]) }
-}
+const SIZES: [usize; 2] = [1 << 16, 1 << 24];
 
 fn data(n: usize) -> Vec<f32> {
     (0..n).map(|i| (i as f32 * 0.618_034).sin() * 1000.0).collect()

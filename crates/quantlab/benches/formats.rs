@@ -16,22 +16,12 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use quantlab::formats::{BlockFormat, FORMAT_NAMES, ScaleRule};
 use quantlab::prelude::*;
 
-/// Normal-ish weights, deterministic (as benches/quantize.rs).
-fn weights(n: usize) -> Vec<f32> {
-    let mut s = 0x2545_F491_4F6C_DD1Du64;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 4.0
-        })
-        .collect()
-}
+mod common;
+use common::seeded;
 
 fn formats(c: &mut Criterion) {
     let n = if std::env::var_os("QUANTLAB_BENCH_BIG").is_some() { 1 << 24 } else { 1 << 20 };
-    let x = weights(n);
+    let x = seeded(n, 0, 4.0);
     let cols = 4096;
     let mut g = c.benchmark_group("formats");
     g.sample_size(10);

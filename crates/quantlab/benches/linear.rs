@@ -15,24 +15,14 @@ use quantlab::linear::{Linear, Weight};
 use quantlab::ndarray::{Array1, Array2, Axis};
 use quantlab::{GemvKernels, gemv_tables};
 
+mod common;
+use common::seeded;
+
 const N: usize = 4096;
 
-/// Normal-ish weights, deterministic.
-fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = 0x2545_F491_4F6C_DD1Du64 ^ seed;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.1
-        })
-        .collect()
-}
-
 fn gemv(c: &mut Criterion) {
-    let w = Array2::from_shape_vec((N, N), values(N * N, 1)).unwrap();
-    let x = Array1::from(values(N, 2));
+    let w = Array2::from_shape_vec((N, N), seeded(N * N, 1, 0.1)).unwrap();
+    let x = Array1::from(seeded(N, 2, 0.1));
     let mut y = vec![0f32; N];
     let mut g = c.benchmark_group("gemv_4096x4096");
     g.throughput(Throughput::Elements((N * N) as u64));

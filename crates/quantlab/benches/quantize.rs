@@ -10,28 +10,10 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use quantlab::prelude::*;
 use quantlab::{Affine, kernel_tables};
 
+mod common;
+use common::{seeded, un};
+
 const SIZES: [usize; 2] = [1 << 16, 1 << 24];
-
-/// An initialized output viewed as one that may start uninitialized, as the
-/// kernels take it (they only ever write initialized values into it).
-fn un<T>(v: &mut [T]) -> &mut [std::mem::MaybeUninit<T>] {
-    // SAFETY: same layout; the kernels write only initialized values, so
-    // `v` stays initialized.
-    unsafe { &mut *(v as *mut [T] as *mut [std::mem::MaybeUninit<T>]) }
-}
-
-/// Normal-ish weights, deterministic.
-fn weights(n: usize) -> Vec<f32> {
-    let mut s = 0x2545_F491_4F6C_DD1Du64;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 4.0
-        })
-        .collect()
-}
 
 fn kernels(c: &mut Criterion) {
     let int8 = Affine { scale: 4.0 / 255.0, zero_point: -1, qmin: -128, qmax: 127 };
@@ -42,7 +24,7 @@ fn kernels(c: &mut Criterion) {
             if n > 1 << 16 {
                 g.sample_size(10);
             }
-            let x = weights(n);
+            let x = seeded(n, 0, 4.0);
             let mut q = vec![std::mem::MaybeUninit::new(0i8); n];
             let mut p = vec![0u8; n / 2];
             let mut y = vec![0f32; n];
@@ -76,7 +58,7 @@ fn public_api(c: &mut Criterion) {
         if n > 1 << 16 {
             g.sample_size(10);
         }
-        let x = Array1::from(weights(n));
+        let x = Array1::from(seeded(n, 0, 4.0));
         let params = QuantParams::per_tensor(4.0 / 255.0, -1);
         let q = x.quantize_with(DType::Int8, &params).unwrap();
         g.throughput(Throughput::Elements(n as u64));
