@@ -6,8 +6,9 @@
 //!
 //! The kernels work on whole blocks (`as_chunks`), stop at the shorter of
 //! input and output, and expect finite inputs (quantizing refuses NaN and
-//! infinities before calling them); given others they write some bytes but
-//! neither panic nor read or write out of bounds.
+//! infinities before calling them, or, for the MX kernels, by what they
+//! return); given others they write some bytes but neither panic nor read
+//! or write out of bounds.
 
 use crate::formats::mx::ScaleRule;
 use crate::formats::{ggml, mx, nf4, nvfp4};
@@ -16,8 +17,11 @@ use crate::formats::{ggml, mx, nf4, nvfp4};
 pub type QuantizeBlocks = fn(&[f32], &mut [u8]);
 /// `dequantize(q, out)`: whole packed blocks back into f32.
 pub type DequantizeBlocks = fn(&[u8], &mut [f32]);
-/// `quantize(x, rule, scales, codes)`: MX blocks, one scale byte a block apart from the codes.
-pub type QuantizeMx = fn(&[f32], ScaleRule, &mut [u8], &mut [u8]);
+/// `quantize(x, rule, scales, codes)`: MX blocks, one scale byte a block
+/// apart from the codes; returns whether every value of `x` was finite (if
+/// not, the bytes written mean nothing). The check is the kernel's, so a
+/// kernel can fold it into its block maxima and read `x` once.
+pub type QuantizeMx = fn(&[f32], ScaleRule, &mut [u8], &mut [u8]) -> bool;
 /// `dequantize(scales, codes, out)`: MX blocks back into f32.
 pub type DequantizeMx = fn(&[u8], &[u8], &mut [f32]);
 
@@ -66,6 +70,17 @@ pub struct FormatKernels {
     pub quantize_nvfp4: QuantizeNvfp4,
     /// torchao 0.18 `NVFP4Tensor.dequantize`.
     pub dequantize_nvfp4: DequantizeNvfp4,
+    /// Whether every value is finite: the check quantizing makes first.
+    pub all_finite: fn(&[f32]) -> bool,
+}
+
+/// Whether every value of `x` is finite, as one OR over all of them (no
+/// early exit, so the compiler vectorizes it at the width it compiles
+/// for): an exponent of all ones, plus one at its lowest bit, carries into
+/// the sign bit, which no other exponent reaches.
+#[inline(always)]
+pub(crate) fn all_finite_body(x: &[f32]) -> bool {
+    x.iter().fold(0u32, |a, v| a | ((v.to_bits() & 0x7f80_0000) + 0x0080_0000)) & 0x8000_0000 == 0
 }
 
 /// The scalar references.
@@ -77,17 +92,26 @@ static SCALAR: FormatKernels = FormatKernels {
     dequantize_q4_0: ggml::dequantize_q4_0,
     quantize_gguf_mxfp4: ggml::quantize_mxfp4,
     dequantize_gguf_mxfp4: ggml::dequantize_mxfp4,
-    quantize_mxfp4: |x, rule, scales, codes| mx::quantize(x, mx::MxElement::E2m1, rule, scales, codes),
+    quantize_mxfp4: |x, rule, scales, codes| checked(all_finite_body, x, |x| mx::quantize(x, mx::MxElement::E2m1, rule, scales, codes)),
     dequantize_mxfp4: |scales, codes, out| mx::dequantize(mx::MxElement::E2m1, scales, codes, out),
     quantize_mxfp8_e4m3: mxfp8_e4m3_scalar,
     quantize_nf4: nf4::quantize_blocks,
     dequantize_nf4: nf4::dequantize_blocks,
     quantize_nvfp4: nvfp4::quantize,
     dequantize_nvfp4: nvfp4::dequantize,
+    all_finite: all_finite_body,
 };
 
-fn mxfp8_e4m3_scalar(x: &[f32], rule: ScaleRule, scales: &mut [u8], codes: &mut [u8]) {
-    mx::quantize(x, mx::MxElement::E4m3, rule, scales, codes)
+fn mxfp8_e4m3_scalar(x: &[f32], rule: ScaleRule, scales: &mut [u8], codes: &mut [u8]) -> bool {
+    checked(all_finite_body, x, |x| mx::quantize(x, mx::MxElement::E4m3, rule, scales, codes))
+}
+
+/// `quantize(x)` of a kernel that does not check, with the table's own check first.
+#[inline(always)]
+fn checked(all_finite: impl Fn(&[f32]) -> bool, x: &[f32], quantize: impl FnOnce(&[f32])) -> bool {
+    let finite = all_finite(x);
+    quantize(x);
+    finite
 }
 
 /// Declares a table whose every entry is one `#[target_feature]` kernel of `$m`.
@@ -122,15 +146,19 @@ macro_rules! format_table {
             dequantize_nf4: nf4::dequantize_blocks,
             quantize_nvfp4: nvfp4::quantize,
             dequantize_nvfp4: nvfp4::dequantize,
+            // SAFETY: as above.
+            all_finite: |x| unsafe { k::all_finite(x) },
         }
     }};
 }
 
-/// AVX-512 (F, BW) with F16C: the `avx512` path and the ones built on it.
+/// AVX-512 (F, BW, VL) with F16C: the `avx512` path and the ones built on it.
 #[cfg(target_arch = "x86_64")]
 static AVX512: FormatKernels = FormatKernels {
     // SAFETY: as in `format_table!`: handed out only where the avx512 path was detected.
-    quantize_mxfp8_e4m3: |x, rule, s, c| unsafe { super::x86_64::formats_avx512::quantize_mxfp8_e4m3(x, rule, s, c) },
+    quantize_mxfp8_e4m3: |x, rule, s, c| unsafe {
+        checked(|x| super::x86_64::formats_avx512::all_finite(x), x, |x| super::x86_64::formats_avx512::quantize_mxfp8_e4m3(x, rule, s, c))
+    },
     // SAFETY: as in `format_table!`: handed out only where the avx512 path was detected.
     quantize_nf4: |x, block, a, p| unsafe { super::x86_64::formats_avx512::quantize_nf4(x, block, a, p) },
     // SAFETY: as above.
@@ -146,7 +174,9 @@ static AVX512: FormatKernels = FormatKernels {
 #[cfg(target_arch = "x86_64")]
 static AVX2: FormatKernels = FormatKernels {
     // SAFETY: as in `format_table!`: handed out only where the avx2 path was detected.
-    quantize_mxfp8_e4m3: |x, rule, s, c| unsafe { super::x86_64::formats_avx2::quantize_mxfp8_e4m3(x, rule, s, c) },
+    quantize_mxfp8_e4m3: |x, rule, s, c| unsafe {
+        checked(|x| super::x86_64::formats_avx2::all_finite(x), x, |x| super::x86_64::formats_avx2::quantize_mxfp8_e4m3(x, rule, s, c))
+    },
     // SAFETY: as above.
     quantize_nf4: |x, block, a, p| unsafe { super::x86_64::formats_avx2::quantize_nf4(x, block, a, p) },
     // SAFETY: as above.
@@ -162,7 +192,9 @@ static AVX2: FormatKernels = FormatKernels {
 #[cfg(target_arch = "aarch64")]
 static NEON: FormatKernels = FormatKernels {
     // SAFETY: as in `format_table!`: handed out only where the neon path was detected.
-    quantize_mxfp8_e4m3: |x, rule, s, c| unsafe { super::aarch64::formats_neon::quantize_mxfp8_e4m3(x, rule, s, c) },
+    quantize_mxfp8_e4m3: |x, rule, s, c| unsafe {
+        checked(|x| super::aarch64::formats_neon::all_finite(x), x, |x| super::aarch64::formats_neon::quantize_mxfp8_e4m3(x, rule, s, c))
+    },
     // SAFETY: as above.
     quantize_nf4: |x, block, a, p| unsafe { super::aarch64::formats_neon::quantize_nf4(x, block, a, p) },
     // SAFETY: as above.

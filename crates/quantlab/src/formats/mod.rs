@@ -358,15 +358,24 @@ impl BlockFormat {
             BlockFormat::Mx { element, rule } => {
                 let mut scales = vec![0u8; n / 32];
                 let mut codes = crate::buffer::zeroed::<u8>(element.packed_len(n));
-                let steps =
-                    x.chunks(STEP).zip(scales.chunks_mut(STEP / 32)).zip(codes.chunks_mut(element.packed_len(STEP)));
-                for (i, ((x, scales), codes)) in steps.enumerate() {
-                    check_finite(x, i * STEP)?;
-                    if element == MxElement::E2m1 {
-                        (kernels().quantize_mxfp4)(x, rule, scales, codes);
-                    } else if element == MxElement::E4m3 {
-                        (kernels().quantize_mxfp8_e4m3)(x, rule, scales, codes);
-                    } else {
+                // The kernels of e2m1 and e4m3 check finiteness themselves (in
+                // their block maxima where they can): one call over the tensor.
+                let kernel = match element {
+                    MxElement::E2m1 => Some(kernels().quantize_mxfp4),
+                    MxElement::E4m3 => Some(kernels().quantize_mxfp8_e4m3),
+                    _ => None,
+                };
+                if let Some(kernel) = kernel {
+                    if !kernel(x, rule, &mut scales, &mut codes) {
+                        check_finite(x, 0)?;
+                    }
+                } else {
+                    let steps = x
+                        .chunks(STEP)
+                        .zip(scales.chunks_mut(STEP / 32))
+                        .zip(codes.chunks_mut(element.packed_len(STEP)));
+                    for (i, ((x, scales), codes)) in steps.enumerate() {
+                        check_finite(x, i * STEP)?;
                         mx::quantize(x, element, rule, scales, codes);
                     }
                 }
@@ -411,19 +420,10 @@ impl BlockFormat {
 const STEP: usize = 8192;
 
 /// `NonFinite` for the first NaN or infinity of `x`, whose first value is
-/// value `offset` of the tensor. The scan only adds, masks and ORs 32-bit
-/// lanes (an exponent of all ones carries into the sign bit), which the
-/// compiler vectorizes even for baseline x86-64; only a slice that has a
-/// non-finite value is searched for where.
+/// value `offset` of the tensor: the chosen kernels' scan at full vector
+/// width, and only for a slice that has a non-finite value a search for where.
 fn check_finite(x: &[f32], offset: usize) -> Result<()> {
-    let (chunks, tail) = x.as_chunks::<16>();
-    let mut acc = [0u32; 16];
-    for c in chunks {
-        for (a, v) in acc.iter_mut().zip(c) {
-            *a |= ((v.to_bits() & 0x7f80_0000) + 0x0080_0000) & 0x8000_0000;
-        }
-    }
-    if acc.iter().all(|&a| a == 0) && tail.iter().all(|v| v.is_finite()) {
+    if (kernels().all_finite)(x) {
         return Ok(());
     }
     let index = x.iter().position(|v| !v.is_finite()).unwrap_or(0);

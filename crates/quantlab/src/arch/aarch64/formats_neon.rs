@@ -461,7 +461,9 @@ pub(crate) unsafe fn dequantize_nvfp4(scales: &[u8], tensor_scale: Option<f32>, 
 /// # Safety
 /// The CPU must have NEON (every AArch64 CPU does).
 #[target_feature(enable = "neon")]
-pub(crate) unsafe fn quantize_mxfp4(x: &[f32], rule: ScaleRule, scales: &mut [u8], codes: &mut [u8]) {
+pub(crate) unsafe fn quantize_mxfp4(x: &[f32], rule: ScaleRule, scales: &mut [u8], codes: &mut [u8]) -> bool {
+    // SAFETY: same features.
+    let finite = unsafe { all_finite(x) };
     let (blocks, _) = x.as_chunks::<32>();
     let (outs, _) = codes.as_chunks_mut::<16>();
     for ((b, s), o) in blocks.iter().zip(scales.iter_mut()).zip(outs) {
@@ -475,6 +477,7 @@ pub(crate) unsafe fn quantize_mxfp4(x: &[f32], rule: ScaleRule, scales: &mut [u8
         // SAFETY: `o` has 16 bytes.
         unsafe { vst1q_u8(o.as_mut_ptr(), vorrq_u8(even, vshlq_n_u8::<4>(odd))) };
     }
+    finite
 }
 
 /// OCP MXFP4 back to f32, as `mx::dequantize` with `MxElement::E2m1`.
@@ -495,4 +498,14 @@ pub(crate) unsafe fn dequantize_mxfp4(scales: &[u8], codes: &[u8], out: &mut [f3
         let codes = [a[0], a[1], a[2], a[3], c[0], c[1], c[2], c[3]];
         store(o, codes.map(|c| vmulq_f32(lookup16(table, c), scale)));
     }
+}
+
+/// Whether every value of `x` is finite (`formats_kernels::all_finite_body`
+/// compiled for this instruction set).
+///
+/// # Safety
+/// The CPU must have the features of this file's kernels (checked by the caller's dispatch).
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn all_finite(x: &[f32]) -> bool {
+    crate::arch::formats_kernels::all_finite_body(x)
 }

@@ -18,7 +18,7 @@ use crate::formats::ggml::{self, KVALUES_MXFP4, QK};
 use crate::formats::mx::{self, MxElement, ScaleRule};
 
 /// The largest magnitude of a block of 32 finite values, from its two halves.
-#[target_feature(enable = "avx512f,avx512bw,f16c")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
 #[inline]
 fn amax(lo: __m512, hi: __m512) -> f32 {
     let abs = _mm512_set1_epi32(0x7fff_ffff);
@@ -30,7 +30,7 @@ fn amax(lo: __m512, hi: __m512) -> f32 {
 }
 
 /// The block's two 16-value halves.
-#[target_feature(enable = "avx512f,avx512bw,f16c")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
 #[inline]
 fn load(b: &[f32; QK]) -> (__m512, __m512) {
     // SAFETY: `b` holds 32 f32: two unaligned 16-lane loads.
@@ -38,14 +38,14 @@ fn load(b: &[f32; QK]) -> (__m512, __m512) {
 }
 
 /// f32 to f16 bits, round to nearest even (as `half::f16::from_f32`).
-#[target_feature(enable = "avx512f,avx512bw,f16c")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
 #[inline]
 fn f16_bits(v: f32) -> [u8; 2] {
     (_mm_cvtsi128_si32(_mm_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm_set_ss(v))) as u16).to_le_bytes()
 }
 
 /// f16 bits to f32 (exact).
-#[target_feature(enable = "avx512f,avx512bw,f16c")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
 #[inline]
 fn f16_value(b: [u8; 2]) -> f32 {
     _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(u16::from_le_bytes(b)))))
@@ -58,7 +58,7 @@ fn f16_value(b: [u8; 2]) -> f32 {
 ///
 /// # Safety
 /// The CPU must have AVX-512F, AVX-512BW and F16C (checked by the caller's dispatch).
-#[target_feature(enable = "avx512f,avx512bw,f16c")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
 pub(crate) unsafe fn quantize_q8_0(x: &[f32], out: &mut [u8]) {
     let abs_mask = _mm512_set1_epi32(0x7fff_ffff);
     let half = _mm512_set1_ps(0.5);
@@ -97,7 +97,7 @@ pub(crate) unsafe fn quantize_q8_0(x: &[f32], out: &mut [u8]) {
 ///
 /// # Safety
 /// The CPU must have AVX-512F and F16C (checked by the caller's dispatch).
-#[target_feature(enable = "avx512f,avx512bw,f16c")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
 pub(crate) unsafe fn dequantize_q8_0(q: &[u8], out: &mut [f32]) {
     let (blocks, _) = q.as_chunks::<34>();
     let (outs, _) = out.as_chunks_mut::<QK>();
@@ -114,7 +114,7 @@ pub(crate) unsafe fn dequantize_q8_0(q: &[u8], out: &mut [f32]) {
 }
 
 /// gguf-py's 4-bit code `min(u8(trunc(v * id + bias)), 15)` of 16 lanes, as bytes.
-#[target_feature(enable = "avx512f,avx512bw,f16c")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
 #[inline]
 fn nibbles(v: __m512, id: __m512, bias: __m512) -> __m128i {
     let t = _mm512_add_ps(_mm512_mul_ps(v, id), bias);
@@ -128,7 +128,7 @@ fn nibbles(v: __m512, id: __m512, bias: __m512) -> __m128i {
 ///
 /// # Safety
 /// The CPU must have AVX-512F, AVX-512BW and F16C (checked by the caller's dispatch).
-#[target_feature(enable = "avx512f,avx512bw,f16c")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
 pub(crate) unsafe fn quantize_q4_0(x: &[f32], out: &mut [u8]) {
     let abs_mask = _mm512_set1_epi32(0x7fff_ffff);
     let bias = _mm512_set1_ps(8.5);
@@ -154,7 +154,7 @@ pub(crate) unsafe fn quantize_q4_0(x: &[f32], out: &mut [u8]) {
 ///
 /// # Safety
 /// The CPU must have AVX-512F, AVX-512BW and F16C (checked by the caller's dispatch).
-#[target_feature(enable = "avx512f,avx512bw,f16c")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
 pub(crate) unsafe fn dequantize_q4_0(q: &[u8], out: &mut [f32]) {
     let (blocks, _) = q.as_chunks::<18>();
     let (outs, _) = out.as_chunks_mut::<QK>();
@@ -183,7 +183,7 @@ pub(crate) unsafe fn dequantize_q4_0(q: &[u8], out: &mut [f32]) {
 ///
 /// # Safety
 /// The CPU must have AVX-512F, AVX-512BW and F16C (checked by the caller's dispatch).
-#[target_feature(enable = "avx512f,avx512bw,f16c")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
 pub(crate) unsafe fn quantize_gguf_mxfp4(x: &[f32], out: &mut [u8]) {
     let abs_mask = _mm512_set1_epi32(0x7fff_ffff);
     let (blocks, _) = x.as_chunks::<QK>();
@@ -215,7 +215,7 @@ pub(crate) unsafe fn quantize_gguf_mxfp4(x: &[f32], out: &mut [u8]) {
 ///
 /// # Safety
 /// The CPU must have AVX-512F and AVX-512BW (checked by the caller's dispatch).
-#[target_feature(enable = "avx512f,avx512bw,f16c")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
 pub(crate) unsafe fn dequantize_gguf_mxfp4(q: &[u8], out: &mut [f32]) {
     let (blocks, _) = q.as_chunks::<17>();
     let (outs, _) = out.as_chunks_mut::<QK>();
@@ -246,7 +246,7 @@ pub(crate) unsafe fn dequantize_gguf_mxfp4(q: &[u8], out: &mut [f32]) {
 /// place it is (the float adder rounds half to even); above, the exponent
 /// re-biased and the mantissa rounded half to even, carrying into the
 /// exponent; the sign bit kept (also of zero).
-#[target_feature(enable = "avx512f,avx512bw,f16c")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
 #[inline]
 fn minifloat_codes<const EBITS: u32, const MBITS: u32>(v: __m512) -> __m512i {
     let bias = (1i32 << (EBITS - 1)) - 1;
@@ -277,7 +277,7 @@ fn minifloat_codes<const EBITS: u32, const MBITS: u32>(v: __m512) -> __m512i {
 }
 
 /// The e2m1 codes of 16 already scaled lanes (see [`minifloat_codes`]).
-#[target_feature(enable = "avx512f,avx512bw,f16c")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
 #[inline]
 fn e2m1_codes(v: __m512) -> __m512i {
     minifloat_codes::<2, 1>(v)
@@ -289,7 +289,7 @@ fn e2m1_codes(v: __m512) -> __m512i {
 ///
 /// # Safety
 /// The CPU must have AVX-512F and AVX-512BW (checked by the caller's dispatch).
-#[target_feature(enable = "avx512f,avx512bw,f16c")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
 pub(crate) unsafe fn quantize_mxfp8_e4m3(x: &[f32], rule: ScaleRule, scales: &mut [u8], codes: &mut [u8]) {
     let (blocks, _) = x.as_chunks::<32>();
     let (outs, _) = codes.as_chunks_mut::<32>();
@@ -310,7 +310,7 @@ pub(crate) unsafe fn quantize_mxfp8_e4m3(x: &[f32], rule: ScaleRule, scales: &mu
 
 /// 16 codes (one per 32-bit lane, each below 16) packed two to a byte, the
 /// first in the low nibble: 8 bytes.
-#[target_feature(enable = "avx512f,avx512bw,f16c")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
 #[inline]
 fn pack_pairs(c: __m512i) -> __m128i {
     _mm512_cvtepi64_epi8(_mm512_or_si512(c, _mm512_srli_epi64::<28>(c)))
@@ -319,20 +319,24 @@ fn pack_pairs(c: __m512i) -> __m128i {
 /// OCP MXFP4 (e2m1 elements) of whole 32-value blocks: one e8m0 byte a block
 /// into `scales`, 16 bytes of codes into `codes`, as `mx::quantize` with
 /// `MxElement::E2m1` gives them (the block scale from its own function).
+/// Returns whether every value was finite, read off the block maxima (a
+/// NaN's or infinity's magnitude bits are above every finite one's).
 ///
 /// # Safety
-/// The CPU must have AVX-512F and AVX-512BW (checked by the caller's dispatch).
-#[target_feature(enable = "avx512f,avx512bw,f16c")]
-pub(crate) unsafe fn quantize_mxfp4(x: &[f32], rule: ScaleRule, scales: &mut [u8], codes: &mut [u8]) {
+/// The CPU must have AVX-512F, BW and VL (checked by the caller's dispatch).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
+pub(crate) unsafe fn quantize_mxfp4(x: &[f32], rule: ScaleRule, scales: &mut [u8], codes: &mut [u8]) -> bool {
     let (blocks, _) = x.as_chunks::<32>();
     let (outs, _) = codes.as_chunks_mut::<16>();
     let n = blocks.len().min(outs.len()).min(scales.len());
     let (blocks, outs, scales) = (&blocks[..n], &mut outs[..n], &mut scales[..n]);
     // FLOOR, the default: 16 blocks at a time, their maxima and scales in vectors.
-    let done = if rule == ScaleRule::Floor { mxfp4_floor_groups(blocks, scales, outs) } else { 0 };
+    let (done, mut finite) = if rule == ScaleRule::Floor { mxfp4_floor_groups(blocks, scales, outs) } else { (0, true) };
     for ((b, s), o) in blocks[done..].iter().zip(scales[done..].iter_mut()).zip(&mut outs[done..]) {
         let (lo, hi) = load(b);
-        let (biased, factor) = mx::block_scale(amax(lo, hi), MxElement::E2m1, rule);
+        let m = amax(lo, hi);
+        finite &= m.is_finite();
+        let (biased, factor) = mx::block_scale(m, MxElement::E2m1, rule);
         *s = biased;
         let f = _mm512_set1_ps(factor);
         let ql = pack_pairs(e2m1_codes(_mm512_mul_ps(lo, f)));
@@ -340,13 +344,15 @@ pub(crate) unsafe fn quantize_mxfp4(x: &[f32], rule: ScaleRule, scales: &mut [u8
         // SAFETY: `o` has 16 bytes.
         unsafe { _mm_storeu_si128(o.as_mut_ptr().cast(), _mm_unpacklo_epi64(ql, qh)) };
     }
+    // Values past the last whole block are not quantized but are part of `x`.
+    finite && x[n * 32..].iter().all(|v| v.is_finite())
 }
 
 /// The maxima of 16 blocks' magnitudes (each given as the lane-wise maximum
 /// of its two halves' bits), lane j block j: a transposing tree of
 /// unpacks, shuffles and maxima (15 of each level's pairs) instead of 16
 /// horizontal reductions.
-#[target_feature(enable = "avx512f,avx512bw,f16c")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
 #[inline]
 fn block_maxima(m: &[__m512i; 16]) -> __m512i {
     // Level 1: pairs of blocks, each 128-bit lane keeping two partial maxima of each.
@@ -367,19 +373,31 @@ fn block_maxima(m: &[__m512i; 16]) -> __m512i {
 }
 
 /// MXFP4 under FLOOR of the leading groups of 16 blocks; returns how many
-/// blocks it did. The scale is `mx::block_scale`'s FLOOR rule in lanes: the
-/// biased exponent `max(e - 2, 0)` of the maximum's exponent field `e`, and
-/// the factor `1 / max(2^(biased - 127), 2^-126)`, the power of two whose
-/// exponent field is `min(254 - biased, 253)` (normal: `biased <= 252`).
-#[target_feature(enable = "avx512f,avx512bw,f16c")]
+/// blocks it did and whether they were all finite. The scale is `mx::block_scale`'s FLOOR rule in lanes: the
+/// biased exponent `max(e - 2, 0)` of the maximum's exponent field `e`.
+/// Groups whose every block has `e` in 6..=254 take [`e2m1_floor_codes`];
+/// the others (tiny blocks, where f32 subnormals could scale to a nonzero
+/// code, and non-finite ones) multiply by the factor
+/// `1 / max(2^(biased - 127), 2^-126)`, the power of two whose exponent
+/// field is `min(254 - biased, 253)` (normal: `biased <= 252`).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
 #[inline]
-fn mxfp4_floor_groups(blocks: &[[f32; 32]], scales: &mut [u8], outs: &mut [[u8; 16]]) -> usize {
+fn mxfp4_floor_groups(blocks: &[[f32; 32]], scales: &mut [u8], outs: &mut [[u8; 16]]) -> (usize, bool) {
     let abs = _mm512_set1_epi32(0x7fff_ffff);
-    let mut done = 0;
+    let (mut done, mut finite) = (0, true);
+    let far = blocks.len() * 32 >= super::avx512::STREAM_MIN;
     for ((g, s), o) in blocks.chunks_exact(16).zip(scales.chunks_exact_mut(16)).zip(outs.chunks_exact_mut(16)) {
-        let halves: [(__m512, __m512); 16] = std::array::from_fn(|j| load(&g[j]));
+        if far {
+            // Ahead of the hardware prefetcher, as the int8 kernels (see `avx512::PREFETCH`).
+            let ahead = g.as_ptr().cast::<f32>().wrapping_add(super::avx512::PREFETCH);
+            for line in (0..16 * 32).step_by(16) {
+                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line).cast());
+            }
+        }
+        // The blocks are read twice, the second time from L1: holding all 32
+        // vectors in registers would spill them to the stack instead.
         let m: [__m512i; 16] = std::array::from_fn(|j| {
-            let (lo, hi) = halves[j];
+            let (lo, hi) = load(&g[j]);
             _mm512_max_epu32(
                 _mm512_and_si512(_mm512_castps_si512(lo), abs),
                 _mm512_and_si512(_mm512_castps_si512(hi), abs),
@@ -387,23 +405,126 @@ fn mxfp4_floor_groups(blocks: &[[f32; 32]], scales: &mut [u8], outs: &mut [[u8; 
         });
         let e = _mm512_srli_epi32::<23>(block_maxima(&m));
         let biased = _mm512_max_epi32(_mm512_sub_epi32(e, _mm512_set1_epi32(2)), _mm512_setzero_si512());
-        let fexp = _mm512_min_epi32(_mm512_sub_epi32(_mm512_set1_epi32(254), biased), _mm512_set1_epi32(253));
-        let mut factors = [0f32; 16];
-        // SAFETY: `factors` holds 16 f32 and `s` 16 bytes.
-        unsafe {
-            _mm512_storeu_ps(factors.as_mut_ptr(), _mm512_castsi512_ps(_mm512_slli_epi32::<23>(fexp)));
-            _mm_storeu_si128(s.as_mut_ptr().cast(), _mm512_cvtepi32_epi8(biased));
-        }
-        for ((lo, hi), (f, o)) in halves.into_iter().zip(factors.into_iter().zip(o)) {
-            let f = _mm512_set1_ps(f);
-            let ql = pack_pairs(e2m1_codes(_mm512_mul_ps(lo, f)));
-            let qh = pack_pairs(e2m1_codes(_mm512_mul_ps(hi, f)));
-            // SAFETY: `o` has 16 bytes.
-            unsafe { _mm_storeu_si128(o.as_mut_ptr().cast(), _mm_unpacklo_epi64(ql, qh)) };
+        // SAFETY: `s` has 16 bytes.
+        unsafe { _mm_storeu_si128(s.as_mut_ptr().cast(), _mm512_cvtepi32_epi8(biased)) };
+        let finite_blocks = _mm512_cmple_epi32_mask(e, _mm512_set1_epi32(254));
+        finite &= finite_blocks == 0xFFFF;
+        if _mm512_cmpge_epi32_mask(e, _mm512_set1_epi32(6)) & finite_blocks == 0xFFFF {
+            let mut offsets = [0i32; 16];
+            // SAFETY: `offsets` holds 16 i32.
+            unsafe {
+                _mm512_storeu_si512(
+                    offsets.as_mut_ptr().cast(),
+                    _mm512_slli_epi32::<23>(_mm512_sub_epi32(e, _mm512_set1_epi32(5))),
+                )
+            };
+            for ((b, off), o) in g.chunks_exact(2).zip(offsets.chunks_exact(2)).zip(o.chunks_exact_mut(2)) {
+                let (b0, b1) = (load(&b[0]), load(&b[1]));
+                let (o0, o1) = (_mm512_set1_epi32(off[0]), _mm512_set1_epi32(off[1]));
+                let v = [b0.0, b0.1, b1.0, b1.1].map(|h| _mm512_castps_si512(h));
+                let codes = e2m1_floor_magnitudes([(v[0], o0), (v[1], o0), (v[2], o1), (v[3], o1)]);
+                // SAFETY: `o` is two blocks' 16 bytes, contiguous.
+                unsafe { _mm256_storeu_si256(o.as_mut_ptr().cast(), pack_two_blocks(codes, v)) };
+            }
+        } else {
+            let fexp = _mm512_min_epi32(_mm512_sub_epi32(_mm512_set1_epi32(254), biased), _mm512_set1_epi32(253));
+            let mut factors = [0f32; 16];
+            // SAFETY: `factors` holds 16 f32.
+            unsafe { _mm512_storeu_ps(factors.as_mut_ptr(), _mm512_castsi512_ps(_mm512_slli_epi32::<23>(fexp))) };
+            for ((b, f), o) in g.iter().zip(factors).zip(o) {
+                let (lo, hi) = load(b);
+                let f = _mm512_set1_ps(f);
+                let ql = pack_pairs(e2m1_codes(_mm512_mul_ps(lo, f)));
+                let qh = pack_pairs(e2m1_codes(_mm512_mul_ps(hi, f)));
+                // SAFETY: `o` has 16 bytes.
+                unsafe { _mm_storeu_si128(o.as_mut_ptr().cast(), _mm_unpacklo_epi64(ql, qh)) };
+            }
         }
         done += 16;
     }
-    done
+    (done, finite)
+}
+
+/// Two blocks' e2m1 codes packed two to a byte in value order, the first in
+/// the low nibble: 32 bytes. `magnitudes` are the codes without their sign
+/// (one per 32-bit lane, below 8) and `bits` the values, each as the two
+/// blocks' four 16-value halves. Narrowing by saturating packs keeps every
+/// magnitude, and each value's sign as the sign bit of a byte;
+/// it keeps each 128-bit lane's values in order, in pairs, so adjacent
+/// values share a 16-bit lane and pair up by one shift and OR; the packs
+/// interleave the 128-bit lanes, which one word permutation puts back.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
+#[inline]
+fn pack_two_blocks(magnitudes: [__m512i; 4], bits: [__m512i; 4]) -> __m256i {
+    let [m0, m1, m2, m3] = magnitudes;
+    let [b0, b1, b2, b3] = bits;
+    // Per 128-bit lane l: half 0's values 4l..4l+4, half 1's, half 2's, half 3's, as bytes.
+    let mags = _mm512_packus_epi16(_mm512_packus_epi32(m0, m1), _mm512_packus_epi32(m2, m3));
+    let signs = _mm512_packs_epi16(_mm512_packs_epi32(b0, b1), _mm512_packs_epi32(b2, b3));
+    // magnitude | (sign & 8): a byte's sign moved to its bit 3 (a 16-bit
+    // shift moves each byte's bit 7 to its own bit 3; the bits it brings in
+    // from the byte above are masked off).
+    let codes = _mm512_ternarylogic_epi32::<0xF8>(mags, _mm512_srli_epi16::<4>(signs), _mm512_set1_epi8(8));
+    // Byte 2i | byte 2i + 1 << 4 in the low byte of each 16-bit lane.
+    let pairs = _mm512_cvtepi16_epi8(_mm512_or_si512(codes, _mm512_srli_epi16::<4>(codes)));
+    // Word 4l + h (l the 128-bit lane, h the half) holds values 8l..8l+8 of
+    // half h; in order, word 4h + l.
+    const ORDER: [i16; 16] = [0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15];
+    // SAFETY: `ORDER` holds 16 i16.
+    let order = unsafe { _mm256_loadu_si256(ORDER.as_ptr().cast()) };
+    _mm256_permutexvar_epi16(order, pairs)
+}
+
+/// e2m1 code magnitudes (the sign left out) under FLOOR straight from the
+/// bits of four 16-value halves, each with its block's `off` =
+/// `(e - 5) << 23` for a block maximum of exponent field `e` in 6..=254:
+/// the magnitudes of scaling by the factor `2^(129 - e)` and [`e2m1_codes`].
+///
+/// Why it is exact. Scaling by a power of two only moves the exponent, so
+/// `w = |bits| - off` is the scaled magnitude's bits less those of 0.125,
+/// wherever the scaled value is a normal float of at least 0.125; the
+/// maximum scales into [4, 8), so `w < 6 << 23`. Anything smaller (f32
+/// subnormals too: below 2^-126, they scale below 2^-3 as `e >= 6`) gives
+/// `w <= 0`, raised to 1, and code 0, as rounding it would. `w >> 21` is
+/// the quarter-binade bucket (0.125-0.15625, ..., 7-8): within one bucket
+/// every value rounds (to nearest, ties to even, clamped at 6) to the same
+/// code, except its first value where that value is a tie that rounds down
+/// (0.25, 1.25, 2.5, 5), which is one code lower. So the code is the
+/// bucket's table entry less, for a value at the start of its bucket (`w`'s
+/// 21 low bits zero, which the raised 1 never is), the bucket's correction;
+/// such values are rare in real data, so the correction is looked up only
+/// when one of the 64 lanes has one. (Leaving out the subtraction, with a
+/// table rotated for each block's `e`, was slower: 9.7 -> 6.1 G/s.)
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
+#[inline]
+fn e2m1_floor_magnitudes(halves: [(__m512i, __m512i); 4]) -> [__m512i; 4] {
+    // Bucket k covers [0.125, 8) in quarter binades: four of 0.125-0.25, ..., four of 4-8.
+    const CODES: [i32; 32] =
+        [0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 7, 0, 0, 0, 0, 0, 0, 0, 0];
+    // One less at the first value of buckets 4 (0.25), 13 (1.25), 17 (2.5) and 21 (5).
+    const TIES_DOWN: [i32; 32] =
+        [0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    // SAFETY: each table holds 32 i32, two 16-lane loads.
+    let table = |t: &[i32; 32]| unsafe { (_mm512_loadu_si512(t.as_ptr().cast()), _mm512_loadu_si512(t.as_ptr().add(16).cast())) };
+    let (c_lo, c_hi) = table(&CODES);
+    let low = _mm512_set1_epi32(0x1F_FFFF);
+    let mut at_start = 0u16;
+    let mut w = [_mm512_setzero_si512(); 4];
+    let mut codes = [_mm512_setzero_si512(); 4];
+    for (i, (bits, off)) in halves.into_iter().enumerate() {
+        let u = _mm512_and_si512(bits, _mm512_set1_epi32(0x7fff_ffff));
+        w[i] = _mm512_max_epi32(_mm512_sub_epi32(u, off), _mm512_set1_epi32(1));
+        codes[i] = _mm512_permutex2var_epi32(c_lo, _mm512_srli_epi32::<21>(w[i]), c_hi);
+        at_start |= _mm512_testn_epi32_mask(w[i], low);
+    }
+    if at_start != 0 {
+        let (t_lo, t_hi) = table(&TIES_DOWN);
+        for (w, c) in w.into_iter().zip(&mut codes) {
+            let down = _mm512_maskz_permutex2var_epi32(_mm512_testn_epi32_mask(w, low), t_lo, _mm512_srli_epi32::<21>(w), t_hi);
+            *c = _mm512_sub_epi32(*c, down);
+        }
+    }
+    codes
 }
 
 /// OCP MXFP4 back to f32: element value times 2^(e - 127) (NaN for 0xFF),
@@ -411,7 +532,7 @@ fn mxfp4_floor_groups(blocks: &[[f32; 32]], scales: &mut [u8], outs: &mut [[u8; 
 ///
 /// # Safety
 /// The CPU must have AVX-512F and AVX-512BW (checked by the caller's dispatch).
-#[target_feature(enable = "avx512f,avx512bw,f16c")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
 pub(crate) unsafe fn dequantize_mxfp4(scales: &[u8], codes: &[u8], out: &mut [f32]) {
     let (blocks, _) = codes.as_chunks::<16>();
     let (outs, _) = out.as_chunks_mut::<32>();
@@ -441,7 +562,7 @@ pub(crate) unsafe fn dequantize_mxfp4(scales: &[u8], codes: &[u8], out: &mut [f3
 ///
 /// # Safety
 /// The CPU must have AVX-512F and AVX-512BW (checked by the caller's dispatch).
-#[target_feature(enable = "avx512f,avx512bw,f16c")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
 pub(crate) unsafe fn quantize_nf4(x: &[f32], block: usize, absmax: &mut [f32], packed: &mut [u8]) {
     if !block.is_multiple_of(16) || block == 0 {
         return crate::formats::nf4::quantize_blocks(x, block, absmax, packed);
@@ -478,7 +599,7 @@ pub(crate) unsafe fn quantize_nf4(x: &[f32], block: usize, absmax: &mut [f32], p
 ///
 /// # Safety
 /// The CPU must have AVX-512F and AVX-512BW (checked by the caller's dispatch).
-#[target_feature(enable = "avx512f,avx512bw,f16c")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
 pub(crate) unsafe fn dequantize_nf4(packed: &[u8], absmax: &[f32], block: usize, out: &mut [f32]) {
     if !block.is_multiple_of(16) || block == 0 {
         return crate::formats::nf4::dequantize_blocks(packed, absmax, block, out);
@@ -508,7 +629,7 @@ pub(crate) unsafe fn dequantize_nf4(packed: &[u8], absmax: &[f32], block: usize,
 ///
 /// # Safety
 /// The CPU must have AVX-512F and AVX-512BW (checked by the caller's dispatch).
-#[target_feature(enable = "avx512f,avx512bw,f16c")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
 pub(crate) unsafe fn quantize_nvfp4(x: &[f32], tensor_scale: Option<f32>, scales: &mut [u8], codes: &mut [u8]) {
     let abs_mask = _mm512_set1_epi32(0x7fff_ffff);
     let (blocks, _) = x.as_chunks::<16>();
@@ -529,7 +650,7 @@ pub(crate) unsafe fn quantize_nvfp4(x: &[f32], tensor_scale: Option<f32>, scales
 ///
 /// # Safety
 /// The CPU must have AVX-512F and AVX-512BW (checked by the caller's dispatch).
-#[target_feature(enable = "avx512f,avx512bw,f16c")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
 pub(crate) unsafe fn dequantize_nvfp4(scales: &[u8], tensor_scale: Option<f32>, codes: &[u8], out: &mut [f32]) {
     let table: [f32; 16] = std::array::from_fn(|c| MxElement::E2m1.decode(c as u8));
     // SAFETY: `table` holds 16 f32.
@@ -546,4 +667,14 @@ pub(crate) unsafe fn dequantize_nvfp4(scales: &[u8], tensor_scale: Option<f32>, 
         // SAFETY: `o` holds 16 f32.
         unsafe { _mm512_storeu_ps(o.as_mut_ptr(), _mm512_mul_ps(_mm512_permutexvar_ps(c, table), scale)) };
     }
+}
+
+/// Whether every value of `x` is finite (`formats_kernels::all_finite_body`
+/// compiled for this instruction set).
+///
+/// # Safety
+/// The CPU must have the features of this file's kernels (checked by the caller's dispatch).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
+pub(crate) unsafe fn all_finite(x: &[f32]) -> bool {
+    crate::arch::formats_kernels::all_finite_body(x)
 }
