@@ -78,6 +78,20 @@ fn special() -> Vec<f32> {
         v.extend(block(|k| [below, p, f32::from_bits(p.to_bits() + 1), p * 0.7][k % 4] * sign(k / 4)));
     }
     v.extend(block(|k| 1.0 + k as f32 * f32::EPSILON));
+    // Every e2m1 rounding boundary at many block scales: the 24 quarter-binade
+    // starts from 0.125 to 7 (the ties among them), with 1 ulp below and above,
+    // in blocks of maximum 6 * 2^s (so the scaled values are those).
+    let starts: Vec<f32> = (0..24).map(|k| 2f32.powi(k / 4 - 3) * (1.0 + (k % 4) as f32 / 4.0)).collect();
+    for s in [-123, -120, -77, -9, -2, -1, 0, 1, 2, 30, 100, 124, 125] {
+        let p = 2f32.powi(s);
+        for shift in [0i32, -1, 1] {
+            v.extend(block(|k| {
+                let t = if k < 24 { starts[k] } else { [0.25f32, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0, 6.0][k - 24] };
+                let t = if k == 31 { t } else { f32::from_bits((t.to_bits() as i32 + shift) as u32) };
+                t * p * sign(k / 3)
+            }));
+        }
+    }
     v
 }
 
@@ -185,15 +199,55 @@ fn check_mx(what: &str, bytes: usize, pick: impl Fn(&FormatKernels) -> QuantizeM
     for rule in [ScaleRule::Floor, ScaleRule::Ceil, ScaleRule::Even, ScaleRule::Rceil] {
         for_each_slice(32, |s, blocks, start| {
             let (mut want_s, mut want_c) = (vec![0u8; blocks], vec![0u8; bytes * blocks]);
-            scalar(s, rule, &mut want_s, &mut want_c);
+            assert!(scalar(s, rule, &mut want_s, &mut want_c), "{what} scalar: finite input reported non-finite");
             for t in &tables[..tables.len() - 1] {
                 let (mut got_s, mut got_c) = (vec![0xAAu8; blocks], vec![0xAAu8; bytes * blocks]);
-                pick(t)(s, rule, &mut got_s, &mut got_c);
+                let finite = pick(t)(s, rule, &mut got_s, &mut got_c);
                 let at = format!("{what} {} {rule:?}: {blocks} blocks from offset {start}: {s:?}", t.name);
+                assert!(finite, "finite input reported non-finite by {at}");
                 assert_eq!(got_s, want_s, "scales of {at}");
                 assert_eq!(got_c, want_c, "codes of {at}");
             }
         });
+    }
+}
+
+/// The MX kernels report a NaN or infinity wherever it is: in the first
+/// 16-block groups some kernels take at a time, in the blocks after them,
+/// and past the last whole block; every NaN form (quiet, signalling,
+/// negative) and both infinities, among finite blocks of every magnitude.
+#[test]
+fn mx_kernels_report_non_finite_values() {
+    let specials = [
+        f32::NAN,
+        -f32::NAN,
+        f32::from_bits(0x7f80_0001),
+        f32::from_bits(0xffbf_ffff),
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+    ];
+    let base = lcg(32 * 37 + 5, 3, 2.0);
+    for t in tables() {
+        for (what, pick) in [("mxfp4", t.quantize_mxfp4), ("mxfp8_e4m3", t.quantize_mxfp8_e4m3)] {
+            for rule in [ScaleRule::Floor, ScaleRule::Ceil, ScaleRule::Even, ScaleRule::Rceil] {
+                for at in [0, 1, 31, 32, 511, 512, 700, 1023, 1024, 1100, 32 * 37 - 1, 32 * 37 + 2] {
+                    for (i, &bad) in specials.iter().enumerate() {
+                        let mut x = base.clone();
+                        // Blocks of very different magnitudes, so every block-scale path is taken.
+                        for (j, v) in x.iter_mut().enumerate() {
+                            *v *= 2f32.powi((j / 32 * 37 % 250) as i32 - 125 + i as i32);
+                        }
+                        x[at] = bad;
+                        let (mut s, mut c) = (vec![0u8; 37], vec![0u8; 32 * 37]);
+                        assert!(
+                            !pick(&x, rule, &mut s, &mut c),
+                            "{what} {} {rule:?}: {bad} at {at} not reported",
+                            t.name
+                        );
+                    }
+                }
+            }
+        }
     }
 }
 

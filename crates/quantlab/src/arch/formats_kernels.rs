@@ -92,7 +92,9 @@ static SCALAR: FormatKernels = FormatKernels {
     dequantize_q4_0: ggml::dequantize_q4_0,
     quantize_gguf_mxfp4: ggml::quantize_mxfp4,
     dequantize_gguf_mxfp4: ggml::dequantize_mxfp4,
-    quantize_mxfp4: |x, rule, scales, codes| checked(all_finite_body, x, |x| mx::quantize(x, mx::MxElement::E2m1, rule, scales, codes)),
+    quantize_mxfp4: |x, rule, scales, codes| {
+        checked(all_finite_body, x, |x| mx::quantize(x, mx::MxElement::E2m1, rule, scales, codes))
+    },
     dequantize_mxfp4: |scales, codes, out| mx::dequantize(mx::MxElement::E2m1, scales, codes, out),
     quantize_mxfp8_e4m3: mxfp8_e4m3_scalar,
     quantize_nf4: nf4::quantize_blocks,
@@ -157,7 +159,11 @@ macro_rules! format_table {
 static AVX512: FormatKernels = FormatKernels {
     // SAFETY: as in `format_table!`: handed out only where the avx512 path was detected.
     quantize_mxfp8_e4m3: |x, rule, s, c| unsafe {
-        checked(|x| super::x86_64::formats_avx512::all_finite(x), x, |x| super::x86_64::formats_avx512::quantize_mxfp8_e4m3(x, rule, s, c))
+        checked(
+            |x| super::x86_64::formats_avx512::all_finite(x),
+            x,
+            |x| super::x86_64::formats_avx512::quantize_mxfp8_e4m3(x, rule, s, c),
+        )
     },
     // SAFETY: as in `format_table!`: handed out only where the avx512 path was detected.
     quantize_nf4: |x, block, a, p| unsafe { super::x86_64::formats_avx512::quantize_nf4(x, block, a, p) },
@@ -175,7 +181,11 @@ static AVX512: FormatKernels = FormatKernels {
 static AVX2: FormatKernels = FormatKernels {
     // SAFETY: as in `format_table!`: handed out only where the avx2 path was detected.
     quantize_mxfp8_e4m3: |x, rule, s, c| unsafe {
-        checked(|x| super::x86_64::formats_avx2::all_finite(x), x, |x| super::x86_64::formats_avx2::quantize_mxfp8_e4m3(x, rule, s, c))
+        checked(
+            |x| super::x86_64::formats_avx2::all_finite(x),
+            x,
+            |x| super::x86_64::formats_avx2::quantize_mxfp8_e4m3(x, rule, s, c),
+        )
     },
     // SAFETY: as above.
     quantize_nf4: |x, block, a, p| unsafe { super::x86_64::formats_avx2::quantize_nf4(x, block, a, p) },
@@ -193,7 +203,11 @@ static AVX2: FormatKernels = FormatKernels {
 static NEON: FormatKernels = FormatKernels {
     // SAFETY: as in `format_table!`: handed out only where the neon path was detected.
     quantize_mxfp8_e4m3: |x, rule, s, c| unsafe {
-        checked(|x| super::aarch64::formats_neon::all_finite(x), x, |x| super::aarch64::formats_neon::quantize_mxfp8_e4m3(x, rule, s, c))
+        checked(
+            |x| super::aarch64::formats_neon::all_finite(x),
+            x,
+            |x| super::aarch64::formats_neon::quantize_mxfp8_e4m3(x, rule, s, c),
+        )
     },
     // SAFETY: as above.
     quantize_nf4: |x, block, a, p| unsafe { super::aarch64::formats_neon::quantize_nf4(x, block, a, p) },

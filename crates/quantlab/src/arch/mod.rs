@@ -382,7 +382,8 @@ fn candidates() -> Vec<(&'static Kernels, bool)> {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::is_x86_feature_detected as has;
-        let avx512 = has!("avx512f") && has!("avx512bw") && has!("avx512dq") && has!("avx512vl") && has!("avx2") && has!("f16c");
+        let avx512 =
+            has!("avx512f") && has!("avx512bw") && has!("avx512dq") && has!("avx512vl") && has!("avx2") && has!("f16c");
         let bf16 = avx512 && has!("avx512bf16");
         paths.push((&x86_64::avx512fp16::KERNELS, bf16 && has!("avx512fp16")));
         paths.push((&x86_64::avx512bf16::KERNELS, bf16));
