@@ -388,13 +388,6 @@ fn mxfp4_floor_groups(blocks: &[[f32; 32]], scales: &mut [u8], outs: &mut [[u8; 
     let (mut done, mut finite) = (0, true);
     let far = blocks.len() * 32 >= super::avx512::STREAM_MIN;
     for ((g, s), o) in blocks.chunks_exact(16).zip(scales.chunks_exact_mut(16)).zip(outs.chunks_exact_mut(16)) {
-        if far {
-            // Ahead of the hardware prefetcher, as the int8 kernels (see `avx512::PREFETCH`).
-            let ahead = g.as_ptr().cast::<f32>().wrapping_add(super::avx512::PREFETCH);
-            for line in (0..16 * 32).step_by(16) {
-                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line).cast());
-            }
-        }
         // The blocks are read twice, the second time from L1: holding all 32
         // vectors in registers would spill them to the stack instead.
         // Magnitudes as unsigned integers, not `vrangeps`: that returns the
@@ -422,6 +415,16 @@ fn mxfp4_floor_groups(blocks: &[[f32; 32]], scales: &mut [u8], outs: &mut [[u8; 
                 )
             };
             for ((b, off), o) in g.chunks_exact(2).zip(offsets.chunks_exact(2)).zip(o.chunks_exact_mut(2)) {
+                if far {
+                    // Ahead of the hardware prefetcher, as the int8 kernels (see
+                    // `avx512::PREFETCH`), a few lines at a time: asking for a
+                    // whole group's 32 lines at its start took 2^24 values from
+                    // 9.2 to 4.8 G/s here.
+                    let ahead = b.as_ptr().cast::<f32>().wrapping_add(super::avx512::PREFETCH);
+                    for line in (0..64).step_by(16) {
+                        _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line).cast());
+                    }
+                }
                 let (b0, b1) = (load(&b[0]), load(&b[1]));
                 let (o0, o1) = (_mm512_set1_epi32(off[0]), _mm512_set1_epi32(off[1]));
                 let v = [b0.0, b0.1, b1.0, b1.1].map(|h| _mm512_castps_si512(h));
