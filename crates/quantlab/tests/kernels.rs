@@ -609,11 +609,19 @@ fn env_var_forces_the_path() {
     let best = quantlab::available_kernels()[0];
     let mut cases: Vec<(String, &str, Option<String>)> =
         quantlab::available_kernels().iter().map(|&k| (k.to_string(), k, None)).collect();
-    cases.push(("no-such-path".to_string(), best, None));
+    // A path that is not taken is said to be so where the choice is reported.
+    let refused = |p: &str, why: &str| Some(format!("(QUANTLAB_KERNEL={p} {why}; available: "));
+    cases.push(("no-such-path".to_string(), best, refused("no-such-path", "is not a kernel path")));
+    #[cfg(target_arch = "x86_64")]
+    for p in ["avx512fp16", "avx512bf16", "avx512", "avx2"] {
+        if !quantlab::available_kernels().contains(&p) {
+            cases.push((p.to_string(), best, refused(p, "cannot be run on this CPU")));
+        }
+    }
     for k in kernel_tables() {
         for v in k.quantize_variants {
-            let detail = format!("kernel detail: {}, int8 quantize {} (forced)", k.name, v.name);
-            cases.push((format!("{}:{}", k.name, v.name), k.name, Some(detail)));
+            let detail = Some(format!("kernel detail: {}, int8 quantize {} (forced)", k.name, v.name));
+            cases.push((format!("{}:{}", k.name, v.name), k.name, detail));
         }
     }
     // Under an emulator (scripts/test-aarch64.sh) the binary cannot run by

@@ -378,24 +378,72 @@ pub struct Kernels {
 /// Every path this build knows, best first, with whether this CPU can run it.
 /// The run-time checks here are what makes handing out a table safe.
 fn candidates() -> Vec<(&'static Kernels, bool)> {
-    let mut paths = Vec::new();
     #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::is_x86_feature_detected as has;
-        let avx512 =
-            has!("avx512f") && has!("avx512bw") && has!("avx512dq") && has!("avx512vl") && has!("avx2") && has!("f16c");
-        let bf16 = avx512 && has!("avx512bf16");
-        paths.push((&x86_64::avx512fp16::KERNELS, bf16 && has!("avx512fp16")));
-        paths.push((&x86_64::avx512bf16::KERNELS, bf16));
-        paths.push((&x86_64::avx512::KERNELS, avx512));
-        paths.push((&x86_64::avx2::KERNELS, has!("avx2") && has!("f16c")));
-    }
+    let mut paths = x86_paths(&|f| match f {
+        "avx512f" => std::arch::is_x86_feature_detected!("avx512f"),
+        "avx512bw" => std::arch::is_x86_feature_detected!("avx512bw"),
+        "avx512dq" => std::arch::is_x86_feature_detected!("avx512dq"),
+        "avx512vl" => std::arch::is_x86_feature_detected!("avx512vl"),
+        "avx512bf16" => std::arch::is_x86_feature_detected!("avx512bf16"),
+        "avx512fp16" => std::arch::is_x86_feature_detected!("avx512fp16"),
+        "avx2" => std::arch::is_x86_feature_detected!("avx2"),
+        "f16c" => std::arch::is_x86_feature_detected!("f16c"),
+        _ => false,
+    });
+    #[cfg(not(target_arch = "x86_64"))]
+    let mut paths = Vec::new();
     #[cfg(target_arch = "aarch64")]
     {
         paths.push((&aarch64::neon::KERNELS, std::arch::is_aarch64_feature_detected!("neon")));
     }
     paths.push((&scalar::KERNELS, true));
     paths
+}
+
+/// The x86-64 paths, best first, each with whether a CPU that has the
+/// features `has` says yes to can run it: apart from the detection, so a
+/// test can show which path another CPU (an Intel Xeon with AVX512-FP16, say)
+/// gets.
+#[cfg(target_arch = "x86_64")]
+fn x86_paths(has: &dyn Fn(&str) -> bool) -> Vec<(&'static Kernels, bool)> {
+    let avx512 = ["avx512f", "avx512bw", "avx512dq", "avx512vl", "avx2", "f16c"].into_iter().all(has);
+    let bf16 = avx512 && has("avx512bf16");
+    vec![
+        (&x86_64::avx512fp16::KERNELS, bf16 && has("avx512fp16")),
+        (&x86_64::avx512bf16::KERNELS, bf16),
+        (&x86_64::avx512::KERNELS, avx512),
+        (&x86_64::avx2::KERNELS, has("avx2") && has("f16c")),
+    ]
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod path_choice {
+    use super::x86_paths;
+
+    /// The path a CPU with these `/proc/cpuinfo` flags gets (Rust's names for them).
+    fn chosen(flags: &str) -> Vec<&'static str> {
+        let flags: Vec<&str> = flags.split_whitespace().collect();
+        x86_paths(&|f| flags.contains(&f)).into_iter().filter_map(|(k, ok)| ok.then_some(k.name)).collect()
+    }
+
+    #[test]
+    fn each_cpu_of_the_fleet_gets_its_best_path() {
+        // The Intel Xeon (family 6 model 207) of the speed issue: AVX512-FP16 and BF16.
+        let xeon = "f16c avx2 avx512f avx512dq avx512bw avx512vl avx512bf16 avx512fp16";
+        assert_eq!(chosen(xeon), ["avx512fp16", "avx512bf16", "avx512", "avx2"]);
+        // AMD Zen 5 (and Zen 4): BF16, no FP16.
+        let zen5 = "f16c avx2 avx512f avx512dq avx512bw avx512vl avx512bf16";
+        assert_eq!(chosen(zen5), ["avx512bf16", "avx512", "avx2"]);
+        // Skylake-X: AVX-512 without BF16; FP16 alone does not lift it past the BF16 path.
+        assert_eq!(chosen("f16c avx2 avx512f avx512dq avx512bw avx512vl"), ["avx512", "avx2"]);
+        assert_eq!(chosen("f16c avx2 avx512f avx512dq avx512bw avx512vl avx512fp16"), ["avx512", "avx2"]);
+        // Knights Landing (AVX-512F without BW/DQ/VL) and Haswell: AVX2.
+        assert_eq!(chosen("f16c avx2 avx512f"), ["avx2"]);
+        assert_eq!(chosen("f16c avx2"), ["avx2"]);
+        // AVX2 without F16C (never shipped, but the f16 kernels need it), and baseline x86-64.
+        assert!(chosen("avx2").is_empty());
+        assert!(chosen("sse2").is_empty());
+    }
 }
 
 fn select(forced: Option<&str>) -> &'static Kernels {
@@ -419,7 +467,13 @@ fn choice() -> &'static Choice {
             None => (None, None),
         };
         let kernels = select(path);
-        let detail = choose_variant(kernels, variant);
+        let mut detail = choose_variant(kernels, variant);
+        // A forced path this CPU cannot run is not taken: say so where the choice is reported.
+        if let Some(p) = path.filter(|&p| p != kernels.name) {
+            let known = candidates().iter().any(|(k, _)| k.name == p);
+            let why = if known { "cannot be run on this CPU" } else { "is not a kernel path" };
+            detail = format!("{detail} (QUANTLAB_KERNEL={p} {why}; available: {})", available_kernels().join(", "));
+        }
         Choice { kernels, detail }
     })
 }
