@@ -69,6 +69,18 @@ unsafe fn reduce_blocks(v: [__m512i; 8]) -> __m512i {
 unsafe fn chunk_sums(w: *const i8, x: *const i8, blocks: usize) -> __m512i {
     let flip = _mm512_set1_epi8(-128);
     let len = blocks * QK;
+    if blocks == LANES {
+        // A whole chunk: plain loads, no masks.
+        let mut v = [_mm512_setzero_si512(); 8];
+        for (m, v) in v.iter_mut().enumerate() {
+            // SAFETY: the caller's 512 bytes of each.
+            let (wv, xv) =
+                unsafe { (_mm512_loadu_si512(w.add(64 * m).cast()), _mm512_loadu_si512(x.add(64 * m).cast())) };
+            *v = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_xor_si512(wv, flip), xv);
+        }
+        // SAFETY: same features.
+        return unsafe { reduce_blocks(v) };
+    }
     let v: [__m512i; 8] = std::array::from_fn(|m| {
         // Masked-off bytes load as 0: x is 0 there, so the flipped weight's
         // 128 multiplies 0. A mask of 0 reads nothing (hence wrapping_add).
@@ -89,31 +101,54 @@ fn lanes(blocks: usize) -> __mmask16 {
     ((1u32 << blocks) - 1) as u16
 }
 
+/// Rows that share one pass over the activations' scales and offsets.
+const ROWS: usize = 2;
+
 /// # Safety
 /// The CPU must have AVX-512F, BW, VNNI and FMA.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,fma")]
 unsafe fn gemv_i8a8(codes: &[i8], scales: &[f32], x: &Q8Activations, y: &mut [f32]) {
-    let n = x.len();
     let rows = gemv_a8::i8a8_rows(codes.len(), scales.len(), x, y.len());
-    let (xq, d, off) = (x.codes().as_ptr(), x.scales().as_ptr(), x.offsets().as_ptr());
-    for (i, yi) in y[..rows].iter_mut().enumerate() {
-        let mut acc = _mm512_setzero_ps();
-        let mut b = 0;
-        while b < x.blocks() {
-            let m = (x.blocks() - b).min(LANES);
-            // SAFETY: row i's codes [32b, 32(b + m)) and the activations'
-            // blocks b..b + m are in bounds (`i8a8_rows`); masked loads read
-            // only lanes 0..m of the scales and offsets.
-            unsafe {
-                let s = chunk_sums(codes.as_ptr().add(i * n + b * QK), xq.add(b * QK), m);
-                let k = lanes(m);
-                let isum = _mm512_sub_epi32(s, _mm512_maskz_loadu_epi32(k, off.add(b).cast()));
-                acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, d.add(b)), _mm512_cvtepi32_ps(isum), acc);
-            }
-            b += m;
+    crate::arch::gemv::row_blocks::<ROWS>(rows, |i, block| {
+        // SAFETY: the caller's features; rows i..i + ROWS (or row i) are
+        // within `codes`, `scales` and `y` (`i8a8_rows`).
+        unsafe {
+            if block { rows_i8a8::<ROWS>(codes, scales, x, i, y) } else { rows_i8a8::<1>(codes, scales, x, i, y) }
         }
+    });
+}
+
+/// Rows `first..first + R` of the int8 x Q8_0 product, each row's chunks
+/// interleaved with the others' (independent chains for the out-of-order core).
+///
+/// # Safety
+/// The CPU must have AVX-512F, BW, VNNI and FMA; those rows must exist in
+/// `codes` (`x.len()` codes each), `scales` and `y`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,fma")]
+unsafe fn rows_i8a8<const R: usize>(codes: &[i8], scales: &[f32], x: &Q8Activations, first: usize, y: &mut [f32]) {
+    let n = x.len();
+    let (xq, d, off) = (x.codes().as_ptr(), x.scales().as_ptr(), x.offsets().as_ptr());
+    let mut acc = [_mm512_setzero_ps(); R];
+    let mut b = 0;
+    while b < x.blocks() {
+        let m = (x.blocks() - b).min(LANES);
+        // SAFETY: rows first..first + R's codes [32b, 32(b + m)) and the
+        // activations' blocks b..b + m are in bounds (the caller); masked
+        // loads read only lanes 0..m of the scales and offsets.
+        unsafe {
+            let k = lanes(m);
+            let (o, dv) = (_mm512_maskz_loadu_epi32(k, off.add(b).cast()), _mm512_maskz_loadu_ps(k, d.add(b)));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let s = chunk_sums(codes.as_ptr().add((first + r) * n + b * QK), xq.add(b * QK), m);
+                *acc = _mm512_fmadd_ps(dv, _mm512_cvtepi32_ps(_mm512_sub_epi32(s, o)), *acc);
+            }
+        }
+        b += m;
+    }
+    for (r, acc) in acc.iter().enumerate() {
         // SAFETY: same features.
-        *yi = unsafe { super::gemv_avx512::reduce16(acc) } * scales[i];
+        y[first + r] = unsafe { super::gemv_avx512::reduce16(*acc) } * scales[first + r];
     }
 }
 
