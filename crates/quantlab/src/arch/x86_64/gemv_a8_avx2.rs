@@ -67,10 +67,13 @@ unsafe fn block_partials<const VNNI: bool>(w: *const i8, x: *const i8) -> __m256
 /// The CPU must have AVX2 (and AVX-VNNI when `VNNI`); those blocks readable.
 #[inline(always)]
 unsafe fn group_sums<const VNNI: bool>(w: *const i8, stride: usize, x: *const i8, m: usize) -> __m256i {
+    // A plain loop: `std::array::from_fn`'s closure compiled to far slower code here.
     // SAFETY: the caller's features; block k < m is readable.
-    let v: [__m256i; GROUP] = std::array::from_fn(|k| unsafe {
-        if k < m { block_partials::<VNNI>(w.add(k * stride), x.add(k * QK)) } else { _mm256_setzero_si256() }
-    });
+    let mut v = [unsafe { _mm256_setzero_si256() }; GROUP];
+    for (k, v) in v.iter_mut().enumerate().take(m) {
+        // SAFETY: as above.
+        *v = unsafe { block_partials::<VNNI>(w.add(k * stride), x.add(k * QK)) };
+    }
     // SAFETY: the caller's features.
     unsafe {
         let pair32 = |a, b| _mm256_add_epi32(_mm256_unpacklo_epi32(a, b), _mm256_unpackhi_epi32(a, b));

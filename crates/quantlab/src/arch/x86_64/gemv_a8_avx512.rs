@@ -81,7 +81,10 @@ unsafe fn chunk_sums(w: *const i8, x: *const i8, blocks: usize) -> __m512i {
         // SAFETY: same features.
         return unsafe { reduce_blocks(v) };
     }
-    let v: [__m512i; 8] = std::array::from_fn(|m| {
+    // The last, short chunk. Plain loops throughout: `std::array::from_fn`'s
+    // closure compiled to far slower code here.
+    let mut v = [_mm512_setzero_si512(); 8];
+    for (m, v) in v.iter_mut().enumerate() {
         // Masked-off bytes load as 0: x is 0 there, so the flipped weight's
         // 128 multiplies 0. A mask of 0 reads nothing (hence wrapping_add).
         let k = mask64(len, 64 * m);
@@ -89,8 +92,8 @@ unsafe fn chunk_sums(w: *const i8, x: *const i8, blocks: usize) -> __m512i {
         let (wv, xv) = unsafe {
             (_mm512_maskz_loadu_epi8(k, w.wrapping_add(64 * m)), _mm512_maskz_loadu_epi8(k, x.wrapping_add(64 * m)))
         };
-        _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_xor_si512(wv, flip), xv)
-    });
+        *v = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_xor_si512(wv, flip), xv);
+    }
     // SAFETY: same features.
     unsafe { reduce_blocks(v) }
 }
@@ -158,7 +161,7 @@ unsafe fn rows_i8a8<const R: usize>(codes: &[i8], scales: &[f32], x: &Q8Activati
 unsafe fn gemv_q8a8(blocks: &[u8], x: &Q8Activations, y: &mut [f32]) {
     let rows = gemv_a8::q8a8_rows(blocks.len(), x, y.len());
     let nb = x.blocks();
-    let flip = _mm256_set1_epi8(-128);
+    let flip = _mm512_set1_epi8(-128);
     let (xq, d, off) = (x.codes().as_ptr(), x.scales().as_ptr(), x.offsets().as_ptr());
     for (i, yi) in y[..rows].iter_mut().enumerate() {
         let row = &blocks[i * nb * Q8_0_BYTES..(i + 1) * nb * Q8_0_BYTES];
@@ -168,34 +171,54 @@ unsafe fn gemv_q8a8(blocks: &[u8], x: &Q8Activations, y: &mut [f32]) {
             let m = (nb - b).min(LANES);
             let chunk = &row[b * Q8_0_BYTES..(b + m) * Q8_0_BYTES];
             // The blocks' f16 scales, 34 bytes apart: gathered through the stack.
-            let mut dw = [0u16; LANES];
-            for (dw, blk) in dw.iter_mut().zip(chunk.chunks_exact(Q8_0_BYTES)) {
-                *dw = u16::from_le_bytes([blk[0], blk[1]]);
-            }
-            let v: [__m512i; 8] = std::array::from_fn(|p| {
-                // Blocks 2p and 2p + 1 of the chunk, each 32 codes after its scale;
-                // a block past the last loads as zeros (and its x as zeros too).
-                let half = |blk: usize| {
-                    let k = if blk < m { u32::MAX } else { 0 };
-                    // SAFETY: a set mask reads block `blk`'s 32 codes, in `chunk`;
-                    // a zero mask reads nothing.
-                    unsafe {
-                        let wv = _mm256_maskz_loadu_epi8(k, chunk.as_ptr().wrapping_add(blk * Q8_0_BYTES + 2).cast());
-                        let xv = _mm256_maskz_loadu_epi8(k, xq.wrapping_add((b + blk) * QK).cast());
-                        (_mm256_xor_si256(wv, flip), xv)
+            // The blocks' f16 scales, 34 bytes apart: one masked gather of the
+            // dword at each block's start (its scale and first two codes), the
+            // low halves kept. Lanes past the last block stay 0.
+            let offsets = _mm512_mullo_epi32(
+                _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                _mm512_set1_epi32(Q8_0_BYTES as i32),
+            );
+            // SAFETY: lanes 0..m read 4 bytes at the start of block b + lane, in `chunk`.
+            let dw16 = _mm512_cvtepi32_epi16(unsafe {
+                _mm512_mask_i32gather_epi32::<1>(_mm512_setzero_si512(), lanes(m), offsets, chunk.as_ptr().cast())
+            });
+            // Register p: blocks 2p and 2p + 1 of the chunk, each 32 codes
+            // after its scale (two loads joined); their x codes are contiguous.
+            let mut v = [_mm512_setzero_si512(); 8];
+            let wp = chunk.as_ptr();
+            for (p, v) in v.iter_mut().enumerate() {
+                let (b0, b1) = (2 * p, 2 * p + 1);
+                // A block past the last loads as zeros, and so does its x (a
+                // zero mask reads nothing, hence wrapping_add); whole chunks
+                // load without masks.
+                let k = |blk: usize| if blk < m { u32::MAX } else { 0 };
+                // SAFETY: blocks b0 and b1 of the chunk, when they exist, are in
+                // `chunk`, and the activations' blocks b + b0, b + b1 in `xq`.
+                let (w0, w1, xv) = unsafe {
+                    if m == LANES {
+                        (
+                            _mm256_loadu_si256(wp.add(b0 * Q8_0_BYTES + 2).cast()),
+                            _mm256_loadu_si256(wp.add(b1 * Q8_0_BYTES + 2).cast()),
+                            _mm512_loadu_si512(xq.add((b + b0) * QK).cast()),
+                        )
+                    } else {
+                        let kx = u64::from(k(b0)) | (u64::from(k(b1)) << 32);
+                        (
+                            _mm256_maskz_loadu_epi8(k(b0), wp.wrapping_add(b0 * Q8_0_BYTES + 2).cast()),
+                            _mm256_maskz_loadu_epi8(k(b1), wp.wrapping_add(b1 * Q8_0_BYTES + 2).cast()),
+                            _mm512_maskz_loadu_epi8(kx, xq.wrapping_add((b + b0) * QK)),
+                        )
                     }
                 };
-                let ((w0, x0), (w1, x1)) = (half(2 * p), half(2 * p + 1));
-                let wv = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(w0), w1);
-                let xv = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(x0), x1);
-                _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, xv)
-            });
+                let wv = _mm512_xor_si512(_mm512_inserti64x4::<1>(_mm512_castsi256_si512(w0), w1), flip);
+                *v = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, xv);
+            }
             // SAFETY: the activations' blocks b..b + m are in bounds; masked
             // loads read only lanes 0..m of the scales and offsets.
             unsafe {
                 let k = lanes(m);
                 let isum = _mm512_sub_epi32(reduce_blocks(v), _mm512_maskz_loadu_epi32(k, off.add(b).cast()));
-                let dw = _mm512_cvtph_ps(_mm256_loadu_si256(dw.as_ptr().cast()));
+                let dw = _mm512_cvtph_ps(dw16);
                 let ds = _mm512_mul_ps(dw, _mm512_maskz_loadu_ps(k, d.add(b)));
                 acc = _mm512_fmadd_ps(ds, _mm512_cvtepi32_ps(isum), acc);
             }
