@@ -44,6 +44,20 @@
 //! scale, as it does in gguf-py).
 //!
 //! ```
+//! use quantlab::linear::{Activations, Linear};
+//! use quantlab::ndarray::Array2;
+//! let w = Array2::from_shape_fn((3, 64), |(i, j)| ((i * 64 + j) % 7) as f32 - 3.0);
+//! let layer = Linear::int8_per_channel(w.view(), None)?;
+//! let w8a8 = layer.clone().with_activations(Activations::Q8_0)?;
+//! let x: Vec<f32> = (0..64).map(|j| (j as f32 * 0.37).sin()).collect();
+//! let (mut a, mut b) = ([0f32; 3], [0f32; 3]);
+//! layer.matvec_into(&x, &mut a)?;
+//! w8a8.matvec_into(&x, &mut b)?;
+//! assert!(a.iter().zip(&b).all(|(a, b)| (a - b).abs() < 0.05 * (1.0 + a.abs())));
+//! # Ok::<(), quantlab::Error>(())
+//! ```
+//!
+//! ```
 //! use quantlab::linear::Linear;
 //! use quantlab::ndarray::array;
 //! let w = array![[0.5f32, -1.0, 0.25, 2.0], [1.0, 0.0, -0.5, 0.125]];
