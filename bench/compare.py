@@ -28,6 +28,15 @@ for zeroing a fresh output's pages. Then like for like without that cost:
 every side writes into one preallocated output (`np.copyto`, `Tensor.copy_`,
 `quantlab bench --reuse-output`, which uses `cast_into`). The difference
 between each side's two numbers is that page cost, printed for both.
+
+Then the matrix-vector product (`--gemv-size`, 4096 by default, repeatable;
+`--gemv-only` skips everything else): the same SIZE x SIZE weight as
+`quantlab bench` (its seeded values, regenerated here) times one vector, in
+PyTorch's dynamic quantized Linear (`torch.ao.nn.quantized.dynamic.Linear`,
+qint8 weights per output channel, fbgemm, activations quantized to uint8 per
+tensor inside each call) against quantlab's int8 weight x int8 activations
+(x quantized to Q8_0 inside each call) and int8 weight x f32; and f32
+`torch.mv` against quantlab's f32 rows. Times in ms, ratios peer / ours.
 """
 
 import argparse
@@ -274,12 +283,84 @@ def summary(ratios, runs):
     return failures
 
 
+def seeded(n):
+    """`quantlab bench`'s seeded values (bench.rs `seeded`: splitmix64, three
+    uniforms in [-1, 1) summed in f32), bit for bit, in chunks."""
+    golden = np.uint64(0x9E3779B97F4A7C15)
+    out = np.empty(n, dtype=np.float32)
+    chunk = 1 << 22
+    with np.errstate(over="ignore"):
+        for start in range(0, n, chunk):
+            m = min(chunk, n - start)
+            # Call c (0-based) sees state = golden * (c + 2): it starts at golden, then adds.
+            calls = np.arange(3 * start + 2, 3 * (start + m) + 2, dtype=np.uint64)
+            z = calls * golden
+            z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            z ^= z >> np.uint64(31)
+            u = ((z >> np.uint64(40)).astype(np.float32) / np.float32(1 << 24) * np.float32(2.0) - np.float32(1.0))
+            u = u.reshape(m, 3)
+            out[start:start + m] = (u[:, 0] + u[:, 1]) + u[:, 2]
+    return out
+
+
+# (our row, peer row): ratio = peer time / our time.
+GEMV_ROWS = [
+    ("int8 x int8 act", "torch dynamic qint8 Linear (fbgemm)"),
+    ("int8 per row", "torch dynamic qint8 Linear (fbgemm)"),
+    ("q8_0 x q8_0 act", "torch dynamic qint8 Linear (fbgemm)"),
+    ("f32 ndarray dot", "torch.mv f32"),
+    ("f32 matrixmultiply", "torch.mv f32"),
+]
+
+
+def gemv_peers(size):
+    """Seconds (best of) of PyTorch's one-vector products on the bench's weight, one thread."""
+    torch.set_num_threads(1)
+    torch.backends.quantized.engine = "fbgemm"
+    w = torch.from_numpy(seeded(size * size).reshape(size, size))
+    x = torch.from_numpy(seeded(size)[::-1].copy())
+    lin = torch.nn.Linear(size, size, bias=False)
+    with torch.no_grad():
+        lin.weight.copy_(w)
+    qconfig = {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig}
+    qlin = torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(lin), qconfig, dtype=torch.qint8)[0]
+    assert isinstance(qlin, torch.ao.nn.quantized.dynamic.Linear), type(qlin)
+    x1 = x.reshape(1, size)
+    with torch.inference_mode():
+        return {
+            "torch dynamic qint8 Linear (fbgemm)": best(lambda: qlin(x1)),
+            "torch.mv f32": best(lambda: torch.mv(w, x)),
+        }
+
+
+def gemv_report(size, ratios):
+    q = ours(1 << 16, "--gemv-size", str(size))
+    g = {k: v["seconds"] for k, v in q["gemv"].items()}
+    p = gemv_peers(size)
+    print(f"\nmatrix-vector product, {size} x {size} weight, one vector, one thread "
+          f"(quantlab gemv kernel: {q['kernel']}; ratio = peer time / quantlab time):")
+    print(f"{'quantlab':<22} {'ms':>9}  {'peer':<37} {'ms':>9} {'ratio':>7}")
+    for ours_row, peer in GEMV_ROWS:
+        if ours_row not in g:
+            continue
+        r = p[peer] / g[ours_row]
+        ratios.append((f"gemv {size} {ours_row} vs {peer}", r, None, ">="))
+        ratios.append((f"gemv {size} {ours_row} ms", g[ours_row] * 1e3, None, ">="))
+        ratios.append((f"gemv {size} {peer} ms", p[peer] * 1e3, None, ">="))
+        print(f"{ours_row:<22} {g[ours_row] * 1e3:>9.3f}  {peer:<37} {p[peer] * 1e3:>9.3f} {r:>6.2f}x")
+    return []
+
+
 def main():
     global EXE
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, action="append", help="element count (repeatable); default 2^24 and 2^16")
     ap.add_argument("--runs", type=int, default=1, help="rounds of the whole comparison (medians when > 1)")
     ap.add_argument("--ratios-json", type=Path, help="also write every round's ratios (and G/s) to this file")
+    ap.add_argument("--gemv-size", type=int, action="append",
+                    help="matrix-vector weight size (repeatable); default 4096, 0 for none")
+    ap.add_argument("--gemv-only", action="store_true", help="only the matrix-vector comparison")
     ap.add_argument("--exe", type=Path, help="the quantlab binary to run (default: build target/release/quantlab)")
     args = ap.parse_args()
     if args.exe:
@@ -291,8 +372,12 @@ def main():
     for r in range(args.runs):
         if args.runs > 1:
             print(f"\n=== round {r + 1} of {args.runs}")
-        for n in args.n or [1 << 24, 1 << 16]:
-            failures += report(n, ratios)
+        if not args.gemv_only:
+            for n in args.n or [1 << 24, 1 << 16]:
+                failures += report(n, ratios)
+        for size in args.gemv_size or [4096]:
+            if size > 0:
+                failures += gemv_report(size, ratios)
     if args.ratios_json:
         args.ratios_json.write_text(json.dumps(ratios))
     if args.runs > 1:

@@ -12,7 +12,8 @@
 //! quantized by [`quantlab::linear::Linear`] (int8 per row, int4 per group of
 //! 32 and 128, ggml Q8_0 and Q4_0 blocks, MXFP4, NVFP4 and NF4 (blocks of
 //! 64), and, when SIZE is a multiple of 256, Q4_K and Q6_K through the
-//! generic block path), each the best of the same runs,
+//! generic block path), each the best of the same runs; and int8 and Q8_0
+//! weights times int8 activations (x quantized to Q8_0 inside each timed run),
 //! with its speed-up over the faster f32 row.
 
 use std::hint::black_box;
@@ -23,7 +24,7 @@ use anyhow::{Result, bail};
 use half::{bf16, f16};
 use ndarray::{Array1, Array2, ArrayView1, Axis};
 use quantlab::formats::{BlockFormat, GgmlBlock};
-use quantlab::linear::Linear;
+use quantlab::linear::{Activations, Linear};
 use quantlab::{CastExt, CastOptions, DType, Element, QuantParams, QuantSpec, QuantizeExt, asymmetric_params};
 use serde_json::json;
 
@@ -145,8 +146,9 @@ fn write_gemv(size: usize, rows: &[GemvRow], out: &mut impl Write) -> Result<()>
     writeln!(out)?;
     writeln!(
         out,
-        "matrix-vector product: {size} x {size} weight times one f32 vector; gemv kernel: {}; one thread; best of >= {MIN_REPS} runs",
-        quantlab::gemv_kernel()
+        "matrix-vector product: {size} x {size} weight times one f32 vector; gemv kernel: {} (int8 activations: {}); one thread; best of >= {MIN_REPS} runs",
+        quantlab::gemv_kernel(),
+        quantlab::a8_kernel()
     )?;
     writeln!(out, "{:<22} {:>10} {:>11} {:>7} {:>7}", "weight", "ms", "weight MB", "GB/s", "x f32")?;
     for r in rows {
@@ -160,7 +162,8 @@ fn write_gemv(size: usize, rows: &[GemvRow], out: &mut impl Write) -> Result<()>
             f32_best / r.secs
         )?;
     }
-    writeln!(out, "(x f32: the faster f32 row's time over this row's; GB/s: weight bytes read per second)")?;
+    writeln!(out, "(x f32: the faster f32 row's time over this row's; GB/s: weight bytes read per second;")?;
+    writeln!(out, " \"x int8 act\"/\"x q8_0 act\": x quantized to Q8_0 in each run, products in integers)")?;
     Ok(())
 }
 
@@ -196,9 +199,15 @@ fn measure_gemv(size: usize) -> Result<Vec<GemvRow>> {
     ];
     let mut layers = vec![
         ("int8 per row", Linear::int8_per_channel(w.view(), None)?),
+        // W8A8: the time includes quantizing x to Q8_0 (gguf-py's quantizer).
+        ("int8 x int8 act", Linear::int8_per_channel(w.view(), None)?.with_activations(Activations::Q8_0)?),
         ("int4 g32", Linear::int4_per_group(w.view(), 32, None)?),
         ("int4 g128", Linear::int4_per_group(w.view(), 128, None)?),
         ("q8_0", Linear::block(w.view(), BlockFormat::Ggml(GgmlBlock::Q8_0), None)?),
+        (
+            "q8_0 x q8_0 act",
+            Linear::block(w.view(), BlockFormat::Ggml(GgmlBlock::Q8_0), None)?.with_activations(Activations::Q8_0)?,
+        ),
         ("q4_0", Linear::block(w.view(), BlockFormat::Ggml(GgmlBlock::Q4_0), None)?),
         ("mxfp4", Linear::block(w.view(), BlockFormat::parse("mxfp4")?, None)?),
         ("nvfp4", Linear::block(w.view(), BlockFormat::parse("nvfp4")?, None)?),

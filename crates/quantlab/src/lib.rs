@@ -54,6 +54,8 @@ pub mod prelude;
 
 #[doc(hidden)]
 pub use arch::gemv::{GemvKernels, gemv_kernel, gemv_tables};
+#[doc(hidden)]
+pub use arch::gemv_a8::{A8Kernels, Q8Activations, a8_kernel, a8_tables};
 pub use arch::kernel_detail;
 #[doc(hidden)]
 pub use arch::{Affine, Kernels, MinMax, kernel_tables};

@@ -26,6 +26,37 @@
 //! path gives the scalar reference's bits. An f32 weight goes through
 //! ndarray's matrix product (matrixmultiply) instead.
 //!
+//! # int8 activations (W8A8)
+//! [`Linear::with_activations`]`(`[`Activations::Q8_0`]`)` makes an int8 or
+//! Q8_0 layer quantize each input vector too, as PyTorch's dynamic quantized
+//! `Linear` (fbgemm) and llama.cpp (`vec_dot_q8_0_q8_0`) do: `x` becomes ggml
+//! Q8_0 blocks of 32 (gguf-py's quantizer: `d = amax / 127` as f16, codes
+//! `round(x / d)`), each block's dot with the weight codes is taken in exact
+//! integer arithmetic (VNNI `vpdpbusd`, AVX2 `vpmaddwd`, NEON `sdot`), and
+//! the block results are combined in a fixed f32 order (see `arch::gemv`),
+//! so every path gives the same bits. The accuracy cost: each activation is
+//! rounded to one of 255 levels of its block's range, an error of up to
+//! `amax / 254` per value (about 0.4 % of the block's largest magnitude,
+//! plus the f16 rounding of `d`); on random data the result's relative error
+//! grows from the weight quantization's alone by about 40 % (5.3e-3 to 7.4e-3 in
+//! `tests/linear_a8.rs`). Needs rows of a multiple of 32 and finite inputs
+//! (an input block larger than about 8.3e6 in magnitude gives an infinite f16
+//! scale, as it does in gguf-py).
+//!
+//! ```
+//! use quantlab::linear::{Activations, Linear};
+//! use quantlab::ndarray::Array2;
+//! let w = Array2::from_shape_fn((3, 64), |(i, j)| ((i * 64 + j) % 7) as f32 - 3.0);
+//! let layer = Linear::int8_per_channel(w.view(), None)?;
+//! let w8a8 = layer.clone().with_activations(Activations::Q8_0)?;
+//! let x: Vec<f32> = (0..64).map(|j| (j as f32 * 0.37).sin()).collect();
+//! let (mut a, mut b) = ([0f32; 3], [0f32; 3]);
+//! layer.matvec_into(&x, &mut a)?;
+//! w8a8.matvec_into(&x, &mut b)?;
+//! assert!(a.iter().zip(&b).all(|(a, b)| (a - b).abs() < 0.05 * (1.0 + a.abs())));
+//! # Ok::<(), quantlab::Error>(())
+//! ```
+//!
 //! ```
 //! use quantlab::linear::Linear;
 //! use quantlab::ndarray::array;
@@ -41,7 +72,8 @@
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
-use crate::arch::gemv::{LANES, MAX_BLOCK, gemv_kernels, i4_value};
+use crate::arch::gemv::{LANES, MAX_BLOCK, QK, gemv_kernels, i4_value};
+use crate::arch::gemv_a8::{Q8Activations, a8_kernels};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::formats::lut4::{Lut4, lut4};
@@ -76,6 +108,19 @@ pub enum Weight {
     Block(BlockQuantized),
 }
 
+/// What a layer multiplies its weight by (see the module's "int8 activations").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Activations {
+    /// The input as given (the default).
+    #[default]
+    F32,
+    /// The input quantized to ggml Q8_0 (int8 codes, one f16 scale per 32
+    /// values) and multiplied in integers: int8 and Q8_0 weights, rows of a
+    /// multiple of 32.
+    Q8_0,
+}
+
 /// `y = x · Wᵀ + b` with `W` held as [`Weight`] says.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Linear {
@@ -85,6 +130,8 @@ pub struct Linear {
     bias: Option<Array1<f32>>,
     /// MXFP4, NVFP4 and NF4 weights' value table and f32 block scales.
     lut4: Option<Lut4>,
+    /// How inputs are multiplied.
+    activations: Activations,
 }
 
 fn bad(reason: String) -> Error {
@@ -226,7 +273,49 @@ impl Linear {
             Weight::Block(q) => lut4(q),
             _ => None,
         };
-        Ok(Linear { out_features, in_features, weight, bias, lut4 })
+        Ok(Linear { out_features, in_features, weight, bias, lut4, activations: Activations::F32 })
+    }
+
+    /// This layer with its inputs multiplied as `activations` says. Errors
+    /// ([`Error::BadLayer`]) for [`Activations::Q8_0`] unless the weight is
+    /// int8 ([`Weight::Int8`]) or ggml Q8_0 blocks and `in_features` is a
+    /// multiple of 32.
+    pub fn with_activations(mut self, activations: Activations) -> Result<Self> {
+        if activations == Activations::Q8_0 {
+            let fits = match &self.weight {
+                Weight::Int8 { .. } => true,
+                Weight::Block(q) => q.format == BlockFormat::Ggml(GgmlBlock::Q8_0),
+                _ => false,
+            };
+            if !fits {
+                return Err(bad(format!(
+                    "int8 (Q8_0) activations need an int8 or Q8_0 weight, not {}",
+                    self.weight_name()
+                )));
+            }
+            if !self.in_features.is_multiple_of(QK) {
+                return Err(bad(format!(
+                    "int8 (Q8_0) activations come in blocks of {QK}: rows of {} values do not fit",
+                    self.in_features
+                )));
+            }
+        }
+        self.activations = activations;
+        Ok(self)
+    }
+
+    /// How this layer multiplies its inputs.
+    pub fn activations(&self) -> Activations {
+        self.activations
+    }
+
+    fn weight_name(&self) -> &'static str {
+        match &self.weight {
+            Weight::F32(_) => "f32",
+            Weight::Int8 { .. } => "int8",
+            Weight::Int4 { .. } => "int4",
+            Weight::Block(q) => q.format.name(),
+        }
     }
 
     /// Inputs per row of `x`.
@@ -294,6 +383,9 @@ impl Linear {
                 right: vec![self.in_features, self.out_features],
             });
         }
+        if self.activations == Activations::Q8_0 {
+            return self.matvec_q8_activations(x, y);
+        }
         let k = gemv_kernels();
         match &self.weight {
             Weight::F32(w) => {
@@ -335,6 +427,27 @@ impl Linear {
                 // `checked` gives NVFP4 and NF4 their tables.
                 (other, None) => return Err(unsupported(other)),
             },
+        }
+        if let Some(b) = &self.bias {
+            y.iter_mut().zip(b).for_each(|(y, b)| *y += b);
+        }
+        Ok(())
+    }
+
+    /// [`Linear::matvec_into`] with `x` quantized to Q8_0 (sizes checked there).
+    fn matvec_q8_activations(&self, x: &[f32], y: &mut [f32]) -> Result<()> {
+        // gguf-py's quantizer would turn a NaN into a finite code: refuse it.
+        if let Some(index) = x.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFinite { what: "int8 (Q8_0) activations", value: x[index].to_string(), index });
+        }
+        // `with_activations` checked that rows are whole blocks (and there is one).
+        let xa =
+            Q8Activations::quantize(x).ok_or_else(|| bad(format!("int8 (Q8_0) activations of {} values", x.len())))?;
+        let k = a8_kernels();
+        match &self.weight {
+            Weight::Int8 { codes, scales } => (k.gemv_i8)(codes, scales, &xa, y),
+            Weight::Block(q) if q.format == BlockFormat::Ggml(GgmlBlock::Q8_0) => (k.gemv_q8_0)(&q.data, &xa, y),
+            _ => return Err(bad(format!("int8 (Q8_0) activations on a {} weight", self.weight_name()))),
         }
         if let Some(b) = &self.bias {
             y.iter_mut().zip(b).for_each(|(y, b)| *y += b);

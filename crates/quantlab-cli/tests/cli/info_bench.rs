@@ -106,13 +106,15 @@ fn bench_json_has_the_contracted_shape() {
 
 /// The matrix-vector rows: every weight format, in one run, with numbers that
 /// parse (the last two, the K-quants, only when the size is a multiple of 256).
-const GEMV_ROWS: [&str; 12] = [
+const GEMV_ROWS: [&str; 14] = [
     "f32 ndarray dot",
     "f32 matrixmultiply",
     "int8 per row",
+    "int8 x int8 act",
     "int4 g32",
     "int4 g128",
     "q8_0",
+    "q8_0 x q8_0 act",
     "q4_0",
     "mxfp4",
     "nvfp4",
@@ -127,11 +129,11 @@ fn bench_prints_the_matrix_vector_rows() {
     let head = out.lines().position(|l| l.starts_with("matrix-vector product: 256 x 256 weight")).expect(&out);
     assert!(out.lines().nth(head).unwrap().contains(&format!("gemv kernel: {}", quantlab::gemv_kernel())), "{out}");
     let rows: Vec<&str> = out.lines().skip(head + 2).take(GEMV_ROWS.len()).collect();
-    // Weight sizes: 256 * 256 values at 32 bits, 8 (+ an f32 scale a row), 4 (+ one per 32 or 128), 8.5, 4.5,
-    // 4.25, 4.5 (+ 4 bytes), 4.5, 4.5 and 6.5625.
+    // Weight sizes: 256 * 256 values at 32 bits, 8 (+ an f32 scale a row; twice: f32 and int8 activations),
+    // 4 (+ one per 32 or 128), 8.5 (twice), 4.5, 4.25, 4.5 (+ 4 bytes), 4.5, 4.5 and 6.5625.
     let mb = [
-        0.262144, 0.262144, 0.06656, 0.04096, 0.034816, 0.069632, 0.036864, 0.034816, 0.036868, 0.036864, 0.036864,
-        0.05376,
+        0.262144, 0.262144, 0.06656, 0.06656, 0.04096, 0.034816, 0.069632, 0.069632, 0.036864, 0.034816, 0.036868,
+        0.036864, 0.036864, 0.05376,
     ];
     for ((row, name), want_mb) in rows.iter().zip(GEMV_ROWS).zip(mb) {
         let nums: Vec<f64> = row

@@ -20,6 +20,44 @@
 //! padded lane adds `fma(0, 0, acc) = acc` (an accumulator that starts at `+0.0` is never
 //! `-0.0`, so adding `+0.0` leaves it unchanged).
 //!
+//! # int8 activations (W8A8; `arch::gemv_a8`)
+//! The other contract, that of PyTorch's dynamic quantized `Linear` (fbgemm)
+//! and llama.cpp's `vec_dot_q8_0_q8_0`: `x` (a multiple of 32 values) is
+//! first quantized as ggml Q8_0 by quantlab's own quantizer (byte-exact with
+//! gguf-py): block `b` gets `d_b = amax / 127` stored as f16 (used as the f32
+//! it converts to, exactly) and 32 codes `xq = round(x / d)`. Then, for row
+//! `i` and block `b`, `isum = Σ_k w[i][32b + k] · xq[32b + k]` is taken in
+//! i32, where it is exact (at most `32 · 128 · 128 = 2^19` in magnitude, so
+//! any order of integer adds gives the same number, and so does its
+//! conversion to f32). The blocks are combined in f32 in one fixed order,
+//! 16 lanes as above but one block to a lane:
+//! - int8 weights (one scale `s_i` a row): `acc[b % 16] = fma(d_b, isum as
+//!   f32, acc[b % 16])` for increasing `b`, all lanes from `+0.0`; the same
+//!   lane tree; `y[i] = acc[0] · s_i`.
+//! - Q8_0 weights (block scale `dw` as f32): `acc[b % 16] = fma(dw · d_b,
+//!   isum as f32, acc[b % 16])` (the product of the two scales rounded to
+//!   f32 first, as llama.cpp does); the lane tree; `y[i] = acc[0]`.
+//!
+//! Lanes past the last block stay `+0.0`, so a SIMD path that pads a short
+//! last group of blocks with zero sums and zero scales adds `fma(0, 0, acc) =
+//! acc`. Every path (scalar, AVX-512 VNNI, AVX-VNNI, AVX2, NEON with and
+//! without `sdot`) gives the scalar reference's bits. What it costs in
+//! accuracy: each activation is rounded to one of 255 levels of its block's
+//! range (a relative error up to `1/254` of the block's largest magnitude,
+//! about 0.2 %, plus the f16 rounding of `d`), on top of the weight's own
+//! quantization; the sum itself adds no error beyond the f32 combination.
+//!
+//! # Why not AMX
+//! AMX (`tdpbssd`, int8 tiles of 16 rows × 64 bytes) multiplies a 16 × 64
+//! tile of one operand by a 64 × 16 tile of the other. A matrix-vector
+//! product has one activation vector: it fills 1 of the 16 rows of its tile,
+//! so 15/16 of the tile work is spent on zeros, the weight still has to be
+//! re-laid out (VNNI-packed in groups of 4 rows) for `tdpbssd`, and the
+//! product stays bound by reading the weight from memory, which AVX-512 VNNI
+//! already keeps up with. AMX pays off for batches of 16 or more vectors (a
+//! matrix-matrix product); this CPU (AMD Zen 5) has no AMX, so nothing here
+//! could be run or measured, and none is used.
+//!
 //! Which table runs follows [`super::kernels`] (so `QUANTLAB_KERNEL` forces
 //! these too): the decision is made once, in `arch/mod.rs`.
 
@@ -326,12 +364,14 @@ pub(crate) fn gemv_kernels() -> &'static GemvKernels {
         let tables = gemv_tables();
         // `avx512bf16` and `avx512fp16` are AVX-512 paths with one more
         // conversion instruction: their matrix-vector kernels are AVX-512's.
-        let rank = |name: &str| {
-            let family = if name.starts_with("avx512") { "avx512" } else { name };
-            ["avx512", "avx2", "neon", "scalar"].iter().position(|n| *n == family).unwrap_or(3)
-        };
-        tables.iter().copied().find(|t| rank(t.name) >= rank(chosen)).unwrap_or(&SCALAR)
+        tables.iter().copied().find(|t| family_rank(t.name) >= family_rank(chosen)).unwrap_or(&SCALAR)
     })
+}
+
+/// Where a path's family stands, best first: `avx512*` 0, `avx2` 1, `neon` 2, else 3.
+pub(crate) fn family_rank(name: &str) -> usize {
+    let family = if name.starts_with("avx512") { "avx512" } else { name };
+    ["avx512", "avx2", "neon", "scalar"].iter().position(|n| *n == family).unwrap_or(3)
 }
 
 /// The name of the matrix-vector path [`crate::linear::Linear`] runs: that of

@@ -122,6 +122,7 @@ mod aarch64;
 pub(crate) mod formats_kernels;
 pub(crate) mod fp8;
 pub(crate) mod gemv;
+pub(crate) mod gemv_a8;
 pub(crate) mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;

@@ -2,5 +2,6 @@
 
 pub(crate) mod formats_neon;
 pub(crate) mod fp8_neon;
+pub(crate) mod gemv_a8_neon;
 pub(crate) mod gemv_neon;
 pub(crate) mod neon;

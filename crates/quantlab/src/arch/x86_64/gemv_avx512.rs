@@ -32,7 +32,7 @@ pub(crate) static GEMV: GemvKernels = GemvKernels {
 /// The CPU must have AVX-512F.
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn reduce16(v: __m512) -> f32 {
+pub(super) unsafe fn reduce16(v: __m512) -> f32 {
     let lo = _mm512_castps512_ps256(v);
     let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)));
     // SAFETY: AVX-512F implies AVX.

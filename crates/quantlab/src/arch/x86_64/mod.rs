@@ -10,5 +10,7 @@ pub(crate) mod formats_avx2;
 pub(crate) mod formats_avx512;
 pub(crate) mod fp8_avx2;
 pub(crate) mod fp8_avx512;
+pub(crate) mod gemv_a8_avx2;
+pub(crate) mod gemv_a8_avx512;
 pub(crate) mod gemv_avx2;
 pub(crate) mod gemv_avx512;
