@@ -36,6 +36,7 @@ fn simd() -> Vec<&'static Kernels> {
                     name,
                     quantize_i8: v.quantize_i8,
                     quantize_u8: v.quantize_u8,
+                    quantize_pack4_symmetric: v.quantize_pack4_symmetric,
                     ..*k
                 })));
             }
@@ -306,6 +307,88 @@ fn symmetric_near_ties_match_scalar() {
         assert!(symmetric_groups_match_scalar(k, &x, G, groups), "{}", k.name);
     }
     assert!(differ > 50, "only {differ} values round differently by the reciprocal: the test lost its teeth");
+}
+
+/// `groups` groups of `group` values for symmetric 4 bits, each group of
+/// its own kind (chosen by `rng`): near-normal values of a random magnitude;
+/// values on and beside the rounding ties of its scale (its largest
+/// magnitude `m` set, so the scale is `m / 7` for int4 and `m` for the
+/// (-2, 1) limits the tests also use); magnitudes near f32::MAX (whose
+/// reciprocal of `m / 1` is subnormal); subnormals and zeros only (scale
+/// EPSILON); and all zeros.
+fn symmetric_test_groups(rng: &mut Rng, group: usize, groups: usize) -> Vec<f32> {
+    let mut x = Vec::with_capacity(group * groups);
+    let unit = |rng: &mut Rng| (rng.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0;
+    for _ in 0..groups {
+        let m = f32::from_bits(0x3000_0000 + (rng.next() % 0x1800_0000) as u32);
+        let start = x.len();
+        match rng.next() % 6 {
+            0 | 1 => x.extend((0..group).map(|_| m * (unit(rng) + unit(rng) + unit(rng)) / 3.0)),
+            2 | 3 => {
+                // At least 2^-15, so that the scale is m / qmax, not EPSILON
+                // (whose ties would lie beyond m).
+                let m = m.max(f32::from_bits(0x3800_0000));
+                let qmax = if rng.next().is_multiple_of(2) { 7.0 } else { 1.0 };
+                let s = m / qmax;
+                x.push(if rng.next().is_multiple_of(2) { m } else { -m });
+                while x.len() < start + group {
+                    let k = (rng.next() % (2 * qmax as u64)) as f32 - qmax;
+                    let tie = (k + 0.5) * s;
+                    let v = f32::from_bits(tie.to_bits().wrapping_add_signed((rng.next() % 7) as i32 - 3));
+                    if v.abs() <= m {
+                        x.push(v);
+                    }
+                }
+            }
+            4 => x.extend((0..group).map(|_| f32::MAX * unit(rng))),
+            _ => x.extend((0..group).map(|i| match rng.next() % 3 {
+                0 => f32::from_bits((rng.next() as u32) & 0x807F_FFFF),
+                1 if i % 2 == 0 => -0.0,
+                _ => 0.0,
+            })),
+        }
+        // Not always at the front: the group's largest magnitude anywhere.
+        let at = start + (rng.next() % group as u64) as usize;
+        x.swap(start, at);
+    }
+    x
+}
+
+/// Symmetric int4 on many groups of multiples of 128 values (the AVX-512
+/// VBMI kernel's blocks of up to 16 groups, partial blocks, one-group blocks
+/// of 2048), with ties, huge and tiny groups, then with one NaN or infinity
+/// in a later group.
+#[test]
+fn symmetric_blocks_of_groups_match_scalar() {
+    let mut rng = Rng(23);
+    for group in [128, 256, 384, 2048] {
+        for groups in [1, 2, 15, 16, 17, 40] {
+            let mut x = symmetric_test_groups(&mut rng, group, groups);
+            for k in simd() {
+                assert!(symmetric_groups_match_scalar(k, &x, group, groups), "{} G={group} groups={groups}", k.name);
+            }
+            let g = (rng.next() % groups as u64) as usize;
+            x[g * group + (rng.next() % group as u64) as usize] = [f32::NAN, f32::INFINITY, -f32::INFINITY][g % 3];
+            for k in simd() {
+                assert!(!symmetric_groups_match_scalar(k, &x, group, groups), "{} G={group} groups={groups}", k.name);
+            }
+        }
+    }
+}
+
+/// The same past 4 Mi values, where the AVX-512 kernel for groups of 128
+/// takes each group in one pass, prefetching.
+#[test]
+fn large_symmetric_groups_match_scalar() {
+    let (group, groups) = (128, (4 << 20) / 128 + 3);
+    let mut x = symmetric_test_groups(&mut Rng(29), group, groups);
+    for k in simd() {
+        assert!(symmetric_groups_match_scalar(k, &x, group, groups), "{}", k.name);
+    }
+    x[(groups - 2) * group + 5] = f32::NAN;
+    for k in simd() {
+        assert!(!symmetric_groups_match_scalar(k, &x, group, groups), "{}", k.name);
+    }
 }
 
 #[test]
