@@ -11,23 +11,15 @@ use quantlab::formats::{BlockFormat, GgmlBlock};
 use quantlab::linear::{Linear, Weight};
 use quantlab::{DType, Error, GemvKernels, QuantSpec, QuantizeExt, gemv_kernel, gemv_tables};
 
+mod common;
+use common::values;
+
 fn scalar() -> &'static GemvKernels {
     gemv_tables().into_iter().find(|k| k.name == "scalar").expect("scalar is always available")
 }
 
 fn simd() -> Vec<&'static GemvKernels> {
     gemv_tables().into_iter().filter(|k| k.name != "scalar").collect()
-}
-
-/// A deterministic spread of values (a small LCG; no randomness crate needed).
-fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 4.0
-        })
-        .collect()
 }
 
 fn codes_i8(n: usize, seed: u64) -> Vec<i8> {

@@ -15,23 +15,15 @@ use quantlab::linear::{Activations, Linear, Weight};
 use quantlab::{A8Kernels, Error, Q8Activations, a8_kernel, a8_tables, gemv_kernel};
 use safetensors::SafeTensors;
 
+mod common;
+use common::values;
+
 fn scalar() -> &'static A8Kernels {
     a8_tables().into_iter().find(|k| k.name == "scalar").expect("scalar is always available")
 }
 
 fn simd() -> Vec<&'static A8Kernels> {
     a8_tables().into_iter().filter(|k| k.name != "scalar").collect()
-}
-
-/// A deterministic spread of values (a small LCG).
-fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 4.0
-        })
-        .collect()
 }
 
 /// int8 codes over the whole range, whole blocks of -128 and 127 in places.
