@@ -321,6 +321,66 @@ fn mxfp4_dequantize_kernels_match_the_scalar_reference() {
     }
 }
 
+/// MXFP8 dequantize of every code byte under every scale byte (0 is
+/// 2^-127, a subnormal, and 0xFF NaN, so NaN codes meet NaN scales and
+/// products overflow, round and go subnormal), then random blocks with
+/// scales stepping through every byte, at several block counts and from
+/// block offsets 0 and 1.
+fn check_mxfp8_dequantize(what: &str, pick: impl Fn(&FormatKernels) -> fn(&[u8], &[u8], &mut [f32])) {
+    let tables = tables();
+    let scalar = pick(tables.last().unwrap());
+    // Block k of a scale holds codes 32k..32k+32: 8 blocks of every code, for each of the 256 scales.
+    let mut scales: Vec<u8> = (0..=255u8).flat_map(|s| [s; 8]).collect();
+    let mut codes: Vec<u8> = (0..256).flat_map(|_| 0..=255u8).collect();
+    let random = packed(32);
+    scales.extend((0..random.len() / 32).map(|i| (i * 37 % 256) as u8));
+    codes.extend(random);
+    let blocks = scales.len();
+    assert_eq!(codes.len(), 32 * blocks);
+    for n in [0, 1, 2, 3, 7, 9, 17, blocks - 1] {
+        for start in [0, 1] {
+            let (s, c) = (&scales[start..start + n], &codes[32 * start..32 * (start + n)]);
+            let mut want = vec![0f32; 32 * n];
+            scalar(s, c, &mut want);
+            for t in &tables[..tables.len() - 1] {
+                let mut got = vec![f32::from_bits(0x7fc0_dead); 32 * n];
+                pick(t)(s, c, &mut got);
+                // The first lane that differs, with its scale and code (not all 70000 values).
+                let bad = bits(&got).iter().zip(bits(&want)).position(|(g, w)| *g != w);
+                if let Some(i) = bad {
+                    panic!(
+                        "{what} {}: {n} blocks from block {start}: value {i} (scale {:#04x}, code {:#04x}) is {:#010x}, not {:#010x}",
+                        t.name,
+                        s[i / 32],
+                        c[i],
+                        got[i].to_bits(),
+                        want[i].to_bits()
+                    );
+                }
+            }
+        }
+    }
+    // Output or codes shorter than the other: the kernels stop at the shorter, writing nothing past it.
+    for t in &tables {
+        let mut got = vec![1f32; 32 * 3 + 5];
+        pick(t)(&scales[..5], &codes[..32 * 3 + 7], &mut got);
+        assert!(got[32 * 3..].iter().all(|&v| v == 1.0), "{what} {}: wrote past the whole blocks", t.name);
+        let mut got = vec![1f32; 32 * 4];
+        pick(t)(&scales[..2], &codes[..32 * 4], &mut got);
+        assert!(got[64..].iter().all(|&v| v == 1.0), "{what} {}: wrote past the scales", t.name);
+    }
+}
+
+#[test]
+fn mxfp8_e4m3_dequantize_kernels_match_the_scalar_reference() {
+    check_mxfp8_dequantize("mxfp8_e4m3", |t| t.dequantize_mxfp8_e4m3);
+}
+
+#[test]
+fn mxfp8_e5m2_dequantize_kernels_match_the_scalar_reference() {
+    check_mxfp8_dequantize("mxfp8_e5m2", |t| t.dequantize_mxfp8_e5m2);
+}
+
 #[test]
 fn the_inputs_reach_the_edges_they_are_meant_to() {
     // The ties above are ties: at d = 1 (amax 127), 15.5 is half way.

@@ -61,6 +61,10 @@ pub struct FormatKernels {
     /// torchao 0.18 `to_mx` MXFP8 with e4m3fn elements (one byte a code; the
     /// scalar reference on paths without a kernel of their own).
     pub quantize_mxfp8_e4m3: QuantizeMx,
+    /// torchao 0.18 `to_dtype` of MXFP8 with e4m3fn elements.
+    pub dequantize_mxfp8_e4m3: DequantizeMx,
+    /// torchao 0.18 `to_dtype` of MXFP8 with e5m2 elements.
+    pub dequantize_mxfp8_e5m2: DequantizeMx,
     /// bitsandbytes 0.50 CPU `quantize_4bit` NF4, whole blocks (the scalar
     /// reference on paths without a kernel of their own).
     pub quantize_nf4: QuantizeNf4,
@@ -97,6 +101,8 @@ static SCALAR: FormatKernels = FormatKernels {
     },
     dequantize_mxfp4: |scales, codes, out| mx::dequantize(mx::MxElement::E2m1, scales, codes, out),
     quantize_mxfp8_e4m3: mxfp8_e4m3_scalar,
+    dequantize_mxfp8_e4m3: |scales, codes, out| mx::dequantize(mx::MxElement::E4m3, scales, codes, out),
+    dequantize_mxfp8_e5m2: |scales, codes, out| mx::dequantize(mx::MxElement::E5m2, scales, codes, out),
     quantize_nf4: nf4::quantize_blocks,
     dequantize_nf4: nf4::dequantize_blocks,
     quantize_nvfp4: nvfp4::quantize,
@@ -144,6 +150,10 @@ macro_rules! format_table {
             // SAFETY: as above.
             dequantize_mxfp4: |s, c, out| unsafe { k::dequantize_mxfp4(s, c, out) },
             quantize_mxfp8_e4m3: mxfp8_e4m3_scalar,
+            // SAFETY: as above.
+            dequantize_mxfp8_e4m3: |s, c, out| unsafe { k::dequantize_mxfp8_e4m3(s, c, out) },
+            // SAFETY: as above.
+            dequantize_mxfp8_e5m2: |s, c, out| unsafe { k::dequantize_mxfp8_e5m2(s, c, out) },
             quantize_nf4: nf4::quantize_blocks,
             dequantize_nf4: nf4::dequantize_blocks,
             quantize_nvfp4: nvfp4::quantize,

@@ -566,6 +566,12 @@ impl BlockQuantized {
             (BlockFormat::Mx { element: MxElement::E2m1, .. }, Scales::E8m0(s)) => {
                 (kernels().dequantize_mxfp4)(s, &self.data, &mut out)
             }
+            (BlockFormat::Mx { element: MxElement::E4m3, .. }, Scales::E8m0(s)) => {
+                (kernels().dequantize_mxfp8_e4m3)(s, &self.data, &mut out)
+            }
+            (BlockFormat::Mx { element: MxElement::E5m2, .. }, Scales::E8m0(s)) => {
+                (kernels().dequantize_mxfp8_e5m2)(s, &self.data, &mut out)
+            }
             (BlockFormat::Mx { element, .. }, Scales::E8m0(s)) => mx::dequantize(*element, s, &self.data, &mut out),
             (BlockFormat::Nvfp4 { .. }, Scales::E4m3 { blocks, tensor }) => {
                 (kernels().dequantize_nvfp4)(blocks, *tensor, &self.data, &mut out)

@@ -373,6 +373,10 @@ pub(crate) fn element_values(element: MxElement) -> [f32; 256] {
 pub(crate) fn dequantize_block(element: MxElement, values: &[f32; 256], s: u8, b: &[u8], out: &mut [f32]) {
     let scale = e8m0_value(s);
     for (y, c) in out.iter_mut().zip(unpack(element, b)) {
-        *y = values[usize::from(c)] * scale;
+        let v = values[usize::from(c)];
+        // A NaN element (e4m3fn, e5m2) stays its own NaN, also under a NaN
+        // scale, where x86's multiply keeps its first operand but the
+        // compiler may swap a multiply's operands: the bits never depend on it.
+        *y = if v.is_nan() { v } else { v * scale };
     }
 }

@@ -11,6 +11,8 @@ use std::arch::aarch64::*;
 
 use half::f16;
 
+use super::fp8_neon;
+use crate::arch::fp8;
 use crate::formats::ggml::{self, KVALUES_MXFP4, QK};
 use crate::formats::mx::{self, MxElement, ScaleRule};
 
@@ -356,6 +358,52 @@ pub(crate) unsafe fn quantize_mxfp8_e4m3(x: &[f32], rule: ScaleRule, scales: &mu
             vst1q_u8(o.as_mut_ptr().add(16), bytes16(c[4], c[5], c[6], c[7]));
         }
     }
+}
+
+/// MXFP8 back to f32, as `mx::dequantize` of e4m3fn (`SHIFT` 20) or e5m2
+/// (21) elements: each element's exact value (`fp8_neon::values4`, the
+/// plain cast's decoder, bit for bit `Minifloat::decode`) times the block's
+/// `mx::e8m0_value`, the reference's one f32 multiply, NaN elements kept
+/// as the reference keeps them under a NaN scale (see
+/// `formats_avx512::dequantize_mxfp8`).
+#[target_feature(enable = "neon")]
+#[inline]
+fn dequantize_mxfp8<const SHIFT: i32>(f: fp8::Format, scales: &[u8], codes: &[u8], out: &mut [f32]) {
+    let (blocks, _) = codes.as_chunks::<32>();
+    let (outs, _) = out.as_chunks_mut::<32>();
+    for ((b, &s), o) in blocks.iter().zip(scales).zip(outs) {
+        let scale = vdupq_n_f32(mx::e8m0_value(s));
+        // SAFETY: `b` has 32 bytes.
+        let (lo, hi) = unsafe { (vld1q_u8(b.as_ptr()), vld1q_u8(b.as_ptr().add(16))) };
+        let (a, c) = (widen(lo), widen(hi));
+        let codes = [a[0], a[1], a[2], a[3], c[0], c[1], c[2], c[3]];
+        store(
+            o,
+            codes.map(|c| {
+                // SAFETY: same features.
+                let v = vreinterpretq_f32_u32(unsafe { fp8_neon::values4::<SHIFT>(f, c) });
+                vbslq_f32(vceqq_f32(v, v), vmulq_f32(v, scale), v)
+            }),
+        );
+    }
+}
+
+/// MXFP8 with e4m3fn elements back to f32 (see [`dequantize_mxfp8`]).
+///
+/// # Safety
+/// The CPU must have NEON (every AArch64 CPU does).
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn dequantize_mxfp8_e4m3(scales: &[u8], codes: &[u8], out: &mut [f32]) {
+    dequantize_mxfp8::<20>(fp8::E4M3FN, scales, codes, out)
+}
+
+/// MXFP8 with e5m2 elements back to f32 (see [`dequantize_mxfp8`]).
+///
+/// # Safety
+/// The CPU must have NEON (every AArch64 CPU does).
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn dequantize_mxfp8_e5m2(scales: &[u8], codes: &[u8], out: &mut [f32]) {
+    dequantize_mxfp8::<21>(fp8::E5M2, scales, codes, out)
 }
 
 /// NF4 of whole blocks of `block` values (a multiple of 16), as

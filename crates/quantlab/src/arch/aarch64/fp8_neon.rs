@@ -58,13 +58,14 @@ unsafe fn encode<const SHIFT: i32>(f: Format, x: &[f32], out: &mut [MaybeUninit<
     body + fp8::encode_scalar(f, &x[body..n], &mut out[body..n])
 }
 
-/// The f32 bits of 4 codes (one per 32-bit lane).
+/// The f32 bits of 4 codes (one per 32-bit lane, below 256), as
+/// `fp8::decode_lane` gives them (exact). Also the MXFP8 dequantize's element values.
 ///
 /// # Safety
 /// The CPU must have NEON.
 #[inline]
 #[target_feature(enable = "neon")]
-unsafe fn values4<const SHIFT: i32>(f: Format, c: uint32x4_t) -> uint32x4_t {
+pub(crate) unsafe fn values4<const SHIFT: i32>(f: Format, c: uint32x4_t) -> uint32x4_t {
     let mag = vandq_u32(c, vdupq_n_u32(0x7F));
     let scale = vreinterpretq_f32_u32(vdupq_n_u32(f.scale));
     let v = vreinterpretq_u32_f32(vmulq_f32(vreinterpretq_f32_u32(vshlq_n_u32::<SHIFT>(mag)), scale));

@@ -5,6 +5,8 @@
 
 use std::arch::x86_64::*;
 
+use super::fp8_avx2;
+use crate::arch::fp8;
 use crate::formats::ggml::{self, KVALUES_MXFP4, QK};
 use crate::formats::mx::{self, MxElement, ScaleRule};
 
@@ -333,6 +335,49 @@ pub(crate) unsafe fn quantize_mxfp8_e4m3(x: &[f32], rule: ScaleRule, scales: &mu
         // SAFETY: `o` has 32 bytes.
         unsafe { _mm256_storeu_si256(o.as_mut_ptr().cast(), q) };
     }
+}
+
+/// MXFP8 back to f32, as `mx::dequantize` of e4m3fn (`SHIFT` 20) or e5m2
+/// (21) elements: each element's exact value (`fp8_avx2::values8`, the
+/// plain cast's decoder, bit for bit `Minifloat::decode`) times the block's
+/// `mx::e8m0_value`, the reference's one f32 multiply, NaN elements kept
+/// as the reference keeps them under a NaN scale (see
+/// `formats_avx512::dequantize_mxfp8`).
+#[target_feature(enable = "avx2,f16c")]
+#[inline]
+fn dequantize_mxfp8<const SHIFT: i32>(f: fp8::Format, scales: &[u8], codes: &[u8], out: &mut [f32]) {
+    let (blocks, _) = codes.as_chunks::<32>();
+    let (outs, _) = out.as_chunks_mut::<32>();
+    for ((b, &s), o) in blocks.iter().zip(scales).zip(outs) {
+        let scale = _mm256_set1_ps(mx::e8m0_value(s));
+        store(
+            o,
+            std::array::from_fn(|i| {
+                // SAFETY: `b` has 32 bytes, 8i..8i+8 for i < 4.
+                let c = widen_u8(unsafe { _mm_loadl_epi64(b.as_ptr().add(8 * i).cast()) });
+                let v = _mm256_castsi256_ps(fp8_avx2::values8::<SHIFT>(f, c));
+                _mm256_blendv_ps(_mm256_mul_ps(v, scale), v, _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v))
+            }),
+        );
+    }
+}
+
+/// MXFP8 with e4m3fn elements back to f32 (see [`dequantize_mxfp8`]).
+///
+/// # Safety
+/// The CPU must have AVX2 and F16C (checked by the caller's dispatch).
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn dequantize_mxfp8_e4m3(scales: &[u8], codes: &[u8], out: &mut [f32]) {
+    dequantize_mxfp8::<20>(fp8::E4M3FN, scales, codes, out)
+}
+
+/// MXFP8 with e5m2 elements back to f32 (see [`dequantize_mxfp8`]).
+///
+/// # Safety
+/// The CPU must have AVX2 and F16C (checked by the caller's dispatch).
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn dequantize_mxfp8_e5m2(scales: &[u8], codes: &[u8], out: &mut [f32]) {
+    dequantize_mxfp8::<21>(fp8::E5M2, scales, codes, out)
 }
 
 /// NF4 of whole blocks of `block` values (a multiple of 16), as

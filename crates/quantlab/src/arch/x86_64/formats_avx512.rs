@@ -14,6 +14,8 @@
 
 use std::arch::x86_64::*;
 
+use super::fp8_avx512;
+use crate::arch::fp8;
 use crate::formats::ggml::{self, KVALUES_MXFP4, QK};
 use crate::formats::mx::{self, MxElement, ScaleRule};
 
@@ -565,6 +567,54 @@ pub(crate) unsafe fn dequantize_mxfp4(scales: &[u8], codes: &[u8], out: &mut [f3
             _mm512_storeu_ps(o.as_mut_ptr().add(16), value(_mm_unpackhi_epi8(even, odd)));
         }
     }
+}
+
+/// MXFP8 back to f32, as `mx::dequantize` of e4m3fn (`SHIFT` 20) or e5m2
+/// (21) elements: each element's exact value (`fp8_avx512::values16`, the
+/// plain cast's decoder, bit for bit `Minifloat::decode`, NaN and
+/// infinities included) times the block's `mx::e8m0_value` (NaN for 0xFF),
+/// the reference's one f32 multiply, so every finite or infinite product is
+/// its. A NaN element under a NaN scale: the reference's `value * scale`
+/// keeps the element's NaN (x86 returns the first of two NaNs), but the
+/// compiler may swap a multiply's operands, so NaN element lanes are set to
+/// the element's NaN explicitly rather than left to the order.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
+#[inline]
+fn dequantize_mxfp8<const SHIFT: u32>(f: fp8::Format, scales: &[u8], codes: &[u8], out: &mut [f32]) {
+    let (blocks, _) = codes.as_chunks::<32>();
+    let (outs, _) = out.as_chunks_mut::<32>();
+    for ((b, &s), o) in blocks.iter().zip(scales).zip(outs) {
+        let scale = _mm512_set1_ps(mx::e8m0_value(s));
+        let value = |i: usize| {
+            // SAFETY: `b` has 32 bytes, 16i..16i+16 for i < 2.
+            let c = _mm512_cvtepu8_epi32(unsafe { _mm_loadu_si128(b.as_ptr().add(16 * i).cast()) });
+            let v = _mm512_castsi512_ps(fp8_avx512::values16::<SHIFT>(f, c));
+            _mm512_mask_mov_ps(_mm512_mul_ps(v, scale), _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v), v)
+        };
+        // SAFETY: `o` holds 32 f32.
+        unsafe {
+            _mm512_storeu_ps(o.as_mut_ptr(), value(0));
+            _mm512_storeu_ps(o.as_mut_ptr().add(16), value(1));
+        }
+    }
+}
+
+/// MXFP8 with e4m3fn elements back to f32 (see [`dequantize_mxfp8`]).
+///
+/// # Safety
+/// The CPU must have AVX-512F and AVX-512BW (checked by the caller's dispatch).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
+pub(crate) unsafe fn dequantize_mxfp8_e4m3(scales: &[u8], codes: &[u8], out: &mut [f32]) {
+    dequantize_mxfp8::<20>(fp8::E4M3FN, scales, codes, out)
+}
+
+/// MXFP8 with e5m2 elements back to f32 (see [`dequantize_mxfp8`]).
+///
+/// # Safety
+/// The CPU must have AVX-512F and AVX-512BW (checked by the caller's dispatch).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
+pub(crate) unsafe fn dequantize_mxfp8_e5m2(scales: &[u8], codes: &[u8], out: &mut [f32]) {
+    dequantize_mxfp8::<21>(fp8::E5M2, scales, codes, out)
 }
 
 /// NF4 of whole blocks of `block` values (a multiple of 16, as every block

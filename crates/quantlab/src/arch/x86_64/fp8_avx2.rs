@@ -58,6 +58,27 @@ unsafe fn encode<const SHIFT: i32>(f: Format, x: &[f32], out: &mut [MaybeUninit<
     body + fp8::encode_scalar(f, &x[body..n], &mut out[body..n])
 }
 
+/// The f32 bits of 8 codes (one per 32-bit lane, below 256), as
+/// `fp8::decode_lane` gives them: exact (the magnitude's bits moved into
+/// an f32's place and multiplied by a power of two), NaN and infinity
+/// blended in, the sign or'ed on. Also the MXFP8 dequantize's element values.
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(crate) fn values8<const SHIFT: i32>(f: Format, c: __m256i) -> __m256i {
+    let mag = _mm256_and_si256(c, _mm256_set1_epi32(0x7F));
+    let scale = _mm256_castsi256_ps(_mm256_set1_epi32(f.scale as i32));
+    let v = _mm256_castps_si256(_mm256_mul_ps(_mm256_castsi256_ps(_mm256_slli_epi32::<SHIFT>(mag)), scale));
+    let v = _mm256_blendv_epi8(
+        v,
+        _mm256_set1_epi32(INFINITY as i32),
+        _mm256_cmpeq_epi32(mag, _mm256_set1_epi32(f.inf as i32)),
+    );
+    // Magnitudes are below 128, so the signed compare orders them.
+    let is_nan = _mm256_cmpgt_epi32(mag, _mm256_set1_epi32(f.nan as i32 - 1));
+    let v = _mm256_blendv_epi8(v, _mm256_set1_epi32(QUIET_NAN as i32), is_nan);
+    _mm256_or_si256(v, _mm256_slli_epi32::<24>(_mm256_and_si256(c, _mm256_set1_epi32(0x80))))
+}
+
 /// # Safety
 /// The CPU must have AVX2.
 #[target_feature(enable = "avx2")]
@@ -66,18 +87,9 @@ unsafe fn decode<const SHIFT: i32>(f: Format, x: &[u8], out: &mut [MaybeUninit<f
     let body = n / 8 * 8;
     let (xs, _) = x[..body].as_chunks::<8>();
     let (os, _) = out[..body].as_chunks_mut::<8>();
-    let (low7, sign_bit, scale) =
-        (_mm256_set1_epi32(0x7F), _mm256_set1_epi32(0x80), _mm256_castsi256_ps(_mm256_set1_epi32(f.scale as i32)));
-    let (nan_less_one, inf) = (_mm256_set1_epi32(f.nan as i32 - 1), _mm256_set1_epi32(f.inf as i32));
-    let (nan_bits, inf_bits) = (_mm256_set1_epi32(QUIET_NAN as i32), _mm256_set1_epi32(INFINITY as i32));
     for (x8, o8) in xs.iter().zip(os) {
         // SAFETY: `x8` holds 8 bytes.
-        let c = _mm256_cvtepu8_epi32(unsafe { _mm_loadl_epi64(x8.as_ptr().cast()) });
-        let mag = _mm256_and_si256(c, low7);
-        let v = _mm256_castps_si256(_mm256_mul_ps(_mm256_castsi256_ps(_mm256_slli_epi32::<SHIFT>(mag)), scale));
-        let v = _mm256_blendv_epi8(v, inf_bits, _mm256_cmpeq_epi32(mag, inf));
-        let v = _mm256_blendv_epi8(v, nan_bits, _mm256_cmpgt_epi32(mag, nan_less_one));
-        let v = _mm256_or_si256(v, _mm256_slli_epi32::<24>(_mm256_and_si256(c, sign_bit)));
+        let v = values8::<SHIFT>(f, _mm256_cvtepu8_epi32(unsafe { _mm_loadl_epi64(x8.as_ptr().cast()) }));
         // SAFETY: `o8` has room for 8 f32.
         unsafe { _mm256_storeu_si256(o8.as_mut_ptr().cast(), v) };
     }

@@ -46,6 +46,29 @@ unsafe fn encode<const SHIFT: u32>(f: Format, x: &[f32], out: &mut [MaybeUninit<
     body + fp8::encode_scalar(f, &x[body..n], &mut out[body..n])
 }
 
+/// The f32 bits of 16 codes (one per 32-bit lane, below 256), as
+/// `fp8::decode_lane` gives them: exact (the magnitude's bits moved into
+/// an f32's place and multiplied by a power of two), NaN and infinity
+/// blended in, the sign or'ed on. Also the MXFP8 dequantize's element values.
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(crate) fn values16<const SHIFT: u32>(f: Format, c: __m512i) -> __m512i {
+    let mag = _mm512_and_si512(c, _mm512_set1_epi32(0x7F));
+    let scale = _mm512_castsi512_ps(_mm512_set1_epi32(f.scale as i32));
+    let v = _mm512_castps_si512(_mm512_mul_ps(_mm512_castsi512_ps(_mm512_slli_epi32::<SHIFT>(mag)), scale));
+    let v = _mm512_mask_mov_epi32(
+        v,
+        _mm512_cmpeq_epi32_mask(mag, _mm512_set1_epi32(f.inf as i32)),
+        _mm512_set1_epi32(INFINITY as i32),
+    );
+    let v = _mm512_mask_mov_epi32(
+        v,
+        _mm512_cmpge_epu32_mask(mag, _mm512_set1_epi32(f.nan as i32)),
+        _mm512_set1_epi32(QUIET_NAN as i32),
+    );
+    _mm512_or_si512(v, _mm512_slli_epi32::<24>(_mm512_and_si512(c, _mm512_set1_epi32(0x80))))
+}
+
 /// # Safety
 /// The CPU must have AVX-512F.
 #[target_feature(enable = "avx512f")]
@@ -54,18 +77,9 @@ unsafe fn decode<const SHIFT: u32>(f: Format, x: &[u8], out: &mut [MaybeUninit<f
     let body = n / 16 * 16;
     let (xs, _) = x[..body].as_chunks::<16>();
     let (os, _) = out[..body].as_chunks_mut::<16>();
-    let (low7, sign_bit, scale) =
-        (_mm512_set1_epi32(0x7F), _mm512_set1_epi32(0x80), _mm512_castsi512_ps(_mm512_set1_epi32(f.scale as i32)));
-    let (nan, inf) = (_mm512_set1_epi32(f.nan as i32), _mm512_set1_epi32(f.inf as i32));
-    let (nan_bits, inf_bits) = (_mm512_set1_epi32(QUIET_NAN as i32), _mm512_set1_epi32(INFINITY as i32));
     for (x16, o16) in xs.iter().zip(os) {
         // SAFETY: `x16` holds 16 bytes.
-        let c = _mm512_cvtepu8_epi32(unsafe { _mm_loadu_si128(x16.as_ptr().cast()) });
-        let mag = _mm512_and_si512(c, low7);
-        let v = _mm512_castps_si512(_mm512_mul_ps(_mm512_castsi512_ps(_mm512_slli_epi32::<SHIFT>(mag)), scale));
-        let v = _mm512_mask_mov_epi32(v, _mm512_cmpeq_epi32_mask(mag, inf), inf_bits);
-        let v = _mm512_mask_mov_epi32(v, _mm512_cmpge_epu32_mask(mag, nan), nan_bits);
-        let v = _mm512_or_si512(v, _mm512_slli_epi32::<24>(_mm512_and_si512(c, sign_bit)));
+        let v = values16::<SHIFT>(f, _mm512_cvtepu8_epi32(unsafe { _mm_loadu_si128(x16.as_ptr().cast()) }));
         // SAFETY: `o16` has room for 16 f32.
         unsafe { _mm512_storeu_si512(o16.as_mut_ptr().cast(), v) };
     }
