@@ -54,7 +54,7 @@ const OPS: [(&str, f64); 7] = [
 /// The block formats timed, by `BlockFormat::parse` name, each quantized
 /// (`quantize_<name>`) and dequantized (`dequantize_<name>`) through the
 /// public API, a new output each run as every peer gives one.
-const FORMATS: [&str; 7] = ["q8_0", "q4_0", "gguf_mxfp4", "mxfp4", "mxfp8_e4m3", "nvfp4", "nf4"];
+const FORMATS: [&str; 8] = ["q8_0", "q4_0", "gguf_mxfp4", "mxfp4", "mxfp8_e4m3", "mxfp8_e5m2", "nvfp4", "nf4"];
 
 /// Symmetric int4 per-group (G=128) quantization including packing: one line
 /// to change when the library gains a fused quantize-and-pack call.

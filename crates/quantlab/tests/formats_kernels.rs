@@ -58,6 +58,14 @@ fn special() -> Vec<f32> {
         let t = [257.0f32, 272.0, 1.0 + 1.0 / 16.0, 0.5 + 1.0 / 32.0, 3.0 / 1024.0, 1.0 / 1024.0, 460.0, 300.0];
         t[k % 8] * sign(k / 8)
     }));
+    // e5m2 ties (normal, subnormal, the smallest normal's, toward zero) and a saturating value, at a
+    // block scale of 1 (amax 32768..65535 under FLOOR).
+    v.extend(block(|k| {
+        let s = 2f32.powi(-16);
+        let t =
+            [36864.0f32, 45056.0, 1.125, 1.375, 1.5 * s, 2.5 * s, 0.5 * s, 60000.0, 57344.0, 2f32.powi(-14) - s / 2.0];
+        t[k % 10] * sign(k / 10)
+    }));
     // GGUF MXFP4: amax 8 gives d = 1, so halves between doubled e2m1 values are ties.
     v.extend(block(|k| if k == 0 { 8.0 } else { [0.5f32, 1.5, 2.5, 3.5, 5.0, 7.0, 10.0, 12.0][k % 8] * sign(k) }));
     // Subnormal blocks, and normal ones whose 1 / d overflows.
@@ -193,6 +201,11 @@ fn mxfp8_e4m3_quantize_kernels_match_the_scalar_reference() {
     check_mx("mxfp8_e4m3", 32, |t| t.quantize_mxfp8_e4m3);
 }
 
+#[test]
+fn mxfp8_e5m2_quantize_kernels_match_the_scalar_reference() {
+    check_mx("mxfp8_e5m2", 32, |t| t.quantize_mxfp8_e5m2);
+}
+
 fn check_mx(what: &str, bytes: usize, pick: impl Fn(&FormatKernels) -> QuantizeMx) {
     let tables = tables();
     let scalar = pick(tables.last().unwrap());
@@ -228,7 +241,9 @@ fn mx_kernels_report_non_finite_values() {
     ];
     let base = lcg(32 * 37 + 5, 3, 2.0);
     for t in tables() {
-        for (what, pick) in [("mxfp4", t.quantize_mxfp4), ("mxfp8_e4m3", t.quantize_mxfp8_e4m3)] {
+        for (what, pick) in
+            [("mxfp4", t.quantize_mxfp4), ("mxfp8_e4m3", t.quantize_mxfp8_e4m3), ("mxfp8_e5m2", t.quantize_mxfp8_e5m2)]
+        {
             for rule in [ScaleRule::Floor, ScaleRule::Ceil, ScaleRule::Even, ScaleRule::Rceil] {
                 for at in [0, 1, 31, 32, 511, 512, 700, 1023, 1024, 1100, 32 * 37 - 1, 32 * 37 + 2] {
                     for (i, &bad) in specials.iter().enumerate() {

@@ -83,8 +83,8 @@ fn bench_json_has_the_contracted_shape() {
         ["copy", "quantize_int8", "dequantize_int8", "cast_bf16", "cast_f16", "quantize_int4_g128", "cast_e4m3fn"]
             .map(String::from)
             .into();
-    // Every block format bench/compare.py compares, quantized and dequantized.
-    for f in ["q8_0", "q4_0", "gguf_mxfp4", "mxfp4", "mxfp8_e4m3", "nvfp4", "nf4"] {
+    // Every block format bench/compare.py compares, quantized and dequantized, and MXFP8 e5m2 (not compared there).
+    for f in ["q8_0", "q4_0", "gguf_mxfp4", "mxfp4", "mxfp8_e4m3", "mxfp8_e5m2", "nvfp4", "nf4"] {
         want.push(format!("quantize_{f}"));
         want.push(format!("dequantize_{f}"));
     }

@@ -61,6 +61,8 @@ pub struct FormatKernels {
     /// torchao 0.18 `to_mx` MXFP8 with e4m3fn elements (one byte a code; the
     /// scalar reference on paths without a kernel of their own).
     pub quantize_mxfp8_e4m3: QuantizeMx,
+    /// torchao 0.18 `to_mx` MXFP8 with e5m2 elements (one byte a code).
+    pub quantize_mxfp8_e5m2: QuantizeMx,
     /// torchao 0.18 `to_dtype` of MXFP8 with e4m3fn elements.
     pub dequantize_mxfp8_e4m3: DequantizeMx,
     /// torchao 0.18 `to_dtype` of MXFP8 with e5m2 elements.
@@ -101,6 +103,7 @@ static SCALAR: FormatKernels = FormatKernels {
     },
     dequantize_mxfp4: |scales, codes, out| mx::dequantize(mx::MxElement::E2m1, scales, codes, out),
     quantize_mxfp8_e4m3: mxfp8_e4m3_scalar,
+    quantize_mxfp8_e5m2: mxfp8_e5m2_scalar,
     dequantize_mxfp8_e4m3: |scales, codes, out| mx::dequantize(mx::MxElement::E4m3, scales, codes, out),
     dequantize_mxfp8_e5m2: |scales, codes, out| mx::dequantize(mx::MxElement::E5m2, scales, codes, out),
     quantize_nf4: nf4::quantize_blocks,
@@ -112,6 +115,10 @@ static SCALAR: FormatKernels = FormatKernels {
 
 fn mxfp8_e4m3_scalar(x: &[f32], rule: ScaleRule, scales: &mut [u8], codes: &mut [u8]) -> bool {
     checked(all_finite_body, x, |x| mx::quantize(x, mx::MxElement::E4m3, rule, scales, codes))
+}
+
+fn mxfp8_e5m2_scalar(x: &[f32], rule: ScaleRule, scales: &mut [u8], codes: &mut [u8]) -> bool {
+    checked(all_finite_body, x, |x| mx::quantize(x, mx::MxElement::E5m2, rule, scales, codes))
 }
 
 /// `quantize(x)` of a kernel that does not check, with the table's own check first.
@@ -150,6 +157,7 @@ macro_rules! format_table {
             // SAFETY: as above.
             dequantize_mxfp4: |s, c, out| unsafe { k::dequantize_mxfp4(s, c, out) },
             quantize_mxfp8_e4m3: mxfp8_e4m3_scalar,
+            quantize_mxfp8_e5m2: mxfp8_e5m2_scalar,
             // SAFETY: as above.
             dequantize_mxfp8_e4m3: |s, c, out| unsafe { k::dequantize_mxfp8_e4m3(s, c, out) },
             // SAFETY: as above.
@@ -175,6 +183,14 @@ static AVX512: FormatKernels = FormatKernels {
             |x| super::x86_64::formats_avx512::quantize_mxfp8_e4m3(x, rule, s, c),
         )
     },
+    // SAFETY: as above.
+    quantize_mxfp8_e5m2: |x, rule, s, c| unsafe {
+        checked(
+            |x| super::x86_64::formats_avx512::all_finite(x),
+            x,
+            |x| super::x86_64::formats_avx512::quantize_mxfp8_e5m2(x, rule, s, c),
+        )
+    },
     // SAFETY: as in `format_table!`: handed out only where the avx512 path was detected.
     quantize_nf4: |x, block, a, p| unsafe { super::x86_64::formats_avx512::quantize_nf4(x, block, a, p) },
     // SAFETY: as above.
@@ -198,6 +214,14 @@ static AVX2: FormatKernels = FormatKernels {
         )
     },
     // SAFETY: as above.
+    quantize_mxfp8_e5m2: |x, rule, s, c| unsafe {
+        checked(
+            |x| super::x86_64::formats_avx2::all_finite(x),
+            x,
+            |x| super::x86_64::formats_avx2::quantize_mxfp8_e5m2(x, rule, s, c),
+        )
+    },
+    // SAFETY: as above.
     quantize_nf4: |x, block, a, p| unsafe { super::x86_64::formats_avx2::quantize_nf4(x, block, a, p) },
     // SAFETY: as above.
     dequantize_nf4: |p, a, block, out| unsafe { super::x86_64::formats_avx2::dequantize_nf4(p, a, block, out) },
@@ -217,6 +241,14 @@ static NEON: FormatKernels = FormatKernels {
             |x| super::aarch64::formats_neon::all_finite(x),
             x,
             |x| super::aarch64::formats_neon::quantize_mxfp8_e4m3(x, rule, s, c),
+        )
+    },
+    // SAFETY: as above.
+    quantize_mxfp8_e5m2: |x, rule, s, c| unsafe {
+        checked(
+            |x| super::aarch64::formats_neon::all_finite(x),
+            x,
+            |x| super::aarch64::formats_neon::quantize_mxfp8_e5m2(x, rule, s, c),
         )
     },
     // SAFETY: as above.

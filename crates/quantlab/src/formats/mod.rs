@@ -358,11 +358,12 @@ impl BlockFormat {
             BlockFormat::Mx { element, rule } => {
                 let mut scales = vec![0u8; n / 32];
                 let mut codes = crate::buffer::zeroed::<u8>(element.packed_len(n));
-                // The kernels of e2m1 and e4m3 check finiteness themselves (in
-                // their block maxima where they can): one call over the tensor.
+                // The kernels of e2m1, e4m3 and e5m2 check finiteness themselves
+                // (in their block maxima where they can): one call over the tensor.
                 let kernel = match element {
                     MxElement::E2m1 => Some(kernels().quantize_mxfp4),
                     MxElement::E4m3 => Some(kernels().quantize_mxfp8_e4m3),
+                    MxElement::E5m2 => Some(kernels().quantize_mxfp8_e5m2),
                     _ => None,
                 };
                 if let Some(kernel) = kernel {

@@ -277,12 +277,18 @@ pub(crate) unsafe fn dequantize_gguf_mxfp4(q: &[u8], out: &mut [f32]) {
 }
 
 /// The codes of 4 already scaled lanes in a small float of `EBITS` exponent
-/// and `MBITS` mantissa bits (e2m1, or e4m3fn): see `formats_avx512::minifloat_codes`.
+/// and `MBITS` mantissa bits (e2m1, e4m3fn or e5m2): see `formats_avx512::minifloat_codes`.
 #[target_feature(enable = "neon")]
 #[inline]
 fn minifloat_codes<const EBITS: u32, const MBITS: u32>(v: float32x4_t) -> uint32x4_t {
     let bias = (1i32 << (EBITS - 1)) - 1;
-    let (max, max_code) = if EBITS == 4 { (448.0, 0x7E) } else { (6.0, 7) };
+    // The largest finite value and its code: e4m3fn 448 (0x7F is NaN), e5m2
+    // 57344 (0x7C up are infinity and NaN), e2m1 6; the reference clamps to it first.
+    let (max, max_code) = match EBITS {
+        4 => (448.0, 0x7E),
+        5 => (57344.0, 0x7B),
+        _ => (6.0, 7),
+    };
     let min_normal = f32::from_bits(((1 - bias + 127) as u32) << 23);
     let magic = f32::from_bits(((127 - bias + 23 - MBITS as i32 + 1) as u32) << 23);
     let shift = 23 - MBITS;
@@ -345,13 +351,37 @@ fn amax_of(v: &[float32x4_t]) -> f32 {
 /// The CPU must have NEON (every AArch64 CPU does).
 #[target_feature(enable = "neon")]
 pub(crate) unsafe fn quantize_mxfp8_e4m3(x: &[f32], rule: ScaleRule, scales: &mut [u8], codes: &mut [u8]) {
+    quantize_mxfp8::<4, 3>(MxElement::E4m3, x, rule, scales, codes)
+}
+
+/// MXFP8 with e5m2 elements of whole 32-value blocks, as `mx::quantize`
+/// with `MxElement::E5m2` (clamped to 57344, rounded half to even).
+///
+/// # Safety
+/// The CPU must have NEON (every AArch64 CPU does).
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn quantize_mxfp8_e5m2(x: &[f32], rule: ScaleRule, scales: &mut [u8], codes: &mut [u8]) {
+    quantize_mxfp8::<5, 2>(MxElement::E5m2, x, rule, scales, codes)
+}
+
+/// MXFP8 of `element` (e4m3fn: `EBITS` 4, `MBITS` 3; e5m2: 5, 2): the
+/// reference's f32 multiply by the block's factor, then [`minifloat_codes`].
+#[target_feature(enable = "neon")]
+#[inline]
+fn quantize_mxfp8<const EBITS: u32, const MBITS: u32>(
+    element: MxElement,
+    x: &[f32],
+    rule: ScaleRule,
+    scales: &mut [u8],
+    codes: &mut [u8],
+) {
     let (blocks, _) = x.as_chunks::<32>();
     let (outs, _) = codes.as_chunks_mut::<32>();
     for ((b, s), o) in blocks.iter().zip(scales.iter_mut()).zip(outs) {
         let v = load(b);
-        let (biased, factor) = mx::block_scale(amax(&v), MxElement::E4m3, rule);
+        let (biased, factor) = mx::block_scale(amax(&v), element, rule);
         *s = biased;
-        let c: [uint32x4_t; 8] = std::array::from_fn(|i| minifloat_codes::<4, 3>(vmulq_n_f32(v[i], factor)));
+        let c: [uint32x4_t; 8] = std::array::from_fn(|i| minifloat_codes::<EBITS, MBITS>(vmulq_n_f32(v[i], factor)));
         // SAFETY: `o` has 32 bytes.
         unsafe {
             vst1q_u8(o.as_mut_ptr(), bytes16(c[0], c[1], c[2], c[3]));

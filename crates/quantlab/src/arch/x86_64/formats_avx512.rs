@@ -241,8 +241,8 @@ pub(crate) unsafe fn dequantize_gguf_mxfp4(q: &[u8], out: &mut [f32]) {
 }
 
 /// The codes of 16 already scaled lanes in a small float of `EBITS`
-/// exponent and `MBITS` mantissa bits (e2m1, or e4m3fn with its largest code
-/// 0x7E), as `mx::Minifloat::encode` of the value clamped to the largest
+/// exponent and `MBITS` mantissa bits (e2m1, e4m3fn with its largest code
+/// 0x7E, or e5m2 with 0x7B), as `mx::Minifloat::encode` of the value clamped to the largest
 /// finite value gives them: the largest code from that value up; below the
 /// smallest normal, the subnormal step by adding the power of two whose last
 /// place it is (the float adder rounds half to even); above, the exponent
@@ -252,7 +252,13 @@ pub(crate) unsafe fn dequantize_gguf_mxfp4(q: &[u8], out: &mut [f32]) {
 #[inline]
 fn minifloat_codes<const EBITS: u32, const MBITS: u32>(v: __m512) -> __m512i {
     let bias = (1i32 << (EBITS - 1)) - 1;
-    let (max, max_code) = if EBITS == 4 { (448.0, 0x7E) } else { (6.0, 7) };
+    // The largest finite value and its code: e4m3fn 448 (0x7F is NaN), e5m2
+    // 57344 (0x7C up are infinity and NaN), e2m1 6; the reference clamps to it first.
+    let (max, max_code) = match EBITS {
+        4 => (448.0, 0x7E),
+        5 => (57344.0, 0x7B),
+        _ => (6.0, 7),
+    };
     let min_normal = f32::from_bits(((1 - bias + 127) as u32) << 23);
     let magic = f32::from_bits(((127 - bias + 23 - MBITS as i32 + 1) as u32) << 23);
     let shift = 23 - MBITS;
@@ -293,15 +299,40 @@ fn e2m1_codes(v: __m512) -> __m512i {
 /// The CPU must have AVX-512F and AVX-512BW (checked by the caller's dispatch).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
 pub(crate) unsafe fn quantize_mxfp8_e4m3(x: &[f32], rule: ScaleRule, scales: &mut [u8], codes: &mut [u8]) {
+    quantize_mxfp8::<4, 3>(MxElement::E4m3, x, rule, scales, codes)
+}
+
+/// MXFP8 with e5m2 elements of whole 32-value blocks, as `mx::quantize`
+/// with `MxElement::E5m2` (clamped to 57344, rounded half to even, the
+/// subnormal step 2^-16; the block scale from its own function).
+///
+/// # Safety
+/// The CPU must have AVX-512F and AVX-512BW (checked by the caller's dispatch).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
+pub(crate) unsafe fn quantize_mxfp8_e5m2(x: &[f32], rule: ScaleRule, scales: &mut [u8], codes: &mut [u8]) {
+    quantize_mxfp8::<5, 2>(MxElement::E5m2, x, rule, scales, codes)
+}
+
+/// MXFP8 of `element` (e4m3fn: `EBITS` 4, `MBITS` 3; e5m2: 5, 2): the
+/// reference's f32 multiply by the block's factor, then [`minifloat_codes`].
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
+#[inline]
+fn quantize_mxfp8<const EBITS: u32, const MBITS: u32>(
+    element: MxElement,
+    x: &[f32],
+    rule: ScaleRule,
+    scales: &mut [u8],
+    codes: &mut [u8],
+) {
     let (blocks, _) = x.as_chunks::<32>();
     let (outs, _) = codes.as_chunks_mut::<32>();
     for ((b, s), o) in blocks.iter().zip(scales.iter_mut()).zip(outs) {
         let (lo, hi) = load(b);
-        let (biased, factor) = mx::block_scale(amax(lo, hi), MxElement::E4m3, rule);
+        let (biased, factor) = mx::block_scale(amax(lo, hi), element, rule);
         *s = biased;
         let f = _mm512_set1_ps(factor);
-        let ql = _mm512_cvtepi32_epi8(minifloat_codes::<4, 3>(_mm512_mul_ps(lo, f)));
-        let qh = _mm512_cvtepi32_epi8(minifloat_codes::<4, 3>(_mm512_mul_ps(hi, f)));
+        let ql = _mm512_cvtepi32_epi8(minifloat_codes::<EBITS, MBITS>(_mm512_mul_ps(lo, f)));
+        let qh = _mm512_cvtepi32_epi8(minifloat_codes::<EBITS, MBITS>(_mm512_mul_ps(hi, f)));
         // SAFETY: `o` has 32 bytes.
         unsafe {
             _mm_storeu_si128(o.as_mut_ptr().cast(), ql);
