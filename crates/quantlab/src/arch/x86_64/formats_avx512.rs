@@ -1,7 +1,7 @@
 //! AVX-512 kernels of the block formats, each bit-identical with its scalar
 //! reference (tests/formats_kernels.rs runs both on the same inputs):
 //! gguf-py 0.19's Q8_0, Q4_0 and MXFP4 (`formats::ggml`), and torchao 0.18's
-//! OCP MXFP4 (`formats::mx`, e2m1 elements).
+//! OCP MXFP4 and MXFP8 (`formats::mx`, e2m1, e4m3fn and e5m2 elements).
 //!
 //! How each stays exact. The arithmetic is the references' f32 operations in
 //! their order, lane by lane, with no fused multiply-add. Block maxima are
