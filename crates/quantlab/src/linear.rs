@@ -402,6 +402,8 @@ impl Linear {
             Weight::Block(q) => match (q.format, &self.lut4) {
                 (BlockFormat::Ggml(GgmlBlock::Q8_0), _) => (k.gemv_q8_0)(&q.data, x, y),
                 (BlockFormat::Ggml(GgmlBlock::Q4_0), _) => (k.gemv_q4_0)(&q.data, x, y),
+                (BlockFormat::Ggml(GgmlBlock::Q4K), _) => (k.gemv_q4_k)(&q.data, x, y),
+                (BlockFormat::Ggml(GgmlBlock::Q6K), _) => (k.gemv_q6_k)(&q.data, x, y),
                 (_, Some(t)) => (k.gemv_lut4)(&q.data, &t.scales, t.block, &t.table, t.high_first, x, y),
                 // The generic path decodes `per` blocks of the format at a time
                 // (up to 256 values): the same numbers and order, fewer calls.

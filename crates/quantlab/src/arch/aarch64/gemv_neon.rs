@@ -33,6 +33,10 @@ pub(crate) static GEMV: GemvKernels = GemvKernels {
     gemv_lut4: |q, s, b, t, h, x, y| unsafe { gemv_lut4_neon(q, s, b, t, h, x, y) },
     // SAFETY: as above, the CPU has NEON.
     gemv_decoded: |d, b, x, y| unsafe { gemv_decoded_neon(d, b, x, y) },
+    // The generic path, each super-block decoded by the format's scalar dequantization.
+    gemv_q4_k: |q, x, y| gemv::kquant_decoded(crate::formats::GgmlBlock::Q4K, GEMV.gemv_decoded, q, x, y),
+    // As above.
+    gemv_q6_k: |q, x, y| gemv::kquant_decoded(crate::formats::GgmlBlock::Q6K, GEMV.gemv_decoded, q, x, y),
 };
 
 /// The lane tree of `arch::gemv` over four registers.
