@@ -565,6 +565,8 @@ unsafe fn gemv_q6_k_avx512(blocks: &[u8], x: &[f32], y: &mut [f32]) {
 /// must exist in `blocks` and `y`.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,fma,f16c")]
+// `k` (a 32-code group) indexes each row's codes and places the step in `x` and the scales.
+#[allow(clippy::needless_range_loop)]
 unsafe fn rows_q6_k<const R: usize>(blocks: &[u8], x: &[f32], first: usize, y: &mut [f32]) {
     let n = x.len();
     let row_bytes = n / QK_K * Q6_K_BYTES;
