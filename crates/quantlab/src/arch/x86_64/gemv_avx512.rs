@@ -556,8 +556,7 @@ unsafe fn gemv_q6_k_avx512(blocks: &[u8], x: &[f32], y: &mut [f32]) {
 /// and each 16-value step (one scale) multiplies its broadcast product by
 /// the codes `q - 32` (exact in i8, exact as f32). The 6-bit codes of a half
 /// (128 values: 64 bytes of low nibbles, 32 of high 2-bit pairs) are put
-/// together 32 at a time with byte masks on 16-bit shifts (what a shift
-/// moves in from the neighbouring byte is masked off), in value order.
+/// together 32 at a time by [`q6_k_codes`], in value order.
 ///
 /// # Safety
 /// The CPU must have AVX-512F, BW, VL, FMA and F16C; `x.len()` is a multiple
@@ -570,7 +569,6 @@ unsafe fn gemv_q6_k_avx512(blocks: &[u8], x: &[f32], y: &mut [f32]) {
 unsafe fn rows_q6_k<const R: usize>(blocks: &[u8], x: &[f32], first: usize, y: &mut [f32]) {
     let n = x.len();
     let row_bytes = n / QK_K * Q6_K_BYTES;
-    let (low4, bits45, bias) = (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(0x30), _mm256_set1_epi8(32));
     let mut acc = [_mm512_setzero_ps(); R];
     // SAFETY: the caller guarantees R rows of `row_bytes` from row `first`.
     let base = unsafe { blocks.as_ptr().add(first * row_bytes) };
@@ -588,26 +586,8 @@ unsafe fn rows_q6_k<const R: usize>(blocks: &[u8], x: &[f32], first: usize, y: &
         for h in 0..2 {
             // Each row's 128 codes of half h, minus 32, in value order: 4 x 32 bytes.
             let q: [[__m256i; 4]; R] = std::array::from_fn(|r| {
-                // SAFETY: row r's super-block b: bytes 64h..64h + 64 (ql) and
-                // 128 + 32h..160 + 32h (qh) are in bounds.
-                unsafe {
-                    let p = base.add(r * row_bytes + b * Q6_K_BYTES);
-                    let lo_a = _mm256_loadu_si256(p.add(64 * h).cast());
-                    let lo_b = _mm256_loadu_si256(p.add(64 * h + 32).cast());
-                    let hi = _mm256_loadu_si256(p.add(128 + 32 * h).cast());
-                    let code = |nib: __m256i, top: __m256i| {
-                        _mm256_sub_epi8(
-                            _mm256_or_si256(_mm256_and_si256(nib, low4), _mm256_and_si256(top, bits45)),
-                            bias,
-                        )
-                    };
-                    [
-                        code(lo_a, _mm256_slli_epi16::<4>(hi)),
-                        code(lo_b, _mm256_slli_epi16::<2>(hi)),
-                        code(_mm256_srli_epi16::<4>(lo_a), hi),
-                        code(_mm256_srli_epi16::<4>(lo_b), _mm256_srli_epi16::<2>(hi)),
-                    ]
-                }
+                // SAFETY: row r's super-block b (210 bytes) is in bounds; AVX-512VL has AVX2.
+                unsafe { q6_k_codes(base.add(r * row_bytes + b * Q6_K_BYTES), h) }
             });
             for k in 0..4 {
                 for s in 0..2 {
@@ -632,4 +612,37 @@ unsafe fn rows_q6_k<const R: usize>(blocks: &[u8], x: &[f32], first: usize, y: &
         // SAFETY: same features.
         y[first + r] = unsafe { reduce16(acc[r]) };
     }
+}
+
+/// Half `h` (values `128h..128h + 128`) of the Q6_K super-block at `p` as
+/// its 128 codes minus 32 (exact: -32..32 in i8), in value order, 32 to a
+/// register. Value `128h + 32k + i` is the low (k = 0, 1) or high (k = 2,
+/// 3) nibble of low byte `64h + 32(k % 2) + i`, under bits `2k, 2k + 1` of
+/// high byte `128 + 32h + i` (the reference's `dequantize_q6_k`). Bytes have
+/// no shifts: the 16-bit shifts move bits in from the neighbouring byte,
+/// which the masks (0x0F, 0x30) clear.
+///
+/// # Safety
+/// The CPU must have AVX2; `p` must be readable for 210 bytes and `h` < 2.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn q6_k_codes(p: *const u8, h: usize) -> [__m256i; 4] {
+    let (low4, bits45, bias) = (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(0x30), _mm256_set1_epi8(32));
+    // SAFETY: the caller guarantees the super-block's 210 bytes.
+    let (lo_a, lo_b, hi) = unsafe {
+        (
+            _mm256_loadu_si256(p.add(64 * h).cast()),
+            _mm256_loadu_si256(p.add(64 * h + 32).cast()),
+            _mm256_loadu_si256(p.add(128 + 32 * h).cast()),
+        )
+    };
+    let code = |nib: __m256i, top: __m256i| {
+        _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(nib, low4), _mm256_and_si256(top, bits45)), bias)
+    };
+    [
+        code(lo_a, _mm256_slli_epi16::<4>(hi)),
+        code(lo_b, _mm256_slli_epi16::<2>(hi)),
+        code(_mm256_srli_epi16::<4>(lo_a), hi),
+        code(_mm256_srli_epi16::<4>(lo_b), _mm256_srli_epi16::<2>(hi)),
+    ]
 }
