@@ -8,7 +8,12 @@
 //! NF4 codes are looked up in a table of their 16 values (`w = table[q] · s`,
 //! `s` the block's scale as f32): in each case the product the format's own
 //! dequantization rounds, so `y` is the contract's sum of the dequantized
-//! weights.
+//! weights. Q4_K and Q6_K super-blocks are read as stored too: their packed
+//! sub-block scales are unpacked to integers (exact), and each weight is
+//! the reference's own f32 operations on the same operands in the same
+//! order (Q4_K `(d · sc) · q - dmin · m`, Q6_K `(d · sc) · (q - 32)`, each
+//! operation rounded alone, no fused multiply-add), so the decoded values
+//! are bit for bit those of `dequantize_q4_k` / `dequantize_q6_k`.
 //!
 //! # Summation order (the contract every path keeps, bit for bit)
 //! Each row keeps [`LANES`] = 16 partial sums, all starting at `+0.0`. Element
@@ -108,7 +113,8 @@ pub type DecodeBlock<'a> = &'a dyn Fn(usize, &mut [f32]);
 /// `x`, in the contract's order (value `k` of a block to lane `k % 16`, since
 /// blocks are whole 16-lane steps). `x.len()` a multiple of `block` (the
 /// paths do nothing otherwise). The block formats without a kernel of their
-/// own: Q4_1, Q5_0, Q5_1, Q4_K, Q6_K, GGUF MXFP4, the MX types but MXFP4.
+/// own: Q4_1, Q5_0, Q5_1, GGUF MXFP4, the MX types but MXFP4 (and Q4_K,
+/// Q6_K on the paths without their kernels: scalar, NEON).
 #[doc(hidden)]
 pub type GemvDecoded = fn(DecodeBlock<'_>, usize, &[f32], &mut [f32]);
 
