@@ -14,8 +14,8 @@
 //! NF4 as their packed 4-bit codes, each block's scale decoded to f32 once
 //! (one f32 per 16 to 64 values) and each code's weight looked up in the
 //! block's 16 possible values; Q4_K and Q6_K byte for byte too, their
-//! super-blocks' packed scales and codes decoded in registers by AVX-512 and
-//! AVX2 (the generic path below on the other paths). Every other format
+//! super-blocks' packed scales and codes decoded in registers by AVX-512,
+//! AVX2 and NEON (the scalar reference takes the generic path below). Every other format
 //! (Q4_1, Q5_0, Q5_1, GGUF MXFP4, MXFP8, MXFP6, MXINT8) goes through a
 //! generic block path:
 //! one block (a 256-value super-block for the K-quants) at a time is decoded
@@ -177,9 +177,8 @@ impl Linear {
 
     /// Whether a layer computes on this block format's blocks: every
     /// [`BlockFormat`] does. `q8_0`, `q4_0`, `q4_k`, `q6_k`, `mxfp4`, `nvfp4`
-    /// and `nf4` have kernels of their own (the K-quants on AVX-512 and AVX2;
-    /// elsewhere they take the generic path, a 256-value super-block at a
-    /// time); the others (`q4_1`, `q5_0`, `q5_1`, `gguf_mxfp4`, `mxfp8_*`,
+    /// and `nf4` have kernels of their own (the K-quants on AVX-512, AVX2 and
+    /// NEON; the scalar reference decodes a 256-value super-block at a time); the others (`q4_1`, `q5_0`, `q5_1`, `gguf_mxfp4`, `mxfp8_*`,
     /// `mxfp6_*`, `mxint8`) go through the generic block path, which decodes
     /// one block at a time with the format's own dequantization.
     pub fn computes_on(format: &BlockFormat) -> bool {

@@ -114,7 +114,7 @@ pub type DecodeBlock<'a> = &'a dyn Fn(usize, &mut [f32]);
 /// blocks are whole 16-lane steps). `x.len()` a multiple of `block` (the
 /// paths do nothing otherwise). The block formats without a kernel of their
 /// own: Q4_1, Q5_0, Q5_1, GGUF MXFP4, the MX types but MXFP4 (and Q4_K,
-/// Q6_K on the paths without their kernels: scalar, NEON).
+/// Q6_K on the scalar path, which is their reference).
 #[doc(hidden)]
 pub type GemvDecoded = fn(DecodeBlock<'_>, usize, &[f32], &mut [f32]);
 
