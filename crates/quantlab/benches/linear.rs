@@ -35,6 +35,8 @@ fn gemv(c: &mut Criterion) {
     let int4_128 = Linear::int4_per_group(w.view(), 128, None).unwrap();
     let q8_0 = Linear::block(w.view(), BlockFormat::Ggml(GgmlBlock::Q8_0), None).unwrap();
     let q4_0 = Linear::block(w.view(), BlockFormat::Ggml(GgmlBlock::Q4_0), None).unwrap();
+    let q4_k = Linear::block(w.view(), BlockFormat::Ggml(GgmlBlock::Q4K), None).unwrap();
+    let q6_k = Linear::block(w.view(), BlockFormat::Ggml(GgmlBlock::Q6K), None).unwrap();
     let nf4 = Linear::block(w.view(), BlockFormat::parse("nf4").unwrap(), None).unwrap();
     let mxfp4 = Linear::block(w.view(), BlockFormat::parse("mxfp4").unwrap(), None).unwrap();
     let nvfp4 = Linear::block(w.view(), BlockFormat::parse("nvfp4").unwrap(), None).unwrap();
@@ -45,12 +47,20 @@ fn gemv(c: &mut Criterion) {
     g.bench_function("int4_g128/linear", |b| b.iter(|| int4_128.matvec_into(black_box(&x), &mut y)));
     g.bench_function("q8_0/linear", |b| b.iter(|| q8_0.matvec_into(black_box(&x), &mut y)));
     g.bench_function("q4_0/linear", |b| b.iter(|| q4_0.matvec_into(black_box(&x), &mut y)));
+    g.bench_function("q4_k/linear", |b| b.iter(|| q4_k.matvec_into(black_box(&x), &mut y)));
+    g.bench_function("q6_k/linear", |b| b.iter(|| q6_k.matvec_into(black_box(&x), &mut y)));
     g.bench_function("mxfp4/linear", |b| b.iter(|| mxfp4.matvec_into(black_box(&x), &mut y)));
     g.bench_function("nvfp4/linear", |b| b.iter(|| nvfp4.matvec_into(black_box(&x), &mut y)));
     g.bench_function("nf4/linear", |b| b.iter(|| nf4.matvec_into(black_box(&x), &mut y)));
     for k in gemv_tables() {
         bench_path(&mut g, k, &int8, &[&int4_32, &int4_128], &x, &mut y);
-        for (name, layer, kernel) in [("q8_0", &q8_0, k.gemv_q8_0), ("q4_0", &q4_0, k.gemv_q4_0)] {
+        let blocks = [
+            ("q8_0", &q8_0, k.gemv_q8_0),
+            ("q4_0", &q4_0, k.gemv_q4_0),
+            ("q4_k", &q4_k, k.gemv_q4_k),
+            ("q6_k", &q6_k, k.gemv_q6_k),
+        ];
+        for (name, layer, kernel) in blocks {
             if let Weight::Block(q) = layer.weight() {
                 g.bench_function(format!("{name}/{}", k.name), |b| b.iter(|| kernel(&q.data, black_box(&x), &mut y)));
             }

@@ -13,8 +13,11 @@
 //! decoding each block's f16 scale and codes in registers; MXFP4, NVFP4 and
 //! NF4 as their packed 4-bit codes, each block's scale decoded to f32 once
 //! (one f32 per 16 to 64 values) and each code's weight looked up in the
-//! block's 16 possible values. Every other format (Q4_1, Q5_0, Q5_1, Q4_K,
-//! Q6_K, GGUF MXFP4, MXFP8, MXFP6, MXINT8) goes through a generic block path:
+//! block's 16 possible values; Q4_K and Q6_K byte for byte too, their
+//! super-blocks' packed scales and codes decoded in registers by AVX-512,
+//! AVX2 and NEON (the scalar reference takes the generic path below). Every other format
+//! (Q4_1, Q5_0, Q5_1, GGUF MXFP4, MXFP8, MXFP6, MXINT8) goes through a
+//! generic block path:
 //! one block (a 256-value super-block for the K-quants) at a time is decoded
 //! by the format's own dequantization into a buffer on the stack, and its dot
 //! with `x` taken at once. Either way the numbers multiplied are those
@@ -173,11 +176,11 @@ impl Linear {
     }
 
     /// Whether a layer computes on this block format's blocks: every
-    /// [`BlockFormat`] does. `q8_0`, `q4_0`, `mxfp4`, `nvfp4` and `nf4` have
-    /// kernels of their own; the others (`q4_1`, `q5_0`, `q5_1`, `q4_k`,
-    /// `q6_k`, `gguf_mxfp4`, `mxfp8_*`, `mxfp6_*`, `mxint8`) go through the
-    /// generic block path, which decodes one block (a 256-value super-block
-    /// for the K-quants) at a time with the format's own dequantization.
+    /// [`BlockFormat`] does. `q8_0`, `q4_0`, `q4_k`, `q6_k`, `mxfp4`, `nvfp4`
+    /// and `nf4` have kernels of their own (the K-quants on AVX-512, AVX2 and
+    /// NEON; the scalar reference decodes a 256-value super-block at a time); the others (`q4_1`, `q5_0`, `q5_1`, `gguf_mxfp4`, `mxfp8_*`,
+    /// `mxfp6_*`, `mxint8`) go through the generic block path, which decodes
+    /// one block at a time with the format's own dequantization.
     pub fn computes_on(format: &BlockFormat) -> bool {
         match format {
             BlockFormat::Ggml(_) | BlockFormat::Mx { .. } | BlockFormat::Nvfp4 { .. } | BlockFormat::Nf4 { .. } => true,
@@ -402,6 +405,8 @@ impl Linear {
             Weight::Block(q) => match (q.format, &self.lut4) {
                 (BlockFormat::Ggml(GgmlBlock::Q8_0), _) => (k.gemv_q8_0)(&q.data, x, y),
                 (BlockFormat::Ggml(GgmlBlock::Q4_0), _) => (k.gemv_q4_0)(&q.data, x, y),
+                (BlockFormat::Ggml(GgmlBlock::Q4K), _) => (k.gemv_q4_k)(&q.data, x, y),
+                (BlockFormat::Ggml(GgmlBlock::Q6K), _) => (k.gemv_q6_k)(&q.data, x, y),
                 (_, Some(t)) => (k.gemv_lut4)(&q.data, &t.scales, t.block, &t.table, t.high_first, x, y),
                 // The generic path decodes `per` blocks of the format at a time
                 // (up to 256 values): the same numbers and order, fewer calls.

@@ -557,3 +557,166 @@ fn generic_block_layers_give_the_contract_sum_of_the_formats_dequantized_weight(
         }
     }
 }
+
+/// f16 scales at the edges: zeros of both signs, the smallest and largest
+/// subnormals, the largest finite, infinities, a quiet and a signalling NaN,
+/// and ordinary ones.
+const F16_SPECIALS: [u16; 12] =
+    [0x0000, 0x8000, 0x0001, 0x03FF, 0x7BFF, 0xFBFF, 0x7C00, 0xFC00, 0x7E00, 0x7C01, 0x3C00, 0xB400];
+
+/// Super-block `t` of a crafted K-quant weight: codes from `noise`, and
+/// scales that run through every code as `t` goes up (Q4_K: sub-block `j`'s
+/// 6-bit scale `(8t + j) % 64` and min `(8t + j + 29) % 64`, so 8 blocks
+/// hold all 64 of each; Q6_K: scale `i` the byte `16t + i`, so 16 blocks
+/// hold all 256 i8 values), `d` and `dmin` from [`F16_SPECIALS`].
+fn crafted_kquant(format: GgmlBlock, t: usize, noise: &[u8]) -> Vec<u8> {
+    let special = |k: usize| F16_SPECIALS[k % F16_SPECIALS.len()].to_le_bytes();
+    let mut b = noise[..format.type_size()].to_vec();
+    if format == GgmlBlock::Q4K {
+        let s = |j: usize| ((8 * t + j) % 64) as u8;
+        let m = |j: usize| ((8 * t + j + 29) % 64) as u8;
+        b[..2].copy_from_slice(&special(t));
+        b[2..4].copy_from_slice(&special(5 * t + 3));
+        // The packing `get_scale_min_k4` reads (ggml's quantize_row_q4_K).
+        for j in 0..4 {
+            b[4 + j] = s(j) | ((s(j + 4) >> 4) << 6);
+            b[8 + j] = m(j) | ((m(j + 4) >> 4) << 6);
+            b[12 + j] = (s(j + 4) & 0xF) | ((m(j + 4) & 0xF) << 4);
+        }
+        let parts = quantlab::formats::q4_k_parts(&b).unwrap();
+        assert_eq!(parts.scales, std::array::from_fn(s), "block {t}");
+        assert_eq!(parts.mins, std::array::from_fn(m), "block {t}");
+    } else {
+        for i in 0..16 {
+            b[192 + i] = (16 * t + i) as u8;
+        }
+        b[208..210].copy_from_slice(&special(t));
+    }
+    b
+}
+
+/// `rows` rows of `n` values of a K-quant weight: super-block `t` (over the
+/// flat tensor) is the library's quantization of spread values when `t % 3
+/// == 0`, raw bytes when `t % 3 == 1`, [`crafted_kquant`] otherwise; or all
+/// crafted.
+fn kquant_blocks(format: GgmlBlock, rows: usize, n: usize, seed: u64, all_crafted: bool) -> Vec<u8> {
+    let size = format.type_size();
+    let w = values(rows * n, seed);
+    let mut q = BlockFormat::Ggml(format).quantize(&w, n).unwrap().data;
+    let noise: Vec<u8> = values(q.len(), seed + 1).iter().map(|v| (v * 1e4) as i32 as u8).collect();
+    for (t, block) in q.chunks_exact_mut(size).enumerate() {
+        let raw = &noise[t * size..(t + 1) * size];
+        match (all_crafted, t % 3) {
+            (false, 0) => {}
+            (false, 1) => block.copy_from_slice(raw),
+            _ => block.copy_from_slice(&crafted_kquant(format, t, raw)),
+        }
+    }
+    q
+}
+
+#[test]
+fn kquant_paths_match_scalar_and_the_reference_dequantization() {
+    eprintln!("paths compared with scalar: {:?}", simd().iter().map(|k| k.name).collect::<Vec<_>>());
+    for format in [GgmlBlock::Q4K, GgmlBlock::Q6K] {
+        let kernel = |k: &GemvKernels| if format == GgmlBlock::Q4K { k.gemv_q4_k } else { k.gemv_q6_k };
+        let mut shapes: Vec<(usize, usize, bool)> = Vec::new();
+        for rows in [1usize, 2, 3, 4, 5, 7, 9] {
+            for n in [256usize, 512, 768] {
+                shapes.push((rows, n, false));
+            }
+        }
+        // 32 crafted super-blocks (every scale and min code, every special d).
+        shapes.extend([(16, 512, true), (5, 1024, true), (32, 256, true)]);
+        for (rows, n, all_crafted) in shapes {
+            let row_bytes = n / 256 * format.type_size();
+            let all = kquant_blocks(format, rows + 1, n, (rows * 31 + n) as u64, all_crafted);
+            let dq_all = format.dequantize(&all, (rows + 1) * n).unwrap();
+            for offset in 0..3 {
+                // Unaligned slices: the weight starts `offset` bytes in.
+                let mut bytes = vec![0u8; offset];
+                bytes.extend_from_slice(&all[..rows * row_bytes]);
+                let q = &bytes[offset..];
+                let dq = &dq_all[..rows * n];
+                let xs = values(n + offset, (rows + n) as u64);
+                let mut x = xs[offset..].to_vec();
+                x[n - 1] = -0.0;
+                x[n / 2] = 1e-42;
+                let mut want = vec![f32::NAN; rows];
+                (kernel(scalar()))(q, &x, &mut want);
+                for (i, w) in want.iter().enumerate() {
+                    let c = contract(&x, |j| dq[i * n + j]);
+                    assert!(same_bits(&[*w], &[c]), "{format:?} scalar vs contract, rows {rows} n {n} row {i}");
+                }
+                for k in simd() {
+                    let mut got = vec![f32::NAN; rows];
+                    (kernel(k))(q, &x, &mut got);
+                    assert!(
+                        same_bits(&got, &want),
+                        "{} {format:?} rows {rows} n {n} offset {offset} crafted {all_crafted}: {got:?} vs {want:?}",
+                        k.name
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Rows of a finite f32 `x` times crafted weights whose every value is
+/// finite: the exact bits must agree lane by lane, not only in NaN-ness
+/// (a NaN anywhere in a row would hide a wrong weight behind it).
+#[test]
+fn kquant_paths_match_scalar_on_finite_crafted_weights() {
+    for format in [GgmlBlock::Q4K, GgmlBlock::Q6K] {
+        let kernel = |k: &GemvKernels| if format == GgmlBlock::Q4K { k.gemv_q4_k } else { k.gemv_q6_k };
+        let (rows, n) = (32usize, 256usize);
+        let size = format.type_size();
+        let mut q = kquant_blocks(format, rows, n, 11, true);
+        // d and dmin finite (the specials but infinities and NaNs).
+        for (t, block) in q.chunks_exact_mut(size).enumerate() {
+            let finite: Vec<u16> = F16_SPECIALS.iter().copied().filter(|h| h & 0x7C00 != 0x7C00).collect();
+            let d = finite[t % finite.len()].to_le_bytes();
+            let dmin = finite[(5 * t + 3) % finite.len()].to_le_bytes();
+            if format == GgmlBlock::Q4K {
+                block[..2].copy_from_slice(&d);
+                block[2..4].copy_from_slice(&dmin);
+            } else {
+                block[208..210].copy_from_slice(&d);
+            }
+        }
+        let dq = format.dequantize(&q, rows * n).unwrap();
+        assert!(dq.iter().all(|v| v.is_finite()));
+        // x small enough that no row overflows.
+        let x: Vec<f32> = values(n, 5).iter().map(|v| v * 1e-36).collect();
+        let mut want = vec![f32::NAN; rows];
+        (kernel(scalar()))(&q, &x, &mut want);
+        for (i, w) in want.iter().enumerate() {
+            assert_eq!(w.to_bits(), contract(&x, |j| dq[i * n + j]).to_bits(), "{format:?} row {i}");
+        }
+        for k in simd() {
+            let mut got = vec![f32::NAN; rows];
+            (kernel(k))(&q, &x, &mut got);
+            let a: Vec<u32> = got.iter().map(|v| v.to_bits()).collect();
+            let b: Vec<u32> = want.iter().map(|v| v.to_bits()).collect();
+            assert_eq!(a, b, "{} {format:?}", k.name);
+        }
+    }
+}
+
+#[test]
+fn kquant_paths_do_nothing_on_rows_that_are_not_whole_super_blocks() {
+    for k in gemv_tables() {
+        for (kernel, size) in [(k.gemv_q4_k, 144usize), (k.gemv_q6_k, 210)] {
+            for n in [0usize, 32, 128, 384] {
+                let mut y = vec![7.0f32; 3];
+                kernel(&vec![0u8; 3 * size * 2], &values(n, 1), &mut y);
+                let expect = if n == 0 { [0.0; 3] } else { [7.0; 3] };
+                assert_eq!(y, expect, "{} n {n}", k.name);
+            }
+            // Too few bytes for all rows: only the whole rows are written.
+            let mut y = vec![7.0f32; 3];
+            kernel(&vec![0u8; size + 5], &values(256, 1), &mut y);
+            assert_eq!(y, [0.0, 7.0, 7.0], "{} short", k.name);
+        }
+    }
+}

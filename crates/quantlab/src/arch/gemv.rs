@@ -8,7 +8,12 @@
 //! NF4 codes are looked up in a table of their 16 values (`w = table[q] · s`,
 //! `s` the block's scale as f32): in each case the product the format's own
 //! dequantization rounds, so `y` is the contract's sum of the dequantized
-//! weights.
+//! weights. Q4_K and Q6_K super-blocks are read as stored too: their packed
+//! sub-block scales are unpacked to integers (exact), and each weight is
+//! the reference's own f32 operations on the same operands in the same
+//! order (Q4_K `(d · sc) · q - dmin · m`, Q6_K `(d · sc) · (q - 32)`, each
+//! operation rounded alone, no fused multiply-add), so the decoded values
+//! are bit for bit those of `dequantize_q4_k` / `dequantize_q6_k`.
 //!
 //! # Summation order (the contract every path keeps, bit for bit)
 //! Each row keeps [`LANES`] = 16 partial sums, all starting at `+0.0`. Element
@@ -64,6 +69,7 @@
 use std::sync::OnceLock;
 
 use crate::formats::GgmlBlock;
+use crate::formats::kquants::QK_K;
 
 /// Partial sums per row (the AVX-512 width).
 pub(crate) const LANES: usize = 16;
@@ -107,7 +113,8 @@ pub type DecodeBlock<'a> = &'a dyn Fn(usize, &mut [f32]);
 /// `x`, in the contract's order (value `k` of a block to lane `k % 16`, since
 /// blocks are whole 16-lane steps). `x.len()` a multiple of `block` (the
 /// paths do nothing otherwise). The block formats without a kernel of their
-/// own: Q4_1, Q5_0, Q5_1, Q4_K, Q6_K, GGUF MXFP4, the MX types but MXFP4.
+/// own: Q4_1, Q5_0, Q5_1, GGUF MXFP4, the MX types but MXFP4 (and Q4_K,
+/// Q6_K on the scalar path, which is their reference).
 #[doc(hidden)]
 pub type GemvDecoded = fn(DecodeBlock<'_>, usize, &[f32], &mut [f32]);
 
@@ -130,6 +137,10 @@ pub struct GemvKernels {
     pub gemv_lut4: GemvLut4,
     /// Any block format, one decoded block at a time.
     pub gemv_decoded: GemvDecoded,
+    /// ggml Q4_K super-blocks (144 bytes a 256 values; `x.len()` a multiple of 256).
+    pub gemv_q4_k: GemvBlocks,
+    /// ggml Q6_K super-blocks (210 bytes a 256 values; `x.len()` a multiple of 256).
+    pub gemv_q6_k: GemvBlocks,
 }
 
 /// The scalar reference.
@@ -141,6 +152,8 @@ pub(crate) static SCALAR: GemvKernels = GemvKernels {
     gemv_q4_0: gemv_q4_0_scalar,
     gemv_lut4: gemv_lut4_scalar,
     gemv_decoded: gemv_decoded_scalar,
+    gemv_q4_k: |q, x, y| kquant_decoded(GgmlBlock::Q4K, gemv_decoded_scalar, q, x, y),
+    gemv_q6_k: |q, x, y| kquant_decoded(GgmlBlock::Q6K, gemv_decoded_scalar, q, x, y),
 };
 
 /// The largest block [`GemvDecoded`] takes (a K-quant super-block).
@@ -218,6 +231,55 @@ pub(crate) fn lut4_rows(packed: usize, scales: usize, block: usize, n: usize, y:
     }
     let by_scales = (scales.saturating_mul(block)).checked_div(n).unwrap_or(usize::MAX);
     Some(y.min(by_scales).min((packed * 2).checked_div(n).unwrap_or(usize::MAX)))
+}
+
+/// How many rows of a K-quant product (Q4_K, Q6_K) the slices hold whole
+/// (`n / 256` super-blocks of `block_bytes` a row), or `None` when `n` is not
+/// whole super-blocks (every path then does nothing).
+pub(crate) fn kquant_rows(bytes: usize, block_bytes: usize, n: usize, y: usize) -> Option<usize> {
+    if !n.is_multiple_of(QK_K) {
+        return None;
+    }
+    Some(y.min(bytes.checked_div(n / QK_K * block_bytes).unwrap_or(usize::MAX)))
+}
+
+/// A K-quant product through a path's generic decoded-block kernel: each
+/// super-block decoded by the format's scalar dequantization (gguf-py's
+/// numbers), the reference every K-quant kernel is held to, and what the
+/// paths without a kernel of their own run.
+pub(crate) fn kquant_decoded(format: GgmlBlock, decoded: GemvDecoded, blocks: &[u8], x: &[f32], y: &mut [f32]) {
+    let size = format.type_size();
+    let Some(rows) = kquant_rows(blocks.len(), size, x.len(), y.len()) else { return };
+    let decode = |b: usize, out: &mut [f32]| format.dequantize_blocks(&blocks[b * size..(b + 1) * size], out);
+    decoded(&decode, QK_K, x, &mut y[..rows]);
+}
+
+/// Q4_K's eight 6-bit sub-block scales and eight 6-bit mins from the 12
+/// packed bytes of a super-block (bytes 4..16), as 16 bytes: the scales of
+/// sub-blocks 0..8, then their mins. ggml's `kmask` shuffle of the AVX2
+/// `vec_dot_q4_K`: the same bits as `get_scale_min_k4` (`kquants`) for
+/// every byte pattern (checked exhaustively per byte in the tests), in four
+/// word operations instead of sixteen byte look-ups.
+#[inline(always)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub(crate) fn q4_k_scales_mins(packed: [u8; 12]) -> [u8; 16] {
+    const LOW6: u32 = 0x3f3f_3f3f;
+    const LOW4: u32 = 0x0f0f_0f0f;
+    const LOW2: u32 = 0x0303_0303;
+    let word = |k: usize| u32::from_le_bytes([packed[4 * k], packed[4 * k + 1], packed[4 * k + 2], packed[4 * k + 3]]);
+    let (a, b, c) = (word(0), word(1), word(2));
+    // Sub-blocks 0..4: the low 6 bits of bytes 0..4 (scales) and 4..8 (mins).
+    // Sub-blocks 4..8: a nibble of bytes 8..12 (low: scale, high: min) under
+    // the top 2 bits of bytes 0..4 (scale) or 4..8 (min). Each `>> 6` moves
+    // a byte's top 2 bits to its bottom (what spills in from the next byte
+    // is masked off by LOW2), `<< 4` puts them above the nibble.
+    let scales_hi = (c & LOW4) | (((a >> 6) & LOW2) << 4);
+    let mins_hi = ((c >> 4) & LOW4) | (((b >> 6) & LOW2) << 4);
+    let mut out = [0u8; 16];
+    for (k, w) in [a & LOW6, scales_hi, b & LOW6, mins_hi].into_iter().enumerate() {
+        out[4 * k..4 * k + 4].copy_from_slice(&w.to_le_bytes());
+    }
+    out
 }
 
 /// Whether a decoded-block product fits: `block` a multiple of 16 up to
@@ -379,4 +441,29 @@ pub(crate) fn family_rank(name: &str) -> usize {
 /// needs VBMI too), e.g. `"avx512"`, `"avx2"`, `"neon"` or `"scalar"`.
 pub fn gemv_kernel() -> &'static str {
     gemv_kernels().name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each output bit of the shuffle depends on at most two input bytes
+    /// (same position in different words), so running every value of every
+    /// byte against a few backgrounds covers every code of every scale/min.
+    #[test]
+    fn q4_k_shuffle_gives_get_scale_min_k4_for_every_byte() {
+        for background in [0u8, 0xFF, 0x55, 0xAA] {
+            for at in 0..12 {
+                for v in 0..=255u8 {
+                    let mut packed = [background; 12];
+                    packed[at] = v;
+                    let got = q4_k_scales_mins(packed);
+                    for j in 0..8 {
+                        let (s, m) = crate::formats::kquants::scale_min_k4(j, &packed);
+                        assert_eq!((got[j], got[8 + j]), (s, m), "byte {at} = {v:#x}, sub-block {j}");
+                    }
+                }
+            }
+        }
+    }
 }

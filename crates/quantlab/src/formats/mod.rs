@@ -18,7 +18,7 @@
 //! references defines what they become.
 
 pub(crate) mod ggml;
-mod kquants;
+pub(crate) mod kquants;
 pub(crate) mod lut4;
 pub(crate) mod mx;
 pub(crate) mod nf4;

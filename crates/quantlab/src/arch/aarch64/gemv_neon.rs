@@ -1,7 +1,7 @@
 //! NEON matrix-vector kernels on int8 and int4 weights: the 16 lanes of
 //! `arch::gemv`'s summation order in four registers (lanes 0-3, 4-7, 8-11,
 //! 12-15), four rows at a time, the tail of a row zero-padded; and the same
-//! on ggml Q8_0 and Q4_0 blocks, read as stored.
+//! on ggml Q8_0, Q4_0, Q4_K and Q6_K blocks, read as stored.
 //!
 //! `vfmaq_f32(acc, x, w)` is one fused multiply-add (`acc + x · w`, one
 //! rounding), the scalar path's `x.mul_add(w, acc)`; the weight `w = q · s`
@@ -12,6 +12,7 @@
 use std::arch::aarch64::*;
 
 use crate::arch::gemv::{self, GemvKernels, LANES};
+use crate::formats::kquants::{Q4_K_BYTES, Q6_K_BYTES, QK_K, scale_min_k4};
 
 /// Rows that share one pass over `x`.
 const ROWS: usize = 4;
@@ -33,6 +34,10 @@ pub(crate) static GEMV: GemvKernels = GemvKernels {
     gemv_lut4: |q, s, b, t, h, x, y| unsafe { gemv_lut4_neon(q, s, b, t, h, x, y) },
     // SAFETY: as above, the CPU has NEON.
     gemv_decoded: |d, b, x, y| unsafe { gemv_decoded_neon(d, b, x, y) },
+    // SAFETY: as above, the CPU has NEON.
+    gemv_q4_k: |q, x, y| unsafe { gemv_q4_k_neon(q, x, y) },
+    // SAFETY: as above, the CPU has NEON.
+    gemv_q6_k: |q, x, y| unsafe { gemv_q6_k_neon(q, x, y) },
 };
 
 /// The lane tree of `arch::gemv` over four registers.
@@ -429,6 +434,153 @@ unsafe fn rows_decoded<const R: usize>(
                     let wv = load_x(w[r].as_ptr().add(k));
                     for l in 0..4 {
                         acc[r][l] = vfmaq_f32(acc[r][l], xv[l], wv[l]);
+                    }
+                }
+            }
+        }
+    }
+    for r in 0..R {
+        // SAFETY: same features.
+        y[first + r] = unsafe { reduce16(acc[r]) };
+    }
+}
+
+/// # Safety
+/// The CPU must have NEON.
+#[target_feature(enable = "neon")]
+unsafe fn gemv_q4_k_neon(blocks: &[u8], x: &[f32], y: &mut [f32]) {
+    let Some(rows) = gemv::kquant_rows(blocks.len(), Q4_K_BYTES, x.len(), y.len()) else { return };
+    gemv::row_blocks::<ROWS>(rows, |i, block| {
+        // SAFETY: the caller's features; rows i..i + ROWS (or row i) are
+        // within `blocks` and `y`, and `x` is whole super-blocks (`kquant_rows`).
+        unsafe { if block { rows_q4_k::<ROWS>(blocks, x, i, y) } else { rows_q4_k::<1>(blocks, x, i, y) } }
+    });
+}
+
+/// Rows `first..first + R` of a Q4_K product. `dl = d * scale_j` and `ml =
+/// dmin * min_j` are the reference's own scalar lines (`get_scale_min_k4`,
+/// the same f32 products); each weight is `dl * f32(q) - ml` as a `vmulq`
+/// then a `vsubq` (its two roundings, in its order; no fused multiply-add).
+///
+/// # Safety
+/// The CPU must have NEON; `x.len()` is a multiple of 256 and those rows
+/// (`x.len() / 256` super-blocks of 144 bytes each) must exist in `blocks`
+/// and `y`.
+#[inline]
+#[target_feature(enable = "neon")]
+// The step and register indices also place values in `x` and the scales.
+#[allow(clippy::needless_range_loop)]
+unsafe fn rows_q4_k<const R: usize>(blocks: &[u8], x: &[f32], first: usize, y: &mut [f32]) {
+    let n = x.len();
+    let row_bytes = n / QK_K * Q4_K_BYTES;
+    let mut acc = [[vdupq_n_f32(0.0); 4]; R];
+    let rows = &blocks[first * row_bytes..(first + R) * row_bytes];
+    for b in 0..n / QK_K {
+        for j in 0..8 {
+            let dm: [(float32x4_t, float32x4_t); R] = std::array::from_fn(|r| {
+                let p = &rows[r * row_bytes + b * Q4_K_BYTES..][..Q4_K_BYTES];
+                let (d, dmin) = (gemv::f16_scale(p), gemv::f16_scale(&p[2..]));
+                let (s, m) = scale_min_k4(j, &p[4..16]);
+                (vdupq_n_f32(d * f32::from(s)), vdupq_n_f32(dmin * f32::from(m)))
+            });
+            for s in 0..2 {
+                // SAFETY: x[256b + 32j + 16s..+ 16] and each row's 16 code
+                // bytes of chunk j / 2 are in bounds.
+                unsafe {
+                    let xv = load_x(x.as_ptr().add(b * QK_K + 32 * j + LANES * s));
+                    for (r, acc) in acc.iter_mut().enumerate() {
+                        let bytes =
+                            vld1q_u8(rows.as_ptr().add(r * row_bytes + b * Q4_K_BYTES + 16 + 32 * (j / 2) + LANES * s));
+                        // Sub-block j: the low nibbles of chunk j / 2 when j is even, else the high ones.
+                        let q = if j % 2 == 0 { vandq_u8(bytes, vdupq_n_u8(0x0F)) } else { vshrq_n_u8::<4>(bytes) };
+                        let lo = vmovl_u8(vget_low_u8(q));
+                        let hi = vmovl_u8(vget_high_u8(q));
+                        let qf = [
+                            vcvtq_f32_u32(vmovl_u16(vget_low_u16(lo))),
+                            vcvtq_f32_u32(vmovl_u16(vget_high_u16(lo))),
+                            vcvtq_f32_u32(vmovl_u16(vget_low_u16(hi))),
+                            vcvtq_f32_u32(vmovl_u16(vget_high_u16(hi))),
+                        ];
+                        let (dl, ml) = dm[r];
+                        for k in 0..4 {
+                            acc[k] = vfmaq_f32(acc[k], xv[k], vsubq_f32(vmulq_f32(dl, qf[k]), ml));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for r in 0..R {
+        // SAFETY: same features.
+        y[first + r] = unsafe { reduce16(acc[r]) };
+    }
+}
+
+/// # Safety
+/// The CPU must have NEON.
+#[target_feature(enable = "neon")]
+unsafe fn gemv_q6_k_neon(blocks: &[u8], x: &[f32], y: &mut [f32]) {
+    let Some(rows) = gemv::kquant_rows(blocks.len(), Q6_K_BYTES, x.len(), y.len()) else { return };
+    gemv::row_blocks::<ROWS>(rows, |i, block| {
+        // SAFETY: the caller's features; rows i..i + ROWS (or row i) are
+        // within `blocks` and `y`, and `x` is whole super-blocks (`kquant_rows`).
+        unsafe { if block { rows_q6_k::<ROWS>(blocks, x, i, y) } else { rows_q6_k::<1>(blocks, x, i, y) } }
+    });
+}
+
+/// Rows `first..first + R` of a Q6_K product: the reference's `(d * sc) *
+/// f32(q - 32)`, `d * sc` its own scalar product, then each 16-value step
+/// ([`step`]: `f32(q - 32) * dl`, the same product, as only `dl` can be NaN
+/// and a lone NaN operand passes through on either side). Value `128h + 32k
+/// + i` is the low (k = 0, 1) or high (k = 2, 3) nibble of low byte `64h +
+/// 32(k % 2) + i`, under bits `2k, 2k + 1` of high byte `128 + 32h + i`.
+///
+/// # Safety
+/// The CPU must have NEON; `x.len()` is a multiple of 256 and those rows
+/// (`x.len() / 256` super-blocks of 210 bytes each) must exist in `blocks`
+/// and `y`.
+#[inline]
+#[target_feature(enable = "neon")]
+// The step and register indices also place values in `x` and the scales.
+#[allow(clippy::needless_range_loop)]
+unsafe fn rows_q6_k<const R: usize>(blocks: &[u8], x: &[f32], first: usize, y: &mut [f32]) {
+    let n = x.len();
+    let row_bytes = n / QK_K * Q6_K_BYTES;
+    let mut acc = [[vdupq_n_f32(0.0); 4]; R];
+    let rows = &blocks[first * row_bytes..(first + R) * row_bytes];
+    let (low4, bits45, three) = (vdupq_n_u8(0x0F), vdupq_n_u8(0x30), vdupq_n_u8(3));
+    for b in 0..n / QK_K {
+        for h in 0..2 {
+            // Each row's codes 128h + 32k + 16g..+ 16 (k = 0..4, g = 0..2), minus 32.
+            let q: [[[int8x16_t; 4]; 2]; R] = std::array::from_fn(|r| {
+                let p = &rows[r * row_bytes + b * Q6_K_BYTES..][..Q6_K_BYTES];
+                std::array::from_fn(|g| {
+                    // SAFETY: the 16-byte loads lie in the super-block's 210 bytes.
+                    unsafe {
+                        let a = vld1q_u8(p.as_ptr().add(64 * h + LANES * g));
+                        let c = vld1q_u8(p.as_ptr().add(64 * h + 32 + LANES * g));
+                        let hb = vld1q_u8(p.as_ptr().add(128 + 32 * h + LANES * g));
+                        let codes = [
+                            vorrq_u8(vandq_u8(a, low4), vshlq_n_u8::<4>(vandq_u8(hb, three))),
+                            vorrq_u8(vandq_u8(c, low4), vandq_u8(vshlq_n_u8::<2>(hb), bits45)),
+                            vorrq_u8(vshrq_n_u8::<4>(a), vandq_u8(hb, bits45)),
+                            vorrq_u8(vshrq_n_u8::<4>(c), vandq_u8(vshrq_n_u8::<2>(hb), bits45)),
+                        ];
+                        codes.map(|v| vsubq_s8(vreinterpretq_s8_u8(v), vdupq_n_s8(32)))
+                    }
+                })
+            });
+            // Steps in value order: v = 128h + 32k + 16g increases with (k, g).
+            for k in 0..4 {
+                for g in 0..2 {
+                    let v = 128 * h + 32 * k + LANES * g;
+                    // SAFETY: x[256b + v..+ 16] is in bounds.
+                    let xv = unsafe { load_x(x.as_ptr().add(b * QK_K + v)) };
+                    for (r, acc) in acc.iter_mut().enumerate() {
+                        let p = &rows[r * row_bytes + b * Q6_K_BYTES..][..Q6_K_BYTES];
+                        let dl = gemv::f16_scale(&p[208..]) * f32::from(p[192 + v / LANES] as i8);
+                        // SAFETY: same features.
+                        unsafe { step(acc, &xv, q[r][g][k], vdupq_n_f32(dl)) };
                     }
                 }
             }

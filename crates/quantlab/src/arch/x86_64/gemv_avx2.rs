@@ -1,11 +1,12 @@
 //! AVX2 matrix-vector kernels on int8 and int4 weights: the 16 lanes of
 //! `arch::gemv`'s summation order in two registers (lanes 0-7 and 8-15),
 //! four rows at a time, the tail of a row zero-padded; and the same on
-//! ggml Q8_0 and Q4_0 blocks, read as stored.
+//! ggml Q8_0, Q4_0, Q4_K and Q6_K blocks, read as stored.
 
 use std::arch::x86_64::*;
 
 use crate::arch::gemv::{self, GemvKernels, LANES};
+use crate::formats::kquants::{Q4_K_BYTES, Q6_K_BYTES, QK_K};
 
 /// Rows that share one pass over `x`.
 const ROWS: usize = 4;
@@ -24,6 +25,10 @@ pub(crate) static GEMV: GemvKernels = GemvKernels {
     gemv_lut4: |q, s, b, t, h, x, y| unsafe { gemv_lut4_avx2(q, s, b, t, h, x, y) },
     // SAFETY: as above.
     gemv_decoded: |d, b, x, y| unsafe { gemv_decoded_avx2(d, b, x, y) },
+    // SAFETY: as above (F16C too).
+    gemv_q4_k: |q, x, y| unsafe { gemv_q4_k_avx2(q, x, y) },
+    // SAFETY: as above (F16C too).
+    gemv_q6_k: |q, x, y| unsafe { gemv_q6_k_avx2(q, x, y) },
 };
 
 /// The lane tree of `arch::gemv` from lane width 8 on: `l + 4`, `+ 2`, `+ 1`.
@@ -427,6 +432,154 @@ unsafe fn rows_decoded<const R: usize>(
     }
     for r in 0..R {
         // SAFETY: same features (the `l + 8` step, then the tree).
+        y[first + r] = unsafe { reduce8(_mm256_add_ps(acc[r][0], acc[r][1])) };
+    }
+}
+
+/// # Safety
+/// The CPU must have AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn gemv_q4_k_avx2(blocks: &[u8], x: &[f32], y: &mut [f32]) {
+    let Some(rows) = gemv::kquant_rows(blocks.len(), Q4_K_BYTES, x.len(), y.len()) else { return };
+    gemv::row_blocks::<ROWS>(rows, |i, block| {
+        // SAFETY: the caller's features; rows i..i + ROWS (or row i) are
+        // within `blocks` and `y`, and `x` is whole super-blocks (`kquant_rows`).
+        unsafe { if block { rows_q4_k::<ROWS>(blocks, x, i, y) } else { rows_q4_k::<1>(blocks, x, i, y) } }
+    });
+}
+
+/// Rows `first..first + R` of a Q4_K product: the reference's `dl * f32(q)
+/// - ml` as a `vmulps` then a `vsubps` (its two roundings, in its order; no
+/// fused multiply-add), `dl = d * scale_j` and `ml = dmin * min_j` each one
+/// `vmulps` of the same operands (AVX-512's `rows_q4_k` explains the layout).
+///
+/// # Safety
+/// The CPU must have AVX2, FMA and F16C; `x.len()` is a multiple of 256 and
+/// those rows (`x.len() / 256` super-blocks of 144 bytes each) must exist in
+/// `blocks` and `y`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn rows_q4_k<const R: usize>(blocks: &[u8], x: &[f32], first: usize, y: &mut [f32]) {
+    let n = x.len();
+    let row_bytes = n / QK_K * Q4_K_BYTES;
+    let mut acc = [[_mm256_setzero_ps(); 2]; R];
+    // SAFETY: the caller guarantees R rows of `row_bytes` from row `first`.
+    let base = unsafe { blocks.as_ptr().add(first * row_bytes) };
+    for b in 0..n / QK_K {
+        // Per row: `dl` of sub-blocks 0..8, then their `ml`.
+        let mut dm = [[0f32; 16]; R];
+        for (r, dm) in dm.iter_mut().enumerate() {
+            // SAFETY: row r's super-block b (144 bytes) is in bounds.
+            unsafe {
+                let p = base.add(r * row_bytes + b * Q4_K_BYTES);
+                let sm = gemv::q4_k_scales_mins(p.add(4).cast::<[u8; 12]>().read_unaligned());
+                let sm = _mm_loadu_si128(sm.as_ptr().cast());
+                let scales = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sm));
+                let mins = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128::<8>(sm)));
+                _mm256_storeu_ps(dm.as_mut_ptr(), _mm256_mul_ps(block_scale(p), scales));
+                _mm256_storeu_ps(dm.as_mut_ptr().add(8), _mm256_mul_ps(block_scale(p.add(2)), mins));
+            }
+        }
+        for j in 0..8 {
+            // Sub-block j: 32 values, the low (j even) or high nibbles of chunk j / 2.
+            for s in 0..2 {
+                // SAFETY: x[256b + 32j + 16s..+ 16] and each row's chunk bytes are in bounds.
+                unsafe {
+                    let xv = load_x(x.as_ptr().add(b * QK_K + 32 * j + LANES * s));
+                    for (r, acc) in acc.iter_mut().enumerate() {
+                        let p = base.add(r * row_bytes + b * Q4_K_BYTES + 16 + 32 * (j / 2) + LANES * s);
+                        let mut q = _mm_loadu_si128(p.cast());
+                        if j % 2 == 1 {
+                            q = _mm_srli_epi16::<4>(q);
+                        }
+                        let q = _mm_and_si128(q, _mm_set1_epi8(0x0F));
+                        let (dl, ml) = (_mm256_set1_ps(dm[r][j]), _mm256_set1_ps(dm[r][8 + j]));
+                        let lo = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(q));
+                        let hi = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128::<8>(q)));
+                        acc[0] = _mm256_fmadd_ps(xv[0], _mm256_sub_ps(_mm256_mul_ps(dl, lo), ml), acc[0]);
+                        acc[1] = _mm256_fmadd_ps(xv[1], _mm256_sub_ps(_mm256_mul_ps(dl, hi), ml), acc[1]);
+                    }
+                }
+            }
+        }
+    }
+    for r in 0..R {
+        // SAFETY: same features.
+        y[first + r] = unsafe { reduce8(_mm256_add_ps(acc[r][0], acc[r][1])) };
+    }
+}
+
+/// # Safety
+/// The CPU must have AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn gemv_q6_k_avx2(blocks: &[u8], x: &[f32], y: &mut [f32]) {
+    let Some(rows) = gemv::kquant_rows(blocks.len(), Q6_K_BYTES, x.len(), y.len()) else { return };
+    gemv::row_blocks::<ROWS>(rows, |i, block| {
+        // SAFETY: the caller's features; rows i..i + ROWS (or row i) are
+        // within `blocks` and `y`, and `x` is whole super-blocks (`kquant_rows`).
+        unsafe { if block { rows_q6_k::<ROWS>(blocks, x, i, y) } else { rows_q6_k::<1>(blocks, x, i, y) } }
+    });
+}
+
+/// Rows `first..first + R` of a Q6_K product: the reference's `(d * sc) *
+/// f32(q - 32)`, `d * sc` one `vmulps` for 8 scales, then each 16-value
+/// step's product times its codes ([`step`]: `f32(q) * dl`, the same
+/// product, as only `dl` can be NaN and x86 passes a lone NaN operand on
+/// whichever side it is).
+///
+/// # Safety
+/// The CPU must have AVX2, FMA and F16C; `x.len()` is a multiple of 256 and
+/// those rows (`x.len() / 256` super-blocks of 210 bytes each) must exist in
+/// `blocks` and `y`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+// `k` (a 32-code group) indexes each row's codes and places the step in `x` and the scales.
+#[allow(clippy::needless_range_loop)]
+unsafe fn rows_q6_k<const R: usize>(blocks: &[u8], x: &[f32], first: usize, y: &mut [f32]) {
+    let n = x.len();
+    let row_bytes = n / QK_K * Q6_K_BYTES;
+    let mut acc = [[_mm256_setzero_ps(); 2]; R];
+    // SAFETY: the caller guarantees R rows of `row_bytes` from row `first`.
+    let base = unsafe { blocks.as_ptr().add(first * row_bytes) };
+    for b in 0..n / QK_K {
+        let mut dl = [[0f32; 16]; R];
+        for (r, dl) in dl.iter_mut().enumerate() {
+            // SAFETY: row r's super-block b (210 bytes) is in bounds.
+            unsafe {
+                let p = base.add(r * row_bytes + b * Q6_K_BYTES);
+                let d = block_scale(p.add(208));
+                let sc = _mm_loadu_si128(p.add(192).cast());
+                let lo = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc));
+                let hi = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128::<8>(sc)));
+                _mm256_storeu_ps(dl.as_mut_ptr(), _mm256_mul_ps(d, lo));
+                _mm256_storeu_ps(dl.as_mut_ptr().add(8), _mm256_mul_ps(d, hi));
+            }
+        }
+        for h in 0..2 {
+            let q: [[__m256i; 4]; R] = std::array::from_fn(|r| {
+                // SAFETY: row r's super-block b (210 bytes) is in bounds.
+                unsafe { super::gemv_avx512::q6_k_codes(base.add(r * row_bytes + b * Q6_K_BYTES), h) }
+            });
+            for k in 0..4 {
+                for s in 0..2 {
+                    let v = 128 * h + 32 * k + LANES * s;
+                    // SAFETY: x[256b + v..+ 16] is in bounds.
+                    let xv = unsafe { load_x(x.as_ptr().add(b * QK_K + v)) };
+                    for (r, acc) in acc.iter_mut().enumerate() {
+                        let half = if s == 0 {
+                            _mm256_castsi256_si128(q[r][k])
+                        } else {
+                            _mm256_extracti128_si256::<1>(q[r][k])
+                        };
+                        // SAFETY: same features.
+                        unsafe { step(acc, xv, half, _mm256_set1_ps(dl[r][v / LANES])) };
+                    }
+                }
+            }
+        }
+    }
+    for r in 0..R {
+        // SAFETY: same features.
         y[first + r] = unsafe { reduce8(_mm256_add_ps(acc[r][0], acc[r][1])) };
     }
 }

@@ -1,11 +1,12 @@
 //! AVX-512 matrix-vector kernels on int8 and int4 weights: the 16 lanes of
 //! `arch::gemv`'s summation order in one register, four rows at a time
 //! (sharing each load of `x`), the tail of a row masked; and the same on
-//! ggml Q8_0 and Q4_0 blocks, read as stored.
+//! ggml Q8_0, Q4_0, Q4_K and Q6_K blocks, read as stored.
 
 use std::arch::x86_64::*;
 
 use crate::arch::gemv::{self, GemvKernels, LANES};
+use crate::formats::kquants::{Q4_K_BYTES, Q6_K_BYTES, QK_K};
 
 /// Rows that share one pass over `x`.
 const ROWS: usize = 4;
@@ -24,6 +25,10 @@ pub(crate) static GEMV: GemvKernels = GemvKernels {
     gemv_lut4: |q, s, b, t, h, x, y| unsafe { gemv_lut4_avx512(q, s, b, t, h, x, y) },
     // SAFETY: as above.
     gemv_decoded: |d, b, x, y| unsafe { gemv_decoded_avx512(d, b, x, y) },
+    // SAFETY: as above (F16C too).
+    gemv_q4_k: |q, x, y| unsafe { gemv_q4_k_avx512(q, x, y) },
+    // SAFETY: as above (F16C too).
+    gemv_q6_k: |q, x, y| unsafe { gemv_q6_k_avx512(q, x, y) },
 };
 
 /// The lane tree of `arch::gemv` over one register: `l + 8`, `+ 4`, `+ 2`, `+ 1`.
@@ -445,4 +450,199 @@ unsafe fn rows_decoded<const R: usize>(
         // SAFETY: same features.
         y[first + r] = unsafe { reduce16(acc[r]) };
     }
+}
+
+/// # Safety
+/// The CPU must have AVX-512F, BW, VL, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma,f16c")]
+unsafe fn gemv_q4_k_avx512(blocks: &[u8], x: &[f32], y: &mut [f32]) {
+    let Some(rows) = gemv::kquant_rows(blocks.len(), Q4_K_BYTES, x.len(), y.len()) else { return };
+    gemv::row_blocks::<ROWS>(rows, |i, block| {
+        // SAFETY: the caller's features; rows i..i + ROWS (or row i) are
+        // within `blocks` and `y`, and `x` is whole super-blocks (`kquant_rows`).
+        unsafe { if block { rows_q4_k::<ROWS>(blocks, x, i, y) } else { rows_q4_k::<1>(blocks, x, i, y) } }
+    });
+}
+
+/// Rows `first..first + R` of a Q4_K product. The reference decodes value
+/// `i` of sub-block `j` as `dl * f32(q) - ml` with `dl = d * f32(scale_j)`
+/// and `ml = dmin * f32(min_j)`, each a separate f32 rounding (no fused
+/// multiply-add). Here the 16 products `d * scale_j`, `dmin * min_j` of a
+/// super-block are one `vmulps` (the same operands), and each sub-block's 16
+/// possible weights `dl * k - ml` (`k` = 0..16: a `vmulps` then a `vsubps`,
+/// the reference's two roundings in its order) sit in one register that
+/// `vpermps` picks from by the nibble, as for Q4_0. Chunk `c` (32 bytes) of
+/// the codes holds sub-block `2c` in its low nibbles and `2c + 1` in its high
+/// ones: one 16-byte load widened to 16 dwords indexes a step of each (the
+/// high nibble after a shift by 4). The four steps of a chunk run in value
+/// order, so lane `l` sees values `l, l + 16, ...` in increasing order.
+///
+/// # Safety
+/// The CPU must have AVX-512F, BW, VL, FMA and F16C; `x.len()` is a multiple
+/// of 256 and those rows (`x.len() / 256` super-blocks of 144 bytes each)
+/// must exist in `blocks` and `y`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma,f16c")]
+unsafe fn rows_q4_k<const R: usize>(blocks: &[u8], x: &[f32], first: usize, y: &mut [f32]) {
+    let n = x.len();
+    let row_bytes = n / QK_K * Q4_K_BYTES;
+    let codes = _mm512_setr_ps(0., 1., 2., 3., 4., 5., 6., 7., 8., 9., 10., 11., 12., 13., 14., 15.);
+    let mut acc = [_mm512_setzero_ps(); R];
+    // SAFETY: the caller guarantees R rows of `row_bytes` from row `first`.
+    let base = unsafe { blocks.as_ptr().add(first * row_bytes) };
+    for b in 0..n / QK_K {
+        // Per row: lanes 0..8 `dl` of sub-blocks 0..8, lanes 8..16 their `ml`.
+        let mut dm = [[0f32; 16]; R];
+        for (r, dm) in dm.iter_mut().enumerate() {
+            // SAFETY: row r's super-block b (144 bytes) is in bounds.
+            unsafe {
+                let p = base.add(r * row_bytes + b * Q4_K_BYTES);
+                let packed = p.add(4).cast::<[u8; 12]>().read_unaligned();
+                let sm = gemv::q4_k_scales_mins(packed);
+                let sm = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(sm.as_ptr().cast())));
+                // F16C converts d and dmin exactly (as `half` does, NaN payloads included).
+                let dd = _mm_cvtph_ps(_mm_cvtsi32_si128(p.cast::<i32>().read_unaligned()));
+                let dd =
+                    _mm512_mask_blend_ps(0xFF00, _mm512_broadcastss_ps(dd), _mm512_broadcastss_ps(_mm_movehdup_ps(dd)));
+                _mm512_storeu_ps(dm.as_mut_ptr(), _mm512_mul_ps(dd, sm));
+            }
+        }
+        for c in 0..4 {
+            // SAFETY: x[256b + 64c..+ 64] and each row's chunk c (bytes
+            // 16 + 32c..48 + 32c of super-block b) are in bounds.
+            unsafe {
+                let xp = x.as_ptr().add(b * QK_K + 64 * c);
+                let x0 = _mm512_loadu_ps(xp);
+                let x1 = _mm512_loadu_ps(xp.add(LANES));
+                let x2 = _mm512_loadu_ps(xp.add(2 * LANES));
+                let x3 = _mm512_loadu_ps(xp.add(3 * LANES));
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let table = |j: usize| {
+                        _mm512_sub_ps(_mm512_mul_ps(_mm512_set1_ps(dm[r][j]), codes), _mm512_set1_ps(dm[r][8 + j]))
+                    };
+                    let (lo, hi) = (table(2 * c), table(2 * c + 1));
+                    let p = base.add(r * row_bytes + b * Q4_K_BYTES + 16 + 32 * c);
+                    let i0 = _mm512_cvtepu8_epi32(_mm_loadu_si128(p.cast()));
+                    let i1 = _mm512_cvtepu8_epi32(_mm_loadu_si128(p.add(LANES).cast()));
+                    *acc = _mm512_fmadd_ps(x0, _mm512_permutexvar_ps(i0, lo), *acc);
+                    *acc = _mm512_fmadd_ps(x1, _mm512_permutexvar_ps(i1, lo), *acc);
+                    *acc = _mm512_fmadd_ps(x2, _mm512_permutexvar_ps(_mm512_srli_epi32::<4>(i0), hi), *acc);
+                    *acc = _mm512_fmadd_ps(x3, _mm512_permutexvar_ps(_mm512_srli_epi32::<4>(i1), hi), *acc);
+                }
+            }
+        }
+    }
+    for r in 0..R {
+        // SAFETY: same features.
+        y[first + r] = unsafe { reduce16(acc[r]) };
+    }
+}
+
+/// # Safety
+/// The CPU must have AVX-512F, BW, VL, FMA and F16C.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma,f16c")]
+unsafe fn gemv_q6_k_avx512(blocks: &[u8], x: &[f32], y: &mut [f32]) {
+    let Some(rows) = gemv::kquant_rows(blocks.len(), Q6_K_BYTES, x.len(), y.len()) else { return };
+    gemv::row_blocks::<ROWS>(rows, |i, block| {
+        // SAFETY: the caller's features; rows i..i + ROWS (or row i) are
+        // within `blocks` and `y`, and `x` is whole super-blocks (`kquant_rows`).
+        unsafe { if block { rows_q6_k::<ROWS>(blocks, x, i, y) } else { rows_q6_k::<1>(blocks, x, i, y) } }
+    });
+}
+
+/// Rows `first..first + R` of a Q6_K product. The reference decodes value
+/// `v` as `(d * f32(sc[v / 16])) * f32(q - 32)`: two f32 roundings, `d`
+/// first. Here the 16 products `d * sc` of a super-block are one `vmulps`,
+/// and each 16-value step (one scale) multiplies its broadcast product by
+/// the codes `q - 32` (exact in i8, exact as f32). The 6-bit codes of a half
+/// (128 values: 64 bytes of low nibbles, 32 of high 2-bit pairs) are put
+/// together 32 at a time by [`q6_k_codes`], in value order.
+///
+/// # Safety
+/// The CPU must have AVX-512F, BW, VL, FMA and F16C; `x.len()` is a multiple
+/// of 256 and those rows (`x.len() / 256` super-blocks of 210 bytes each)
+/// must exist in `blocks` and `y`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma,f16c")]
+// `k` (a 32-code group) indexes each row's codes and places the step in `x` and the scales.
+#[allow(clippy::needless_range_loop)]
+unsafe fn rows_q6_k<const R: usize>(blocks: &[u8], x: &[f32], first: usize, y: &mut [f32]) {
+    let n = x.len();
+    let row_bytes = n / QK_K * Q6_K_BYTES;
+    let mut acc = [_mm512_setzero_ps(); R];
+    // SAFETY: the caller guarantees R rows of `row_bytes` from row `first`.
+    let base = unsafe { blocks.as_ptr().add(first * row_bytes) };
+    for b in 0..n / QK_K {
+        let mut dl = [[0f32; 16]; R];
+        for (r, dl) in dl.iter_mut().enumerate() {
+            // SAFETY: row r's super-block b (210 bytes) is in bounds.
+            unsafe {
+                let p = base.add(r * row_bytes + b * Q6_K_BYTES);
+                let d = block_scale(p.add(208));
+                let sc = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(p.add(192).cast())));
+                _mm512_storeu_ps(dl.as_mut_ptr(), _mm512_mul_ps(d, sc));
+            }
+        }
+        for h in 0..2 {
+            // Each row's 128 codes of half h, minus 32, in value order: 4 x 32 bytes.
+            let q: [[__m256i; 4]; R] = std::array::from_fn(|r| {
+                // SAFETY: row r's super-block b (210 bytes) is in bounds; AVX-512VL has AVX2.
+                unsafe { q6_k_codes(base.add(r * row_bytes + b * Q6_K_BYTES), h) }
+            });
+            for k in 0..4 {
+                for s in 0..2 {
+                    let v = 128 * h + 32 * k + LANES * s;
+                    // SAFETY: x[256b + v..+ 16] is in bounds.
+                    let xv = unsafe { _mm512_loadu_ps(x.as_ptr().add(b * QK_K + v)) };
+                    for (r, acc) in acc.iter_mut().enumerate() {
+                        let half = if s == 0 {
+                            _mm256_castsi256_si128(q[r][k])
+                        } else {
+                            _mm256_extracti128_si256::<1>(q[r][k])
+                        };
+                        let codes = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(half));
+                        let w = _mm512_mul_ps(_mm512_set1_ps(dl[r][v / LANES]), codes);
+                        *acc = _mm512_fmadd_ps(xv, w, *acc);
+                    }
+                }
+            }
+        }
+    }
+    for r in 0..R {
+        // SAFETY: same features.
+        y[first + r] = unsafe { reduce16(acc[r]) };
+    }
+}
+
+/// Half `h` (values `128h..128h + 128`) of the Q6_K super-block at `p` as
+/// its 128 codes minus 32 (exact: -32..32 in i8), in value order, 32 to a
+/// register. Value `128h + 32k + i` is the low (k = 0, 1) or high (k = 2,
+/// 3) nibble of low byte `64h + 32(k % 2) + i`, under bits `2k, 2k + 1` of
+/// high byte `128 + 32h + i` (the reference's `dequantize_q6_k`). Bytes have
+/// no shifts: the 16-bit shifts move bits in from the neighbouring byte,
+/// which the masks (0x0F, 0x30) clear.
+///
+/// # Safety
+/// The CPU must have AVX2; `p` must be readable for 210 bytes and `h` < 2.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn q6_k_codes(p: *const u8, h: usize) -> [__m256i; 4] {
+    let (low4, bits45, bias) = (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(0x30), _mm256_set1_epi8(32));
+    // SAFETY: the caller guarantees the super-block's 210 bytes.
+    let (lo_a, lo_b, hi) = unsafe {
+        (
+            _mm256_loadu_si256(p.add(64 * h).cast()),
+            _mm256_loadu_si256(p.add(64 * h + 32).cast()),
+            _mm256_loadu_si256(p.add(128 + 32 * h).cast()),
+        )
+    };
+    let code = |nib: __m256i, top: __m256i| {
+        _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(nib, low4), _mm256_and_si256(top, bits45)), bias)
+    };
+    [
+        code(lo_a, _mm256_slli_epi16::<4>(hi)),
+        code(lo_b, _mm256_slli_epi16::<2>(hi)),
+        code(_mm256_srli_epi16::<4>(lo_a), hi),
+        code(_mm256_srli_epi16::<4>(lo_b), _mm256_srli_epi16::<2>(hi)),
+    ]
 }
