@@ -198,6 +198,31 @@ fn bad_shapes_are_errors_that_say_what_to_do() {
     assert!(matches!(Linear::from_parts(2, 3, parts, None), Err(Error::BadLayer { .. })));
 }
 
+/// A block-format product on weight `q` (`rows` rows of `x.len()` values,
+/// `dq` its dequantization): the scalar path gives the contract's sum of
+/// the dequantized weights, and every SIMD path the scalar path's bits.
+fn check_block_paths(
+    kernel: impl Fn(&GemvKernels) -> fn(&[u8], &[f32], &mut [f32]),
+    q: &[u8],
+    x: &[f32],
+    dq: &[f32],
+    rows: usize,
+    at: &str,
+) {
+    let n = x.len();
+    let mut want = vec![f32::NAN; rows];
+    (kernel(scalar()))(q, x, &mut want);
+    for (i, w) in want.iter().enumerate() {
+        let c = contract(x, |j| dq[i * n + j]);
+        assert!(same_bits(&[*w], &[c]), "{at}: scalar vs contract, row {i}");
+    }
+    for k in simd() {
+        let mut got = vec![f32::NAN; rows];
+        (kernel(k))(q, x, &mut got);
+        assert!(same_bits(&got, &want), "{} {at}: {got:?} vs {want:?}", k.name);
+    }
+}
+
 /// Q8_0 and Q4_0 weights of `rows` rows of `n` values: the library's
 /// quantization of spread values, then (from `raw_from` on) raw bytes,
 /// whose f16 scales can be subnormal, infinite or NaN.
@@ -224,22 +249,9 @@ fn block_paths_match_scalar_and_the_reference_dequantization() {
                     let mut x = xs[offset..].to_vec();
                     x[n - 1] = -0.0;
                     x[n / 2] = 1e-42;
-                    let mut want = vec![f32::NAN; rows];
-                    (kernel(scalar()))(q, &x, &mut want);
                     let dq = format.dequantize(q, rows * n).unwrap();
-                    for (i, w) in want.iter().enumerate() {
-                        let c = contract(&x, |j| dq[i * n + j]);
-                        assert!(same_bits(&[*w], &[c]), "{format:?} scalar vs contract, rows {rows} n {n} row {i}");
-                    }
-                    for k in simd() {
-                        let mut got = vec![f32::NAN; rows];
-                        (kernel(k))(q, &x, &mut got);
-                        assert!(
-                            same_bits(&got, &want),
-                            "{} {format:?} rows {rows} n {n} offset {offset}: {got:?} vs {want:?}",
-                            k.name
-                        );
-                    }
+                    let at = format!("{format:?} rows {rows} n {n} offset {offset}");
+                    check_block_paths(kernel, q, &x, &dq, rows, &at);
                 }
             }
         }
@@ -642,21 +654,8 @@ fn kquant_paths_match_scalar_and_the_reference_dequantization() {
                 let mut x = xs[offset..].to_vec();
                 x[n - 1] = -0.0;
                 x[n / 2] = 1e-42;
-                let mut want = vec![f32::NAN; rows];
-                (kernel(scalar()))(q, &x, &mut want);
-                for (i, w) in want.iter().enumerate() {
-                    let c = contract(&x, |j| dq[i * n + j]);
-                    assert!(same_bits(&[*w], &[c]), "{format:?} scalar vs contract, rows {rows} n {n} row {i}");
-                }
-                for k in simd() {
-                    let mut got = vec![f32::NAN; rows];
-                    (kernel(k))(q, &x, &mut got);
-                    assert!(
-                        same_bits(&got, &want),
-                        "{} {format:?} rows {rows} n {n} offset {offset} crafted {all_crafted}: {got:?} vs {want:?}",
-                        k.name
-                    );
-                }
+                let at = format!("{format:?} rows {rows} n {n} offset {offset} crafted {all_crafted}");
+                check_block_paths(kernel, q, &x, dq, rows, &at);
             }
         }
     }
