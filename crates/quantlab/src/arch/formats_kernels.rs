@@ -98,9 +98,7 @@ static SCALAR: FormatKernels = FormatKernels {
     dequantize_q4_0: ggml::dequantize_q4_0,
     quantize_gguf_mxfp4: ggml::quantize_mxfp4,
     dequantize_gguf_mxfp4: ggml::dequantize_mxfp4,
-    quantize_mxfp4: |x, rule, scales, codes| {
-        checked(all_finite_body, x, |x| mx::quantize(x, mx::MxElement::E2m1, rule, scales, codes))
-    },
+    quantize_mxfp4: mxfp4_scalar,
     dequantize_mxfp4: |scales, codes, out| mx::dequantize(mx::MxElement::E2m1, scales, codes, out),
     quantize_mxfp8_e4m3: mxfp8_e4m3_scalar,
     quantize_mxfp8_e5m2: mxfp8_e5m2_scalar,
@@ -113,20 +111,47 @@ static SCALAR: FormatKernels = FormatKernels {
     all_finite: all_finite_body,
 };
 
+fn mxfp4_scalar(x: &[f32], rule: ScaleRule, scales: &mut [u8], codes: &mut [u8]) -> bool {
+    checked(all_finite_body, x, scales, codes, 16, |x, s, c| mx::quantize(x, mx::MxElement::E2m1, rule, s, c))
+}
+
 fn mxfp8_e4m3_scalar(x: &[f32], rule: ScaleRule, scales: &mut [u8], codes: &mut [u8]) -> bool {
-    checked(all_finite_body, x, |x| mx::quantize(x, mx::MxElement::E4m3, rule, scales, codes))
+    checked(all_finite_body, x, scales, codes, 32, |x, s, c| mx::quantize(x, mx::MxElement::E4m3, rule, s, c))
 }
 
 fn mxfp8_e5m2_scalar(x: &[f32], rule: ScaleRule, scales: &mut [u8], codes: &mut [u8]) -> bool {
-    checked(all_finite_body, x, |x| mx::quantize(x, mx::MxElement::E5m2, rule, scales, codes))
+    checked(all_finite_body, x, scales, codes, 32, |x, s, c| mx::quantize(x, mx::MxElement::E5m2, rule, s, c))
 }
 
-/// `quantize(x)` of a kernel that does not check, with the table's own check first.
+/// Values an MX kernel that does not check finiteness itself is given at a
+/// time, each step checked just before it is quantized, while it is still
+/// in cache (32 KiB of f32, a multiple of the 32-value block).
+const CHECK_STEP: usize = 8192;
+
+/// An MX kernel that does not check finiteness itself (`quantize(x, scales,
+/// codes)`, `block_bytes` code bytes per 32 values), with the table's own
+/// check a step at a time: one pass over memory, not two. Stops at the
+/// first step with a NaN or infinity.
 #[inline(always)]
-fn checked(all_finite: impl Fn(&[f32]) -> bool, x: &[f32], quantize: impl FnOnce(&[f32])) -> bool {
-    let finite = all_finite(x);
-    quantize(x);
-    finite
+fn checked(
+    all_finite: impl Fn(&[f32]) -> bool,
+    x: &[f32],
+    scales: &mut [u8],
+    codes: &mut [u8],
+    block_bytes: usize,
+    mut quantize: impl FnMut(&[f32], &mut [u8], &mut [u8]),
+) -> bool {
+    let steps = x
+        .chunks(CHECK_STEP)
+        .zip(scales.chunks_mut(CHECK_STEP / 32))
+        .zip(codes.chunks_mut(CHECK_STEP / 32 * block_bytes));
+    for ((x, s), c) in steps {
+        if !all_finite(x) {
+            return false;
+        }
+        quantize(x, s, c);
+    }
+    true
 }
 
 /// Declares a table whose every entry is one `#[target_feature]` kernel of `$m`.
@@ -153,9 +178,9 @@ macro_rules! format_table {
             // SAFETY: as above.
             dequantize_gguf_mxfp4: |q, out| unsafe { k::dequantize_gguf_mxfp4(q, out) },
             // SAFETY: as above.
-            quantize_mxfp4: |x, rule, s, c| unsafe { k::quantize_mxfp4(x, rule, s, c) },
-            // SAFETY: as above.
             dequantize_mxfp4: |s, c, out| unsafe { k::dequantize_mxfp4(s, c, out) },
+            // The MX quantize entries: each table sets its own (they differ in how they check finiteness).
+            quantize_mxfp4: mxfp4_scalar,
             quantize_mxfp8_e4m3: mxfp8_e4m3_scalar,
             quantize_mxfp8_e5m2: mxfp8_e5m2_scalar,
             // SAFETY: as above.
@@ -175,12 +200,18 @@ macro_rules! format_table {
 /// AVX-512 (F, BW, VL) with F16C: the `avx512` path and the ones built on it.
 #[cfg(target_arch = "x86_64")]
 static AVX512: FormatKernels = FormatKernels {
+    // SAFETY: as in `format_table!`: handed out only where the avx512 path was
+    // detected. This kernel checks finiteness in its block maxima.
+    quantize_mxfp4: |x, rule, s, c| unsafe { super::x86_64::formats_avx512::quantize_mxfp4(x, rule, s, c) },
     // SAFETY: as in `format_table!`: handed out only where the avx512 path was detected.
     quantize_mxfp8_e4m3: |x, rule, s, c| unsafe {
         checked(
             |x| super::x86_64::formats_avx512::all_finite(x),
             x,
-            |x| super::x86_64::formats_avx512::quantize_mxfp8_e4m3(x, rule, s, c),
+            s,
+            c,
+            32,
+            |x, s, c| super::x86_64::formats_avx512::quantize_mxfp8_e4m3(x, rule, s, c),
         )
     },
     // SAFETY: as above.
@@ -188,7 +219,10 @@ static AVX512: FormatKernels = FormatKernels {
         checked(
             |x| super::x86_64::formats_avx512::all_finite(x),
             x,
-            |x| super::x86_64::formats_avx512::quantize_mxfp8_e5m2(x, rule, s, c),
+            s,
+            c,
+            32,
+            |x, s, c| super::x86_64::formats_avx512::quantize_mxfp8_e5m2(x, rule, s, c),
         )
     },
     // SAFETY: as in `format_table!`: handed out only where the avx512 path was detected.
@@ -206,11 +240,25 @@ static AVX512: FormatKernels = FormatKernels {
 #[cfg(target_arch = "x86_64")]
 static AVX2: FormatKernels = FormatKernels {
     // SAFETY: as in `format_table!`: handed out only where the avx2 path was detected.
+    quantize_mxfp4: |x, rule, s, c| unsafe {
+        checked(
+            |x| super::x86_64::formats_avx2::all_finite(x),
+            x,
+            s,
+            c,
+            16,
+            |x, s, c| super::x86_64::formats_avx2::quantize_mxfp4(x, rule, s, c),
+        )
+    },
+    // SAFETY: as in `format_table!`: handed out only where the avx2 path was detected.
     quantize_mxfp8_e4m3: |x, rule, s, c| unsafe {
         checked(
             |x| super::x86_64::formats_avx2::all_finite(x),
             x,
-            |x| super::x86_64::formats_avx2::quantize_mxfp8_e4m3(x, rule, s, c),
+            s,
+            c,
+            32,
+            |x, s, c| super::x86_64::formats_avx2::quantize_mxfp8_e4m3(x, rule, s, c),
         )
     },
     // SAFETY: as above.
@@ -218,7 +266,10 @@ static AVX2: FormatKernels = FormatKernels {
         checked(
             |x| super::x86_64::formats_avx2::all_finite(x),
             x,
-            |x| super::x86_64::formats_avx2::quantize_mxfp8_e5m2(x, rule, s, c),
+            s,
+            c,
+            32,
+            |x, s, c| super::x86_64::formats_avx2::quantize_mxfp8_e5m2(x, rule, s, c),
         )
     },
     // SAFETY: as above.
@@ -236,11 +287,25 @@ static AVX2: FormatKernels = FormatKernels {
 #[cfg(target_arch = "aarch64")]
 static NEON: FormatKernels = FormatKernels {
     // SAFETY: as in `format_table!`: handed out only where the neon path was detected.
+    quantize_mxfp4: |x, rule, s, c| unsafe {
+        checked(
+            |x| super::aarch64::formats_neon::all_finite(x),
+            x,
+            s,
+            c,
+            16,
+            |x, s, c| super::aarch64::formats_neon::quantize_mxfp4(x, rule, s, c),
+        )
+    },
+    // SAFETY: as in `format_table!`: handed out only where the neon path was detected.
     quantize_mxfp8_e4m3: |x, rule, s, c| unsafe {
         checked(
             |x| super::aarch64::formats_neon::all_finite(x),
             x,
-            |x| super::aarch64::formats_neon::quantize_mxfp8_e4m3(x, rule, s, c),
+            s,
+            c,
+            32,
+            |x, s, c| super::aarch64::formats_neon::quantize_mxfp8_e4m3(x, rule, s, c),
         )
     },
     // SAFETY: as above.
@@ -248,7 +313,10 @@ static NEON: FormatKernels = FormatKernels {
         checked(
             |x| super::aarch64::formats_neon::all_finite(x),
             x,
-            |x| super::aarch64::formats_neon::quantize_mxfp8_e5m2(x, rule, s, c),
+            s,
+            c,
+            32,
+            |x, s, c| super::aarch64::formats_neon::quantize_mxfp8_e5m2(x, rule, s, c),
         )
     },
     // SAFETY: as above.

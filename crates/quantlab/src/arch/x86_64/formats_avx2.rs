@@ -535,9 +535,7 @@ pub(crate) unsafe fn dequantize_nvfp4(scales: &[u8], tensor_scale: Option<f32>, 
 /// # Safety
 /// The CPU must have AVX2 and F16C (checked by the caller's dispatch).
 #[target_feature(enable = "avx2,f16c")]
-pub(crate) unsafe fn quantize_mxfp4(x: &[f32], rule: ScaleRule, scales: &mut [u8], codes: &mut [u8]) -> bool {
-    // SAFETY: same features.
-    let finite = unsafe { all_finite(x) };
+pub(crate) unsafe fn quantize_mxfp4(x: &[f32], rule: ScaleRule, scales: &mut [u8], codes: &mut [u8]) {
     let (blocks, _) = x.as_chunks::<32>();
     let (outs, _) = codes.as_chunks_mut::<16>();
     for ((b, s), o) in blocks.iter().zip(scales.iter_mut()).zip(outs) {
@@ -553,7 +551,6 @@ pub(crate) unsafe fn quantize_mxfp4(x: &[f32], rule: ScaleRule, scales: &mut [u8
         // SAFETY: `o` has 16 bytes.
         unsafe { _mm_storeu_si128(o.as_mut_ptr().cast(), packed) };
     }
-    finite
 }
 
 /// OCP MXFP4 back to f32, as `mx::dequantize` with `MxElement::E2m1`.
