@@ -372,14 +372,23 @@ pub(crate) unsafe fn quantize_mxfp4(x: &[f32], rule: ScaleRule, scales: &mut [u8
         finite &= m.is_finite();
         let (biased, factor) = mx::block_scale(m, MxElement::E2m1, rule);
         *s = biased;
-        let f = _mm512_set1_ps(factor);
-        let ql = pack_pairs(e2m1_codes(_mm512_mul_ps(lo, f)));
-        let qh = pack_pairs(e2m1_codes(_mm512_mul_ps(hi, f)));
-        // SAFETY: `o` has 16 bytes.
-        unsafe { _mm_storeu_si128(o.as_mut_ptr().cast(), _mm_unpacklo_epi64(ql, qh)) };
+        mxfp4_block(b, factor, o);
     }
     // Values past the last whole block are not quantized but are part of `x`.
     finite && x[n * 32..].iter().all(|v| v.is_finite())
+}
+
+/// One block's e2m1 codes as the reference gives them: each value times
+/// the block's `factor`, then [`e2m1_codes`], packed two to a byte.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
+#[inline]
+fn mxfp4_block(b: &[f32; 32], factor: f32, o: &mut [u8; 16]) {
+    let (lo, hi) = load(b);
+    let f = _mm512_set1_ps(factor);
+    let ql = pack_pairs(e2m1_codes(_mm512_mul_ps(lo, f)));
+    let qh = pack_pairs(e2m1_codes(_mm512_mul_ps(hi, f)));
+    // SAFETY: `o` has 16 bytes.
+    unsafe { _mm_storeu_si128(o.as_mut_ptr().cast(), _mm_unpacklo_epi64(ql, qh)) };
 }
 
 /// The maxima of 16 blocks' magnitudes (each given as the lane-wise maximum
@@ -471,12 +480,7 @@ fn mxfp4_floor_groups(blocks: &[[f32; 32]], scales: &mut [u8], outs: &mut [[u8; 
             // SAFETY: `factors` holds 16 f32.
             unsafe { _mm512_storeu_ps(factors.as_mut_ptr(), _mm512_castsi512_ps(_mm512_slli_epi32::<23>(fexp))) };
             for ((b, f), o) in g.iter().zip(factors).zip(o) {
-                let (lo, hi) = load(b);
-                let f = _mm512_set1_ps(f);
-                let ql = pack_pairs(e2m1_codes(_mm512_mul_ps(lo, f)));
-                let qh = pack_pairs(e2m1_codes(_mm512_mul_ps(hi, f)));
-                // SAFETY: `o` has 16 bytes.
-                unsafe { _mm_storeu_si128(o.as_mut_ptr().cast(), _mm_unpacklo_epi64(ql, qh)) };
+                mxfp4_block(b, f, o);
             }
         }
         done += 16;
